@@ -1,0 +1,142 @@
+"""Frozen dataclass configs <-> plain dicts / YAML, strictly: an unknown key is an error listing the valid ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from lmrec.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass (possibly nested) as a plain dict fit for YAML."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[C], values: dict[str, Any] | None, *, where: str = "") -> C:
+    """Build `cls` from a dict, coercing simple types; unknown keys and bad values raise ConfigError."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(where + k for k in unknown)} for {cls.__name__}; "
+            f"valid: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value, where + name) for name, value in values.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return from_dict(hint, value, where=key + ".")
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise ConfigError(f"{key}={value!r} is not one of {list(get_args(hint))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if value is None and len(args) < len(get_args(hint)):
+            return None
+        for arg in args:
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}={value!r} does not fit {hint}")
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r} should be a list")
+        args = get_args(hint)
+        inner = args[0] if args else Any
+        items = [_coerce(inner, v, key) if inner is not Any and inner is not Ellipsis else v for v in value]
+        return tuple(items) if origin is tuple else items
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes"):
+            return True
+        if str(value).lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{key}={value!r} should be true or false")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} should be a number")
+        try:
+            number = hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}={value!r} should be {hint.__name__}") from None
+        if hint is int and isinstance(value, float) and value != number:
+            raise ConfigError(f"{key}={value!r} should be an integer")
+        return number
+    if hint is str:
+        return str(value)
+    return value
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`["model.dim=128", "train.lr=1e-3"]` -> nested dict, values parsed as YAML scalars."""
+    tree: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected key=value")
+        key, raw = pair.split("=", 1)
+        node = tree
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {pair!r}: {part} is not a section")
+        try:
+            node[leaf] = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            node[leaf] = raw
+    return tree
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; `override` wins."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from disk with a clear error for missing or malformed files."""
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return loaded
+
+
+def write_yaml(path: str | Path, values: dict[str, Any]) -> None:
+    """Write YAML atomically (temp file + rename)."""
+    from lmrec.io import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(values, sort_keys=False))

@@ -1,0 +1,1 @@
+"""Built-in models; importing this package registers them."""
