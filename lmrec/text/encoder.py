@@ -1,0 +1,50 @@
+"""Item text encoders: pick one from an `EncoderConfig`, encode a catalogue (cached), get `[n_items, dim]`.
+
+    vectors = encode_catalog(dataset.catalog, EncoderConfig(template="{title}. {brand}"))
+
+The protocol and config live in `lmrec.text.base`, the encoders in `sentence.py` and `tfidf.py`, the cache in
+`cache.py`; this module is the one entry point and re-exports them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lmrec.text.base import DEFAULT_MODEL, EncoderConfig, ItemEncoder, Progress, default_cache_dir
+from lmrec.text.cache import CachedEncoder
+from lmrec.text.sentence import SentenceEncoder, resolve_model
+from lmrec.text.tfidf import TfidfEncoder
+
+if TYPE_CHECKING:
+    from lmrec.data.types import Catalog
+
+__all__ = [
+    "DEFAULT_MODEL", "CachedEncoder", "EncoderConfig", "ItemEncoder", "Progress", "SentenceEncoder",
+    "TfidfEncoder", "default_cache_dir", "encode_catalog", "make_encoder", "resolve_model",
+]
+
+
+def make_encoder(config: EncoderConfig | None = None) -> ItemEncoder:
+    """The encoder a config describes: a `SentenceEncoder` behind a `CachedEncoder` (unless `cache=False`), or
+    an unfitted `TfidfEncoder` (not cached: fitting is per catalogue and cheaper than a cache lookup)."""
+    config = config or EncoderConfig()
+    if config.kind == "tfidf":
+        return TfidfEncoder(config.tfidf_dim, seed=config.seed)
+    encoder = SentenceEncoder(config)
+    return CachedEncoder(encoder, config.resolved_cache_dir()) if config.cache else encoder
+
+
+def encode_catalog(catalog: Catalog, config: EncoderConfig | None = None, *, progress: Progress | None = None
+                   ) -> np.ndarray:
+    """float32 [n_items, dim] item vectors, row i for dense item i, from `catalog.texts(config.template)`.
+
+    A TF-IDF encoder is fitted on these same texts first.
+    """
+    config = config or EncoderConfig()
+    texts = catalog.texts(config.template)
+    encoder = make_encoder(config)
+    if isinstance(encoder, TfidfEncoder):
+        encoder.fit(texts)
+    return encoder.encode(texts, batch_size=config.batch_size, progress=progress)
