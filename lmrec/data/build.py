@@ -85,12 +85,17 @@ def _parse_timestamps(column: pd.Series, source: str, line_offset: int) -> np.nd
         numeric = pd.to_numeric(column, errors="coerce")
         if numeric.isna().any():
             parsed = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
-            bad = parsed.isna().to_numpy()
+            bad = (parsed.isna() & numeric.isna()).to_numpy()
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise DataError(f"timestamp {column.iloc[row]!r} is neither a number nor a date",
                                 source=source, line=row + line_offset, field="timestamp")
-            return (parsed.astype("int64") // 10**9).to_numpy(np.int64)
+            if numeric.notna().any():
+                row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
+                raise DataError(f"timestamp {column.iloc[row]!r} is a date but other rows hold numbers; "
+                                f"use one form for the whole column", source=source, line=row + line_offset,
+                                field="timestamp")
+            return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
     if numeric.isna().any():
         row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
         raise DataError("missing timestamp", source=source, line=row + line_offset, field="timestamp")

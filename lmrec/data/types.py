@@ -268,7 +268,7 @@ class Catalog:
 
     def texts(self, template: str | None = None) -> list[str]:
         """One string per item: `template.format(**row)` if given, else the non-empty text fields joined."""
-        frame = self.frame.fillna("")
+        frame = self.frame.astype(object).fillna("")  # numeric fields (price) would warn, later raise
         if template is not None:
             try:
                 return [template.format(**row) for row in frame.to_dict("records")]
@@ -330,7 +330,7 @@ class Dataset:
             "interactions": len(inter),
             "density": len(inter) / max(self.n_users * self.n_items, 1),
             "interactions_per_user_median": float(np.median(per_user)) if len(per_user) else 0.0,
-            "interactions_per_user_min": int(per_user.min(initial=0)),
+            "interactions_per_user_min": int(per_user.min()) if len(per_user) else 0,
             "interactions_per_item_median": float(np.median(per_item)) if len(per_item) else 0.0,
             "items_without_interactions": int((per_item == 0).sum()),
             "time_min": int(ts.min()) if len(ts) else 0,

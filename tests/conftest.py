@@ -1,0 +1,34 @@
+"""Shared test setup: offline model hubs, one thread per process, an isolated lmrec cache, the shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is a dependency, but the data tests do not need it
+    torch = None
+if torch is not None:
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real datasets in ../shared/data (or $LMREC_SHARED_DATA); the test is skipped when absent."""
+    path = Path(os.environ.get("LMREC_SHARED_DATA") or Path(__file__).parents[1].parent / "shared" / "data")
+    if not path.is_dir():
+        pytest.skip(f"shared data folder not found: {path}")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_lmrec_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's ~/.cache/lmrec or picks up their LMREC_DATA_DIR."""
+    monkeypatch.setenv("LMREC_CACHE", str(tmp_path_factory.mktemp("lmrec-cache")))
+    monkeypatch.delenv("LMREC_DATA_DIR", raising=False)
