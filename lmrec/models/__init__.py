@@ -1,1 +1,3 @@
 """Built-in models; importing this package registers them."""
+
+from lmrec.models import baselines, content, hybrid, mf  # noqa: F401

@@ -72,7 +72,7 @@ class BaseRecommender:
         """Top-k per history, optionally masking the items the history contains."""
         self._check_fitted()
         with torch.inference_mode():
-            scores = self.score(histories).float()
+            scores = self.score(histories).float().clone()  # never mask a model's cached tensor
             if exclude_seen:
                 scores = mask_seen(scores, histories)
             k = min(k, scores.shape[1])
@@ -112,8 +112,11 @@ class BaseRecommender:
             tensors = load_file(str(directory / WEIGHTS))
         except Exception as exc:  # safetensors raises its own error types for corrupt files
             raise ModelFileError(f"{directory / WEIGHTS}: unreadable weights ({exc})") from None
-        model.n_items_ = int(tensors.pop("_n_items")[0])
-        model._set_state(tensors)
+        try:
+            model.n_items_ = int(tensors.pop("_n_items")[0])
+            model._set_state(tensors)
+        except (KeyError, ValueError, RuntimeError) as exc:  # weights written by another model or config
+            raise ModelFileError(f"{directory / WEIGHTS}: weights do not fit model {cls.name!r} ({exc!r})") from None
         return model
 
     def _check_fitted(self) -> None:

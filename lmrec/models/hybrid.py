@@ -1,0 +1,84 @@
+"""Hybrid: a collaborative model's scores blended with a content model's, each z-normalised per history.
+
+score = alpha * z(cf) + (1 - alpha) * z(content); z standardises each history's row over all items, so the two
+parts are on one scale whatever their raw ranges. Both parts are ordinary registered models; their tensors are
+saved in the hybrid's one safetensors file under the prefixes "cf." and "content.".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lmrec.config import from_dict
+from lmrec.data.split import Holdout
+from lmrec.data.types import Catalog, Histories, Interactions
+from lmrec.errors import ConfigError
+from lmrec.models.base import BaseRecommender
+from lmrec.models.registry import get_model_class, register
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    cf: str = "ease"
+    content: str = "tfidf"
+    alpha: float = 0.8  # weight of the collaborative part
+    cf_config: dict[str, Any] = field(default_factory=dict)  # keys of the cf model's Config
+    content_config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"hybrid alpha must be in [0, 1], got {self.alpha}")
+        if "hybrid" in (self.cf, self.content):
+            raise ConfigError("hybrid parts cannot themselves be hybrids")
+
+
+@register("hybrid")
+class Hybrid(BaseRecommender):
+    Config = HybridConfig
+
+    def _parts(self) -> tuple[BaseRecommender, BaseRecommender]:
+        cfg = self.config
+        cf_cls, content_cls = get_model_class(cfg.cf), get_model_class(cfg.content)
+        return (
+            cf_cls(from_dict(cf_cls.Config, cfg.cf_config, where="cf_config.")),
+            content_cls(from_dict(content_cls.Config, cfg.content_config, where="content_config.")),
+        )
+
+    def fit(
+        self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None
+    ) -> Hybrid:
+        cf, content = self._parts()
+        self.cf_ = cf.fit(train, valid=valid, catalog=catalog)
+        self.content_ = content.fit(train, valid=valid, catalog=catalog)
+        self.n_items_ = train.n_items
+        return self
+
+    def score(self, histories: Histories) -> torch.Tensor:
+        self._check_fitted()
+        alpha = self.config.alpha
+        return alpha * standardise(self.cf_.score(histories)) + (1 - alpha) * standardise(
+            self.content_.score(histories)
+        )  # [B, N]
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {
+            **{f"cf.{k}": v for k, v in self.cf_._state().items()},
+            **{f"content.{k}": v for k, v in self.content_._state().items()},
+        }
+
+    def _set_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.cf_, self.content_ = self._parts()
+        for prefix, part in (("cf.", self.cf_), ("content.", self.content_)):
+            part.n_items_ = self.n_items_
+            part._set_state({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+
+def standardise(scores: torch.Tensor) -> torch.Tensor:
+    """Per-row z-score [B, N] -> [B, N]; a constant row becomes zeros."""
+    scores = scores.float()
+    mean = scores.mean(dim=1, keepdim=True)
+    std = scores.std(dim=1, keepdim=True, correction=0)
+    return (scores - mean) / torch.where(std > 1e-12, std, torch.ones_like(std))

@@ -1,0 +1,30 @@
+"""Every registered model x the RecommenderContract (DESIGN principle 6)."""
+
+import pytest
+
+from lmrec.models.registry import model_names
+from lmrec.testing.contract import RecommenderContract
+
+# Small-data settings so the torch models converge on the toy set within seconds.
+FAST = {
+    "bpr": {
+        "dim": 8,
+        "train": {
+            "epochs": 30,
+            "batch_size": 32,
+            "lr": 0.02,
+            "weight_decay": 1e-2,
+            "patience": 30,
+            "threads": 1,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("model_name", model_names(), scope="class")
+class TestBuiltinModels(RecommenderContract):
+    config_overrides = FAST
+
+
+def test_every_builtin_model_is_registered():
+    assert {"pop", "itemknn", "ease", "bpr", "tfidf", "hybrid"} <= set(model_names())
