@@ -31,11 +31,23 @@ def from_dict(cls: type[C], values: dict[str, Any] | None, *, where: str = "") -
             f"valid: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)
+    for name, value in values.items():  # a partial nested section overrides that field's own defaults
+        default = _field_default(fields[name])
+        if isinstance(value, dict) and dataclasses.is_dataclass(default):
+            values[name] = merge(to_dict(default), value)
     kwargs = {name: _coerce(hints[name], value, where + name) for name, value in values.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+def _field_default(spec: dataclasses.Field) -> Any:
+    if spec.default is not dataclasses.MISSING:
+        return spec.default
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return None
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:

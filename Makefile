@@ -1,0 +1,31 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# The real datasets live beside the repo on the project machines; elsewhere the loaders download them.
+SHARED_DATA := $(abspath ../shared/data)
+DATA_ENV := $(if $(wildcard $(SHARED_DATA)/ml-100k/u.data),LMREC_DATA_DIR=$(SHARED_DATA),)
+
+.PHONY: install demo test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --models pop,itemknn,ease,bpr,tfidf,hybrid --out runs/demo
+
+test: $(STAMP)
+	$(DATA_ENV) $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check lmrec tests bench
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,271 @@
+"""The `lmrec` command line: the only place that reads argv or prints. Errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lmrec.errors import LmrecError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Language-model item semantics + sequence models for recommendation.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect datasets and files.")
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+out = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn lmrec errors into `error: ...` on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LmrecError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RichProgress:
+    """Adapts lmrec's (stage, done, total) progress callbacks to rich bars."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+
+def _parse_ks(value: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise LmrecError(f"-k {value!r}: expected comma-separated positive integers, e.g. 10,20") from None
+    if not ks or min(ks) < 1:
+        raise LmrecError(f"-k {value!r}: expected comma-separated positive integers, e.g. 10,20")
+    return ks
+
+
+def _run_overrides(**flags: Any) -> dict[str, Any]:
+    from lmrec.config import merge, parse_overrides
+
+    data = {k: v for k, v in flags.items() if k not in ("model", "set_", "seed") and v is not None}
+    tree: dict[str, Any] = {"data": data}
+    if flags.get("model"):
+        tree["model"] = {"name": flags["model"]}
+    if flags.get("seed") is not None:
+        tree["seed"] = flags["seed"]
+    return merge(tree, parse_overrides(flags.get("set_") or []))
+
+
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="Built-in dataset, e.g. ml-100k.")]
+InterOpt = Annotated[Path | None, typer.Option("--interactions", help="Interactions file (CSV/TSV/Parquet).")]
+ItemsOpt = Annotated[Path | None, typer.Option("--items", help="Items file: item_id + text/attribute columns.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", envvar="LMREC_DATA_DIR",
+                                                 help="Local folder with the official archives unpacked.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")]
+
+
+@app.command()
+@friendly
+def fit(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name (see `lmrec models`).")] = None,
+    dataset: DatasetOpt = None,
+    interactions: InterOpt = None,
+    items: ItemsOpt = None,
+    data_dir: DataDirOpt = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
+    set_: SetOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    user_col: Annotated[str | None, typer.Option(help="Column holding user IDs.")] = None,
+    item_col: Annotated[str | None, typer.Option(help="Column holding item IDs.")] = None,
+    timestamp_col: Annotated[str | None, typer.Option(help="Column holding timestamps.")] = None,
+    rating_col: Annotated[str | None, typer.Option(help="Column holding ratings/weights.")] = None,
+    order_col: Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")] = None,
+) -> None:
+    """Train a model and write RUN_DIR (config.yaml, model/, split.npz, meta.json)."""
+    from lmrec.config import read_yaml
+    from lmrec.run import build_config, fit_run
+
+    base = read_yaml(config) if config else {}
+    overrides = _run_overrides(
+        model=model, seed=seed, set_=set_, dataset=dataset,
+        interactions=str(interactions) if interactions else None, items=str(items) if items else None,
+        data_dir=str(data_dir) if data_dir else None, user_col=user_col, item_col=item_col,
+        timestamp_col=timestamp_col, rating_col=rating_col, order_col=order_col,
+    )
+    run_config = build_config(base, overrides)
+    with RichProgress() as progress:
+        meta = fit_run(run_config, out_dir, progress=progress)
+    stats = meta["dataset"]
+    out.print(f"fitted [bold]{meta['model']}[/] on {stats['name']} ({stats['users']} users, {stats['items']} items, "
+              f"{stats['interactions']} interactions) in {meta['fit_seconds']:.1f}s; split {meta['split']['fingerprint']}"
+              f" -> {out_dir}")
+
+
+@app.command()
+@friendly
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")],
+    k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
+    exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--include-seen",
+                                               help="Mask each user's history items.")] = True,
+) -> None:
+    """Full-ranking evaluation; writes metrics.json, recommendations.csv and targets.csv into RUN_DIR."""
+    from lmrec.run import evaluate_run, load_run
+
+    ks = _parse_ks(k)
+    run = load_run(run_dir)
+    with RichProgress() as progress:
+        results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, progress=progress)
+    table = Table(title=f"{run.config.model.name} on {run.meta['dataset']['name']} (test, {results['test']['n_users']} users)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    for key, value in results["test"].items():
+        if isinstance(value, float):
+            ci = results["test"].get("ci", {}).get(key)
+            table.add_row(key, f"{value:.4f}", f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+    out.print(table)
+    out.print(f"wrote {run_dir / 'metrics.json'}, recommendations.csv, targets.csv")
+
+
+@app.command()
+@friendly
+def recommend(
+    run_dir: Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")],
+    user: Annotated[str | None, typer.Option("--user", help="A known user ID.")] = None,
+    history: Annotated[str | None, typer.Option("--history", help="Comma-separated item IDs.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many items.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Top-k items for a known user or for a raw history of item IDs (a user the model never saw)."""
+    from lmrec.data.types import Histories
+    from lmrec.run import history_for, load_run
+
+    if (user is None) == (history is None):
+        raise LmrecError("give exactly one of --user ID or --history ID,ID,...")
+    run = load_run(run_dir)
+    items = [v.strip() for v in history.split(",") if v.strip()] if history is not None else None
+    if items is not None and not items:
+        raise LmrecError("--history is empty; give at least one item ID")
+    seq, unknown = history_for(run, user=user, items=items)
+    top = run.model.recommend(Histories.from_lists([seq]), k)
+    rows = [{"item_id": str(run.items.raw[i]), "score": float(s)} for i, s in zip(top.items[0], top.scores[0])]
+    if unknown:
+        console.print(f"[yellow]warning:[/] ignored unknown item IDs: {', '.join(unknown[:10])}")
+    if as_json:
+        out.print_json(json.dumps({"items": rows, "unknown_items": unknown}))
+        return
+    titles = _titles(run)
+    table = Table(title=f"top {k} for " + (f"user {user}" if user else f"history of {len(seq)} items"))
+    for column in ("rank", "item_id", "score", "text"):
+        table.add_column(column)
+    for rank, row in enumerate(rows, 1):
+        table.add_row(str(rank), row["item_id"], f"{row['score']:.4f}",
+                      titles.get(row["item_id"], "")[:60])
+    out.print(table)
+
+
+def _titles(run: Any) -> dict[str, str]:
+    if run.catalog is None:
+        return {}
+    return dict(zip(run.items.raw.tolist(), run.catalog.texts()))
+
+
+@data_app.command("info")
+@friendly
+def data_info(
+    source: Annotated[str, typer.Argument(help="Built-in dataset name or an interactions file.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Statistics of a dataset or file: counts, density, time range, text coverage, checksums."""
+    from lmrec.data import dataset_info
+
+    info = dataset_info(source, data_dir=str(data_dir) if data_dir else None)
+    table = Table(title=str(source))
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for key, value in info.items():
+        table.add_row(str(key), f"{value:.6g}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+@app.command()
+@friendly
+def models() -> None:
+    """List the registered models."""
+    from lmrec.models.registry import model_names
+
+    for name in model_names():
+        out.print(name)
+
+
+@app.command()
+@friendly
+def benchmark(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.md, plots and runs.")],
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")],
+    dataset: DatasetOpt = None,
+    interactions: InterOpt = None,
+    items: ItemsOpt = None,
+    data_dir: DataDirOpt = None,
+    set_: SetOpt = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
+    threads: Annotated[int | None, typer.Option(help="Torch threads per model process.")] = None,
+) -> None:
+    """Train and evaluate several models on one split; write results.md (CIs, time, memory) and PNG plots."""
+    from lmrec.benchmark import BenchmarkSpec, run_benchmark
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise LmrecError("--models is empty")
+    spec = BenchmarkSpec(
+        models=tuple(names), dataset=dataset, interactions=str(interactions) if interactions else None,
+        items=str(items) if items else None, data_dir=str(data_dir) if data_dir else None,
+        overrides=tuple(set_ or ()), seed=seed, ks=_parse_ks(k), threads=threads,
+        command="lmrec " + " ".join(sys.argv[1:]),
+    )
+    report = run_benchmark(spec, out_dir, log=lambda message: console.print(message, highlight=False))
+    print(report)  # markdown, unwrapped: it is also written to OUT/results.md
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LMREC_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Item towers: where an item's vector comes from. w_i = v_i + alpha * w'_i for the fused tower, where v_i is the
+frozen language-model vector through a small trainable adapter and w'_i an ID (plus attribute) embedding."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class IdItemTower(nn.Module):
+    """One free vector per item (transductive: unseen items have no vector)."""
+
+    def __init__(self, n_items: int, dim: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(n_items, dim)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+
+    def forward(self) -> Tensor:  # [N, D]
+        return self.embedding.weight
+
+
+class TextAdapter(nn.Module):
+    """Frozen text vectors [N, T] -> [N, D]: a linear map with a residual MLP, trainable, shared by all items."""
+
+    def __init__(self, text_dim: int, dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.project = nn.Linear(text_dim, dim)
+        self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(2 * dim, dim))
+
+    def forward(self, text: Tensor) -> Tensor:
+        h = self.project(text)
+        return h + self.mlp(h)
+
+
+class TextItemTower(nn.Module):
+    """Items from text alone (inductive): new items get a vector from their text, no retraining needed."""
+
+    def __init__(self, text_vectors: Tensor, dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.register_buffer("text_vectors", text_vectors.float(), persistent=True)
+        self.adapter = TextAdapter(text_vectors.shape[1], dim, dropout)
+
+    def forward(self) -> Tensor:  # [N, D]
+        return self.adapter(self.text_vectors)
+
+
+class FusedItemTower(nn.Module):
+    """Text through an adapter plus an ID embedding scaled by alpha (learnable unless fixed by config)."""
+
+    def __init__(self, text_vectors: Tensor, n_items: int, dim: int, *, alpha: float = 1.0,
+                 learn_alpha: bool = True, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.text = TextItemTower(text_vectors, dim, dropout)
+        self.ids = IdItemTower(n_items, dim)
+        self.alpha = nn.Parameter(torch.tensor(float(alpha)), requires_grad=learn_alpha)
+
+    def forward(self) -> Tensor:  # [N, D]
+        return self.text() + self.alpha * self.ids()

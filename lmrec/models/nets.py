@@ -1,0 +1,95 @@
+"""Pure tensor math of the sequence models (nanoGPT style): no data loading, no training loop, no I/O.
+
+Sequences enter right-aligned ("left-padded"): `seq [B, L]` with PAD = -1 on the left, the most recent item in
+the last column, so position L-1 is always "now" and `hidden[:, -1]` is the user state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} must be divisible by heads {heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
+        b, length, dim = x.shape
+        q, k, v = self.qkv(x).split(dim, dim=2)
+        q, k, v = (t.view(b, length, self.heads, dim // self.heads).transpose(1, 2) for t in (q, k, v))  # [B,H,L,d]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(b, length, dim))
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, inner: int) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = CausalSelfAttention(dim, heads, dropout)
+        self.ff = nn.Sequential(nn.Linear(dim, inner), nn.GELU(), nn.Dropout(dropout), nn.Linear(inner, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), allowed))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+class SASRecNet(nn.Module):
+    """Causal Transformer over item sequences; returns one user-state vector per position."""
+
+    def __init__(self, dim: int, layers: int, heads: int, max_len: int, dropout: float) -> None:
+        super().__init__()
+        self.dim = dim
+        self.position = nn.Embedding(max_len, dim)
+        nn.init.normal_(self.position.weight, std=0.02)
+        self.blocks = nn.ModuleList(Block(dim, heads, dropout, 4 * dim) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, seq: Tensor, table: Tensor) -> Tensor:
+        """seq [B, L] right-aligned item indices (PAD=-1), table [N, D] item vectors -> hidden [B, L, D]."""
+        b, length = seq.shape
+        real = seq >= 0  # [B, L]
+        x = table[seq.clamp(min=0)] * math.sqrt(self.dim)  # [B, L, D]
+        x = x + self.position.weight[-length:] if length <= self.position.num_embeddings else x
+        x = self.drop(x * real.unsqueeze(-1))
+        causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()
+        # a query may see earlier real items and always itself (so padded rows never attend to nothing)
+        allowed = (causal & real[:, None, :]) | torch.eye(length, dtype=torch.bool, device=seq.device)
+        allowed = allowed.unsqueeze(1)  # [B, 1, L, L]
+        for block in self.blocks:
+            x = block(x, allowed)
+        return self.norm(x)
+
+
+class GRU4RecNet(nn.Module):
+    """GRU over item sequences; returns one user-state vector per position (right-aligned input)."""
+
+    def __init__(self, dim: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.gru = nn.GRU(dim, hidden, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden, dim)
+
+    def forward(self, seq: Tensor, table: Tensor) -> Tensor:
+        """seq [B, L] right-aligned (PAD=-1 on the left), table [N, D] -> hidden [B, L, D].
+
+        Left padding enters as zero vectors before the first real item; the GRU state stays near its start
+        there, and every real position only ever sees the real items before it.
+        """
+        real = (seq >= 0).unsqueeze(-1)
+        x = self.drop(table[seq.clamp(min=0)] * real)  # [B, L, D]
+        h, _ = self.gru(x)  # [B, L, H]
+        return self.out(self.drop(h))

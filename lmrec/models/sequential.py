@@ -1,0 +1,210 @@
+"""Sequence recommenders (SASRec, GRU4Rec) over ID, text or fused item towers, trained the strong way: every
+position of every training sequence predicts its next item with full softmax cross-entropy (or sampled softmax
+with log-Q correction for big catalogues), AdamW, early stopping on validation NDCG@10."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lmrec.data.split import Holdout
+from lmrec.data.types import PAD, Catalog, Histories, Interactions
+from lmrec.errors import ConfigError, DataError
+from lmrec.models.base import BaseRecommender
+from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower
+from lmrec.models.nets import GRU4RecNet, SASRecNet
+from lmrec.text.encoder import EncoderConfig
+from lmrec.train.trainer import Batch, TrainConfig, Trainer
+from lmrec.train.validation import validation_ndcg
+
+log = logging.getLogger(__name__)
+ItemRepr = Literal["id", "text", "fused"]
+
+
+def _train_defaults() -> TrainConfig:
+    return TrainConfig(epochs=200, batch_size=128, lr=1e-3, weight_decay=0.0, optimizer="adamw", patience=10)
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """Shared by SASRec and GRU4Rec. `item_repr`: id (ID table), text (frozen LM vectors + adapter, inductive),
+    fused (w_i = v_i + alpha * w'_i)."""
+
+    dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    hidden: int = 128  # GRU state size
+    max_len: int = 200
+    dropout: float = 0.2
+    item_repr: ItemRepr = "id"
+    alpha: float = 1.0
+    learn_alpha: bool = True
+    loss: Literal["ce", "sampled"] = "ce"
+    negatives: int = 1024  # sampled softmax only: shared popularity-sampled negatives per batch
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    train: TrainConfig = field(default_factory=_train_defaults)
+
+
+class SequenceModule(nn.Module):
+    """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
+
+    def __init__(self, tower: nn.Module, net: nn.Module) -> None:
+        super().__init__()
+        self.tower, self.net = tower, net
+
+    def forward(self, seq: Tensor) -> tuple[Tensor, Tensor]:
+        table = self.tower()  # [N, D]
+        return self.net(seq, table), table
+
+
+class SequentialRecommender(BaseRecommender):
+    """Fit/score plumbing shared by the sequence models; subclasses pick the net."""
+
+    Config = SequentialConfig
+    architecture: str = "sasrec"
+
+    def __init__(self, config: SequentialConfig | None = None) -> None:
+        super().__init__(config)
+        self.module_: SequenceModule | None = None
+        self.fit_log_: dict | None = None
+
+    # -- construction ------------------------------------------------------------------------------------------
+    def _build(self, n_items: int, text_vectors: Tensor | None) -> SequenceModule:
+        cfg = self.config
+        if cfg.item_repr == "id":
+            tower: nn.Module = IdItemTower(n_items, cfg.dim)
+        elif text_vectors is None:
+            raise ConfigError(f"item_repr={cfg.item_repr!r} needs item text vectors (a catalogue with text)")
+        elif cfg.item_repr == "text":
+            tower = TextItemTower(text_vectors, cfg.dim, cfg.dropout)
+        else:
+            tower = FusedItemTower(text_vectors, n_items, cfg.dim, alpha=cfg.alpha, learn_alpha=cfg.learn_alpha,
+                                   dropout=cfg.dropout)
+        if self.architecture == "sasrec":
+            net: nn.Module = SASRecNet(cfg.dim, cfg.layers, cfg.heads, cfg.max_len, cfg.dropout)
+        else:
+            net = GRU4RecNet(cfg.dim, cfg.hidden, cfg.layers, cfg.dropout)
+        return SequenceModule(tower, net)
+
+    def _text_vectors(self, catalog: Catalog | None, n_items: int) -> Tensor | None:
+        if self.config.item_repr == "id":
+            return None
+        if catalog is None:
+            raise ConfigError(f"{self.name} needs item text: pass --items FILE or use a dataset with a catalogue")
+        from lmrec.text.encoder import encode_catalog
+
+        vectors = encode_catalog(catalog, self.config.encoder)
+        if vectors.shape[0] != n_items:
+            raise DataError(f"catalogue has {vectors.shape[0]} items, interactions index {n_items}")
+        return torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    # -- fit ---------------------------------------------------------------------------------------------------
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None):
+        cfg = self.config
+        if len(train) == 0:
+            raise DataError("no training interactions")
+        torch.manual_seed(cfg.train.seed)
+        self.n_items_ = train.n_items
+        self.module_ = self._build(train.n_items, self._text_vectors(catalog, train.n_items))
+        windows = training_windows(train, cfg.max_len)
+        if not windows:
+            raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
+        popularity = np.bincount(train.item, minlength=train.n_items).astype(np.float64)
+        sampler = popularity ** 0.75 / (popularity ** 0.75).sum() if cfg.loss == "sampled" else None
+
+        def batches(rng: np.random.Generator):
+            order = rng.permutation(len(windows))
+            for start in range(0, len(order), cfg.train.batch_size):
+                chunk = [windows[i] for i in order[start : start + cfg.train.batch_size]]
+                yield pad_windows(chunk)
+
+        def loss_fn(module: nn.Module, batch: Batch) -> Tensor:
+            inputs, targets = batch
+            hidden, table = module(inputs)  # [B, L, D], [N, D]
+            keep = targets >= 0
+            h, y = hidden[keep], targets[keep]  # [M, D], [M]
+            if sampler is None:
+                return F.cross_entropy(h @ table.T, y)  # [M, N] full softmax
+            return sampled_softmax(h, y, table, sampler, cfg.negatives)
+
+        validate = (lambda: validation_ndcg(self, valid, k=10)) if valid is not None and len(valid) else None
+        fit_log = Trainer(cfg.train, progress=getattr(self, "progress", None)).fit(
+            self.module_, batches, loss_fn, validate=validate)
+        self.fit_log_ = fit_log.to_dict()
+        self.module_.eval()
+        return self
+
+    # -- score -------------------------------------------------------------------------------------------------
+    def score(self, histories: Histories) -> torch.Tensor:
+        """[B, n_items]: the last position's state against every item vector."""
+        self._check_fitted()
+        assert self.module_ is not None
+        seq = torch.from_numpy(right_align(histories, self.config.max_len))
+        with torch.inference_mode():
+            hidden, table = self.module_(seq)
+            return hidden[:, -1] @ table.T
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, torch.Tensor]:
+        assert self.module_ is not None
+        return dict(self.module_.state_dict())
+
+    def _set_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        text = next((v for k, v in tensors.items() if k.endswith("text_vectors")), None)
+        self.module_ = self._build(self.n_items_, text)
+        self.module_.load_state_dict(tensors)
+        self.module_.eval()
+
+
+def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
+    """Each user's chronological sequence cut into windows of max_len+1 items from the end backwards; a window
+    trains every position to predict the next item, so long histories are used whole."""
+    seqs = train.sequences()
+    windows = []
+    for u in range(len(seqs)):
+        items = seqs.row(u)
+        end = len(items)
+        while end >= 2:
+            windows.append(items[max(0, end - max_len - 1) : end])
+            end -= max_len
+    return windows
+
+
+def pad_windows(chunk: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+    """Right-aligned (inputs, next-item targets) [B, L], PAD on the left."""
+    width = max(len(w) for w in chunk) - 1
+    inputs = np.full((len(chunk), width), PAD, dtype=np.int64)
+    targets = np.full((len(chunk), width), PAD, dtype=np.int64)
+    for row, window in enumerate(chunk):
+        n = len(window) - 1
+        inputs[row, width - n :] = window[:-1]
+        targets[row, width - n :] = window[1:]
+    return torch.from_numpy(inputs), torch.from_numpy(targets)
+
+
+def right_align(histories: Histories, max_len: int) -> np.ndarray:
+    """Left-aligned Histories -> [B, L] right-aligned last `max_len` items, PAD on the left (L >= 1)."""
+    width = int(min(max(int(histories.lengths.max(initial=0)), 1), max_len))
+    offsets = histories.lengths[:, None] - width + np.arange(width)[None, :]  # [B, L] source column
+    valid = offsets >= 0
+    rows = np.arange(len(histories))[:, None]
+    picked = histories.seq[rows, np.clip(offsets, 0, max(histories.seq.shape[1] - 1, 0))]
+    return np.where(valid, picked, PAD).astype(np.int64)
+
+
+def sampled_softmax(h: Tensor, y: Tensor, table: Tensor, sampler: np.ndarray, n: int) -> Tensor:
+    """Softmax over the target plus `n` shared negatives drawn from `sampler`, logits corrected by -log Q."""
+    negatives = torch.from_numpy(np.random.default_rng(int(torch.randint(0, 2**31, ())))
+                                 .choice(len(sampler), size=n, p=sampler))
+    log_q = torch.from_numpy(np.log(sampler * n)).float()
+    positive = (h * table[y]).sum(-1, keepdim=True) - log_q[y].unsqueeze(-1)  # [M, 1]
+    negative = h @ table[negatives].T - log_q[negatives]  # [M, n]
+    negative = negative.masked_fill(negatives[None, :] == y[:, None], float("-inf"))  # accidental hits
+    logits = torch.cat([positive, negative], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(y), dtype=torch.long))

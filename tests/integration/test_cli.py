@@ -1,0 +1,114 @@
+"""The CLI contract end to end on small generic files: fit -> evaluate -> recommend, and bad input -> exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lmrec.cli import app
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> tuple[Path, Path]:
+    """Two taste groups over 40 items with group-specific words in the item text."""
+    folder = tmp_path_factory.mktemp("generic")
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(80):
+        group = u % 2
+        items = rng.choice(np.arange(20) + 20 * group, size=8, replace=False)
+        rows += [(f"user{u}", f"item{i:02d}", 1_600_000_000 + 60 * t) for t, i in enumerate(items)]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(folder / "inter.csv", index=False)
+    words = ["red apple fruit", "blue ocean water"]
+    pd.DataFrame({"item_id": [f"item{i:02d}" for i in range(40)],
+                  "title": [f"{words[i // 20]} number {i}" for i in range(40)]}).to_csv(folder / "items.csv", index=False)
+    return folder / "inter.csv", folder / "items.csv"
+
+
+@pytest.fixture(scope="module")
+def run_dir(files, tmp_path_factory) -> Path:
+    inter, items = files
+    out = tmp_path_factory.mktemp("run") / "ease"
+    result = invoke("fit", "--interactions", inter, "--items", items, "--model", "ease", "--out", out,
+                    "--set", "model.reg_weight=10")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_fit_writes_the_run_directory(run_dir: Path) -> None:
+    for name in ("config.yaml", "ids.json", "split.npz", "history.npz", "meta.json", "model/weights.safetensors"):
+        assert (run_dir / name).exists(), name
+    assert "reg_weight: 10" in (run_dir / "config.yaml").read_text()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert len(meta["split"]["fingerprint"]) == 16 and meta["dataset"]["users"] == 80
+
+
+def test_evaluate_writes_metrics_and_recomputable_files(run_dir: Path) -> None:
+    result = invoke("evaluate", run_dir, "-k", "5,10")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) >= {"test", "valid"}
+    assert 0.0 <= metrics["test"]["ndcg@5"] <= 1.0 and "ndcg@5" in metrics["test"]["ci"]
+    recs = pd.read_csv(run_dir / "recommendations.csv", dtype={"user_id": str, "item_id": str})
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert recs.groupby("user_id").size().max() == 10
+    check = subprocess.run([sys.executable, str(REPO / "bench" / "recompute_metrics.py"), str(run_dir)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_recommend_for_known_user_and_raw_history(run_dir: Path) -> None:
+    result = invoke("recommend", run_dir, "--user", "user0", "-k", "5", "--json")
+    assert result.exit_code == 0, result.output
+    items = [row["item_id"] for row in json.loads(result.stdout)["items"]]
+    assert len(items) == 5
+    result = invoke("recommend", run_dir, "--history", "item01,item02,nope", "-k", "5", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["unknown_items"] == ["nope"]
+    assert all(int(row["item_id"][4:]) < 20 for row in payload["items"]), "group-0 history -> group-0 items"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fit", "--model", "ease", "--out", "{tmp}/x"], "no data given"),
+        (["fit", "--dataset", "ml-100k", "--interactions", "{inter}", "--model", "ease", "--out", "{tmp}/x"],
+         "either --dataset or --interactions"),
+        (["fit", "--interactions", "{inter}", "--model", "nosuchmodel", "--out", "{tmp}/x"], "unknown model"),
+        (["fit", "--interactions", "{inter}", "--model", "ease", "--out", "{tmp}/x", "--set", "model.nope=1"],
+         "unknown key"),
+        (["fit", "--interactions", "{inter}", "--model", "ease", "--out", "{tmp}/x", "--set", "model.reg_weight=abc"],
+         "reg_weight"),
+        (["fit", "--interactions", "{tmp}/missing.csv", "--model", "ease", "--out", "{tmp}/x"], "missing.csv"),
+        (["fit", "--dataset", "no-such-dataset", "--model", "ease", "--out", "{tmp}/x"], "no-such-dataset"),
+        (["evaluate", "{tmp}/not-a-run"], "not-a-run"),
+        (["evaluate", "{run}", "-k", "ten"], "-k"),
+        (["recommend", "{run}", "--user", "ghost"], "ghost"),
+        (["recommend", "{run}", "--history", "nope1,nope2"], "none of the history items"),
+        (["recommend", "{run}", "--history", " , "], "empty"),
+        (["recommend", "{run}"], "exactly one"),
+        (["benchmark", "--dataset", "ml-100k", "--models", "pop,bogus", "--out", "{tmp}/b"], "unknown model"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(args, message, files, run_dir, tmp_path) -> None:
+    inter, _ = files
+    filled = [a.format(tmp=tmp_path, inter=inter, run=run_dir) for a in args]
+    result = invoke(*filled)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
