@@ -114,10 +114,21 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {pair!r}: {part} is not a section")
         try:
-            node[leaf] = yaml.safe_load(raw) if raw != "" else ""
+            value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
-            node[leaf] = raw
+            value = raw
+        node[leaf] = _number_or_self(value)
     return tree
+
+
+def _number_or_self(value: Any) -> Any:
+    """YAML 1.1 reads `1e-3` as a string; the CLI user meant a number."""
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value.lower() for c in ".e") else int(value)
+        except ValueError:
+            return value
+    return value
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
