@@ -130,7 +130,8 @@ def fit(
         meta = fit_run(run_config, out_dir, progress=progress)
     stats = meta["dataset"]
     out.print(f"fitted [bold]{meta['model']}[/] on {stats['name']} ({stats['users']} users, {stats['items']} items, "
-              f"{stats['interactions']} interactions) in {meta['fit_seconds']:.1f}s; split {meta['split']['fingerprint']}"
+              f"{stats['interactions']} interactions) in {meta['fit_seconds']:.1f}s; "
+              f"split {meta['split']['fingerprint']}"
               f" -> {out_dir}")
 
 
@@ -149,7 +150,8 @@ def evaluate(
     run = load_run(run_dir)
     with RichProgress() as progress:
         results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, progress=progress)
-    table = Table(title=f"{run.config.model.name} on {run.meta['dataset']['name']} (test, {results['test']['n_users']} users)")
+    title = f"{run.config.model.name} on {run.meta['dataset']['name']} (test, {results['test']['n_users']} users)"
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
@@ -182,7 +184,8 @@ def recommend(
         raise LmrecError("--history is empty; give at least one item ID")
     seq, unknown = history_for(run, user=user, items=items)
     top = run.model.recommend(Histories.from_lists([seq]), k)
-    rows = [{"item_id": str(run.items.raw[i]), "score": float(s)} for i, s in zip(top.items[0], top.scores[0])]
+    pairs = zip(top.items[0], top.scores[0], strict=True)
+    rows = [{"item_id": str(run.items.raw[i]), "score": float(s)} for i, s in pairs]
     if unknown:
         console.print(f"[yellow]warning:[/] ignored unknown item IDs: {', '.join(unknown[:10])}")
     if as_json:
@@ -201,7 +204,7 @@ def recommend(
 def _titles(run: Any) -> dict[str, str]:
     if run.catalog is None:
         return {}
-    return dict(zip(run.items.raw.tolist(), run.catalog.texts()))
+    return dict(zip(run.items.raw.tolist(), run.catalog.texts(), strict=False))
 
 
 @data_app.command("info")
@@ -217,9 +220,36 @@ def data_info(
     table = Table(title=str(source))
     table.add_column("field")
     table.add_column("value", justify="right")
+    files = info.pop("files", None) or {}
     for key, value in info.items():
         table.add_row(str(key), f"{value:.6g}" if isinstance(value, float) else str(value))
     out.print(table)
+    if files:
+        checks = Table(title="files")
+        for column in ("file", "bytes", "sha256", "checksum"):
+            checks.add_column(column)
+        for name, entry in files.items():
+            pinned = entry.get("pinned")
+            verdict = "not pinned" if not pinned else ("ok" if entry.get("matches_pin") else "MISMATCH")
+            checks.add_row(name, str(entry.get("bytes")), str(entry.get("sha256", ""))[:16], verdict)
+        out.print(checks)
+
+
+@app.command()
+@friendly
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Baseline run directory (evaluated).")],
+    run_b: Annotated[Path, typer.Argument(help="Candidate run directory (evaluated, same split).")],
+    metric: Annotated[str, typer.Option(help="Per-user metric, e.g. ndcg@10.")] = "ndcg@10",
+    method: Annotated[str, typer.Option(help="t, wilcoxon, bootstrap or randomization.")] = "t",
+) -> None:
+    """Paired significance test of B against A over the same test users."""
+    from lmrec.run import compare_runs
+
+    result = compare_runs(run_a, run_b, metric=metric, method=method)
+    out.print(f"{metric}: A={result['mean_a']:.4f}  B={result['mean_b']:.4f}  diff={result['mean_diff']:+.4f} "
+              f"95% CI [{result['ci'][0]:+.4f}, {result['ci'][1]:+.4f}]  p={result['p_value']:.3g} "
+              f"({result['method']}, {result['users']} users)")
 
 
 @app.command()

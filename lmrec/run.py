@@ -300,7 +300,8 @@ def with_eval(config: RunConfig, **changes: Any) -> RunConfig:
     return replace(config, eval=replace(config.eval, **changes))
 
 
-def history_for(run: LoadedRun, *, user: str | None = None, items: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def history_for(run: LoadedRun, *, user: str | None = None,
+                items: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """The item history for a known user, or for a raw list of item IDs (unknown IDs returned, not fatal)."""
     if user is not None:
         return run.history.row(run.users.index(user)), []
@@ -338,6 +339,34 @@ def evaluate_run(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_s
     results["dataset_digest"] = run.meta["dataset"]["digest"]
     atomic_write_json(run.directory / "metrics.json", results)
     assert test_result is not None
+    per_user = pd.DataFrame({"user_id": run.users.to_raw(test_result.users),
+                             **{k: v for k, v in test_result.per_user.items()}})
+    atomic_write(run.directory / "per_user.csv", lambda tmp: per_user.to_csv(tmp, index=False))
     write_recommendations(test_result.ranking, run.users.raw, run.items.raw,
                           run.directory / "recommendations.csv", run.directory / "targets.csv", max(ks))
     return results
+
+
+def compare_runs(a: str | Path, b: str | Path, *, metric: str = "ndcg@10", method: str = "t") -> dict[str, Any]:
+    """Paired comparison of two evaluated runs on the users both evaluated (same split required)."""
+    from lmrec.eval.stats import paired_test
+
+    if method not in ("t", "wilcoxon", "bootstrap", "randomization"):
+        raise ConfigError(f"--method {method!r}: use t, wilcoxon, bootstrap or randomization")
+    frames = []
+    for directory in (Path(a), Path(b)):
+        path = directory / "per_user.csv"
+        if not path.is_file():
+            raise ModelFileError(f"{path}: missing; run `lmrec evaluate {directory}` first")
+        frame = pd.read_csv(path, dtype={"user_id": str})
+        if metric not in frame.columns:
+            raise ConfigError(f"metric {metric!r} not in {path}; available: {[c for c in frame.columns[1:]]}")
+        frames.append(frame[["user_id", metric]])
+    fingerprints = [json.loads((Path(d) / "meta.json").read_text())["split"]["fingerprint"] for d in (a, b)]
+    if fingerprints[0] != fingerprints[1]:
+        raise DataError(f"the runs used different splits ({fingerprints[0]} vs {fingerprints[1]}); "
+                        "a paired test needs the same users and targets")
+    joined = frames[0].merge(frames[1], on="user_id", suffixes=("_a", "_b"))
+    result = paired_test(joined[f"{metric}_b"].to_numpy(), joined[f"{metric}_a"].to_numpy(), method=method)
+    return {"metric": metric, "a": str(a), "b": str(b), "mean_a": float(joined[f"{metric}_a"].mean()),
+            "mean_b": float(joined[f"{metric}_b"].mean()), "users": len(joined), **result}

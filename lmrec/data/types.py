@@ -206,7 +206,8 @@ class Sequences:
         rows = np.asarray(rows, dtype=np.int64)
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
         lengths = ends - starts
-        gather = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
+        ranges = [np.arange(s, e) for s, e in zip(starts, ends, strict=True)]
+        gather = np.concatenate(ranges) if len(rows) else np.zeros(0, int)
         gather = gather.astype(np.int64)
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         return Sequences(indptr, self.items[gather], None if self.times is None else self.times[gather])
@@ -278,7 +279,7 @@ class Catalog:
         if not fields:
             return [""] * len(frame)
         columns = [frame[f].astype(str).str.replace("|", ", ", regex=False).tolist() for f in fields]
-        return [". ".join(part for part in parts if part.strip()) for parts in zip(*columns)]
+        return [". ".join(part for part in parts if part.strip()) for parts in zip(*columns, strict=False)]
 
     def category_sets(self, field: str) -> list[frozenset[str]]:
         """Each item's set of values of a (possibly multi-valued) categorical field."""

@@ -35,7 +35,8 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
         f"torch {meta['versions'].get('torch')}, python {meta['versions'].get('python')}  ",
         f"Dataset: {stats['users']} users, {stats['items']} items, {stats['interactions']} interactions "
         f"(density {stats['density']:.4f}); digest `{stats['digest'][:16]}`  ",
-        f"Split: {split['method']}, {split.get('evaluated_users')} evaluated users, fingerprint `{split['fingerprint']}`  ",
+        f"Split: {split['method']}, {split.get('evaluated_users')} evaluated users, "
+        f"fingerprint `{split['fingerprint']}`  ",
         "Protocol: full ranking over all items, each user's history masked, one table row per model trained in its "
         "own process; ± is the half-width of the 95 % bootstrap CI over users.",
         "",
@@ -61,7 +62,8 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
                       f"{peer['fit_seconds']:.1f}" if peer.get("fit_seconds") is not None else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     if peer_models:
-        lines += ["", f"Peers (RecBole 1.2.1 on this machine, same protocol, history masked; from `{peers['source']}`):",
+        source = peers["source"]
+        lines += ["", f"Peers (RecBole 1.2.1 on this machine, same protocol, history masked; from `{source}`):",
                   "", "| RecBole model | NDCG@10 | HR@10 | NDCG@20 | HR@20 | fit (s) | peak RSS (MiB) | note |",
                   "|---|---|---|---|---|---|---|---|"]
         for name, peer in peer_models.items():
@@ -87,8 +89,9 @@ def plot_benchmark(rows: list[dict[str, Any]], peers: dict[str, Any], out: Path,
     key = f"ndcg@{k}"
     names = [row["model"] for row in rows]
     values = [row["metrics"]["test"].get(key, 0.0) for row in rows]
-    cis = [row["metrics"]["test"].get("ci", {}).get(key, (v, v)) for row, v in zip(rows, values)]
-    errors = [[v - lo for v, (lo, _) in zip(values, cis)], [hi - v for v, (_, hi) in zip(values, cis)]]
+    cis = [row["metrics"]["test"].get("ci", {}).get(key, (v, v)) for row, v in zip(rows, values, strict=False)]
+    errors = [[v - ci[0] for v, ci in zip(values, cis, strict=True)],
+              [ci[1] - v for v, ci in zip(values, cis, strict=True)]]
     peer_models = peers.get("models", {}) if peers else {}
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names) + 2), 3.6))
     xs = list(range(len(names)))
@@ -108,7 +111,7 @@ def plot_benchmark(rows: list[dict[str, Any]], peers: dict[str, Any], out: Path,
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    for row, value in zip(rows, values):
+    for row, value in zip(rows, values, strict=False):
         ax.scatter(max(row["fit_seconds"], 1e-3), value)
         ax.annotate(row["model"], (max(row["fit_seconds"], 1e-3), value), fontsize=8)
     ax.set_xscale("log")

@@ -19,6 +19,10 @@ FAST = {
         },
     },
 }
+_SEQUENTIAL = {"dim": 32, "heads": 2, "hidden": 32, "max_len": 16, "dropout": 0.1,
+               "encoder": {"cache": False},
+               "train": {"epochs": 40, "batch_size": 32, "lr": 0.01, "patience": 40, "threads": 1}}
+FAST.update({name: _SEQUENTIAL for name in ("sasrec", "sasrec-text", "sasrec-fused", "gru4rec", "gru4rec-fused")})
 
 
 @pytest.mark.parametrize("model_name", model_names(), scope="class")

@@ -34,8 +34,9 @@ def files(tmp_path_factory) -> tuple[Path, Path]:
         rows += [(f"user{u}", f"item{i:02d}", 1_600_000_000 + 60 * t) for t, i in enumerate(items)]
     pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(folder / "inter.csv", index=False)
     words = ["red apple fruit", "blue ocean water"]
-    pd.DataFrame({"item_id": [f"item{i:02d}" for i in range(40)],
-                  "title": [f"{words[i // 20]} number {i}" for i in range(40)]}).to_csv(folder / "items.csv", index=False)
+    titles = [f"{words[i // 20]} number {i}" for i in range(40)]
+    pd.DataFrame({"item_id": [f"item{i:02d}" for i in range(40)], "title": titles}).to_csv(folder / "items.csv",
+                                                                                      index=False)
     return folder / "inter.csv", folder / "items.csv"
 
 
@@ -112,3 +113,16 @@ def test_bad_input_is_one_clear_line_and_exit_2(args, message, files, run_dir, t
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_compare_two_runs_on_the_same_split(files, run_dir: Path, tmp_path: Path) -> None:
+    inter, items = files
+    pop = tmp_path / "pop"
+    assert invoke("fit", "--interactions", inter, "--items", items, "--model", "pop", "--out", pop).exit_code == 0
+    assert invoke("evaluate", pop, "-k", "5,10").exit_code == 0
+    assert invoke("evaluate", run_dir, "-k", "5,10").exit_code == 0
+    result = invoke("compare", pop, run_dir, "--metric", "ndcg@10")
+    assert result.exit_code == 0, result.output
+    assert "p=" in result.output and "80 users" in result.output
+    bad = invoke("compare", pop, run_dir, "--metric", "nope@3")
+    assert bad.exit_code == 2 and "available" in bad.output
