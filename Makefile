@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --models pop,itemknn,ease,bpr,tfidf,hybrid --out runs/demo
+	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --models pop,itemknn,ease,bpr,tfidf,lm-content,hybrid-lm,sasrec,sasrec-fused --out runs/demo
 
 test: $(STAMP)
 	$(DATA_ENV) $(BIN)/python -m pytest

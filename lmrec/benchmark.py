@@ -31,6 +31,7 @@ class BenchmarkSpec:
     ks: tuple[int, ...] = (10, 20)
     threads: int | None = None
     command: str = ""
+    baseline: str | None = None  # paired test of every other model against this one (per-user NDCG@k)
 
 
 def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], None] = print) -> str:
@@ -41,6 +42,10 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if spec.baseline and spec.baseline not in spec.models:
+        from lmrec.errors import ConfigError
+
+        raise ConfigError(f"--baseline {spec.baseline!r} is not one of --models {','.join(spec.models)}")
     for name in spec.models:  # fail fast on a bad model name or config before spending minutes training
         get_model_class(name)
         build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
@@ -54,6 +59,8 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
         log(f"    ndcg@10={test.get('ndcg@10', float('nan')):.4f} hr@10={test.get('hr@10', float('nan')):.4f} "
             f"fit {row['fit_seconds']:.1f}s, peak RSS {row['peak_rss_mib']:.0f} MiB")
         rows.append(row)
+    if spec.baseline:
+        add_paired_tests(rows, spec.baseline, f"ndcg@{min(spec.ks)}")
     peers = recbole_peers(rows[0]["meta"]) if rows else {}
     report = render_markdown(spec, rows, peers)
     atomic_write_text(out / "results.md", report)
@@ -62,6 +69,18 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
 
     plot_benchmark(rows, peers, out, k=min(spec.ks))
     return report
+
+
+def add_paired_tests(rows: list[dict[str, Any]], baseline: str, metric: str) -> None:
+    """Attach `paired` (paired t-test on per-user `metric` against the baseline run) to every other row."""
+    from lmrec.run import compare_runs
+
+    reference = next((row for row in rows if row["model"] == baseline), None)
+    if reference is None:
+        return
+    for row in rows:
+        if row is not reference:
+            row["paired"] = compare_runs(reference["run_dir"], row["run_dir"], metric=metric)
 
 
 def _overrides(spec: BenchmarkSpec, name: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +144,7 @@ def recbole_peers(meta: dict[str, Any]) -> dict[str, Any]:
             "fit_seconds": record.get("time_fit_total_s"), "peak_rss_mib": record.get("peak_rss_mb_getrusage"),
             "epochs_run": record.get("epochs_run"), "budget_hit": record.get("budget_hit"),
         }
-    return {"source": str(anchors / "RESULTS.md"), "models": peers}
+    return {"source": os.path.relpath(anchors / "RESULTS.md"), "models": peers}
 
 
 def render_markdown(spec: BenchmarkSpec, rows: list[dict[str, Any]], peers: dict[str, Any]) -> str:

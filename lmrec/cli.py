@@ -142,12 +142,18 @@ def evaluate(
     k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
     exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--include-seen",
                                                help="Mask each user's history items.")] = True,
+    prequential: Annotated[bool, typer.Option("--prequential", help="Replay the test period in time order: "
+                                              "static vs online-updated model; writes prequential.json.")] = False,
+    chunk_days: Annotated[float, typer.Option(help="--prequential: days per chunk.")] = 7.0,
 ) -> None:
     """Full-ranking evaluation; writes metrics.json, recommendations.csv and targets.csv into RUN_DIR."""
     from lmrec.run import evaluate_run, load_run
 
     ks = _parse_ks(k)
     run = load_run(run_dir)
+    if prequential:
+        _evaluate_prequential(run, k=ks[0], exclude_seen=exclude_seen, chunk_days=chunk_days)
+        return
     with RichProgress() as progress:
         results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, progress=progress)
     title = f"{run.config.model.name} on {run.meta['dataset']['name']} (test, {results['test']['n_users']} users)"
@@ -161,6 +167,57 @@ def evaluate(
             table.add_row(key, f"{value:.4f}", f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
     out.print(table)
     out.print(f"wrote {run_dir / 'metrics.json'}, recommendations.csv, targets.csv")
+
+
+def _evaluate_prequential(run: Any, *, k: int, exclude_seen: bool, chunk_days: float) -> None:
+    from lmrec.io import atomic_write_json
+    from lmrec.online.prequential import PrequentialConfig, prequential_run
+
+    config = PrequentialConfig(chunk_days=chunk_days, k=k, exclude_seen=exclude_seen)
+    results = prequential_run(run, config=config)
+    atomic_write_json(run.directory / "prequential.json", results)
+    table = Table(title=f"prequential {run.config.model.name}: static vs online, {len(results['static']['chunks'])} "
+                        f"chunks of {chunk_days:g} days")
+    for column in ("part", "events", "metric", "static", "online", "diff [95% CI]", "p"):
+        table.add_column(column)
+    for part, entry in results["compare"].items():
+        for metric in (f"hr@{k}", f"ndcg@{k}"):
+            m = entry[metric]
+            lo, hi = m["paired"]["ci"]
+            table.add_row(part, str(entry["events"]), metric, f"{m['static']:.4f}", f"{m['online']:.4f}",
+                          f"{m['paired']['mean_diff']:+.4f} [{lo:+.4f}, {hi:+.4f}]", f"{m['paired']['p_value']:.3g}")
+    out.print(table)
+    probe = results["online"]["probe"]
+    if probe:
+        out.print(f"forgetting probe ndcg@{k}: {probe[0][f'ndcg@{k}']:.4f} before updates, "
+                  f"{probe[-1][f'ndcg@{k}']:.4f} after")
+    out.print(f"wrote {run.directory / 'prequential.json'}")
+
+
+@app.command()
+@friendly
+def update(
+    run_dir: Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")],
+    events: Annotated[Path | None, typer.Option("--events", help="Event log (default RUN_DIR/events.sqlite).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs (sequence models).")] = None,
+    replay_ratio: Annotated[float | None, typer.Option(help="Old windows replayed per new window.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate (default: the model's).")] = None,
+) -> None:
+    """Learn from the events logged since the last update and atomically make the new model current."""
+    from lmrec.online.updater import UpdateConfig, read_state, update_run
+
+    given = {"epochs": epochs, "replay_ratio": replay_ratio, "lr": lr}
+    config = UpdateConfig(**{key: value for key, value in given.items() if value is not None})
+    before = read_state(run_dir)
+    version = update_run(run_dir, events, config=config)
+    after = read_state(run_dir)
+    if version == (before["version"] or "initial"):
+        out.print(f"no new events; {run_dir} stays at version {version}")
+        return
+    info = json.loads((run_dir / "versions" / version / "update.json").read_text())
+    out.print(f"updated {run_dir} to version {version}: {info['new_events']} events "
+              f"({info.get('skipped_unknown_items', 0)} skipped, {info.get('new_users', 0)} new users), "
+              f"{info['mode']} in {info['seconds']:.1f}s; events up to id {after['last_event_id']}")
 
 
 @app.command()
@@ -275,6 +332,8 @@ def benchmark(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
     threads: Annotated[int | None, typer.Option(help="Torch threads per model process.")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Paired-test every model against this one.")] = None,
+    order_col: Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")] = None,
 ) -> None:
     """Train and evaluate several models on one split; write results.md (CIs, time, memory) and PNG plots."""
     from lmrec.benchmark import BenchmarkSpec, run_benchmark
@@ -285,11 +344,35 @@ def benchmark(
     spec = BenchmarkSpec(
         models=tuple(names), dataset=dataset, interactions=str(interactions) if interactions else None,
         items=str(items) if items else None, data_dir=str(data_dir) if data_dir else None,
-        overrides=tuple(set_ or ()), seed=seed, ks=_parse_ks(k), threads=threads,
-        command="lmrec " + " ".join(sys.argv[1:]),
+        overrides=tuple(set_ or ()) + ((f"data.order_col={order_col}",) if order_col else ()), seed=seed,
+        ks=_parse_ks(k), threads=threads, baseline=baseline, command="lmrec " + " ".join(sys.argv[1:]),
     )
     report = run_benchmark(spec, out_dir, log=lambda message: console.print(message, highlight=False))
     print(report)  # markdown, unwrapped: it is also written to OUT/results.md
+
+
+@app.command()
+@friendly
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    token_env: Annotated[str, typer.Option(help="Environment variable holding the write token.")] = "LMREC_API_TOKEN",
+    allow_unauthenticated_writes: Annotated[bool, typer.Option(
+        help="Accept POST /events and /items without a token when none is configured.")] = False,
+    max_k: Annotated[int, typer.Option(help="Largest k a request may ask for.")] = 1000,
+    threads: Annotated[int, typer.Option(help="Torch threads for scoring.")] = 1,
+    faiss_min_items: Annotated[int, typer.Option(
+        help="Catalogues this big use a FAISS index (dot-product models).")] = 50_000,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve RUN_DIR over HTTP (FastAPI + uvicorn): /recommend, /events, /items, /users, /health, /metrics."""
+    from lmrec.serve import ServeConfig, run_server
+
+    config = ServeConfig(token_env=token_env, allow_unauthenticated_writes=allow_unauthenticated_writes,
+                         max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items)
+    run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)
 
 
 def main() -> None:

@@ -38,13 +38,17 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
         f"Split: {split['method']}, {split.get('evaluated_users')} evaluated users, "
         f"fingerprint `{split['fingerprint']}`  ",
         "Protocol: full ranking over all items, each user's history masked, one table row per model trained in its "
-        "own process; ± is the half-width of the 95 % bootstrap CI over users.",
+        "own process; ± is the half-width of the 95 % bootstrap CI over users; p: two-sided paired t-test over "
+        "the same test users.",
         "",
     ]
     header = ["model"]
     for k in ks:
         header += [f"NDCG@{k}", f"HR@{k}", f"MRR@{k}"]
     header += [f"coverage@{k0}", f"ARP@{k0}", "fit (s)", "peak RSS (MiB)"]
+    paired = any("paired" in row for row in rows)
+    if paired:
+        header += [f"Δ NDCG@{k0} vs {spec.baseline} (p)"]
     if peer_models:
         header += [f"RecBole NDCG@{k0}", "RecBole fit (s)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -55,6 +59,9 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
             cells += [_cell(test, f"ndcg@{k}"), _cell(test, f"hr@{k}"), _cell(test, f"mrr@{k}")]
         cells += [_cell(test, f"coverage@{k0}"), _cell(test, f"arp@{k0}"), f"{row['fit_seconds']:.1f}",
                   f"{row['peak_rss_mib']:.0f}"]
+        if paired:
+            test_ = row.get("paired")
+            cells.append(f"{test_['mean_diff']:+.4f} (p={test_['p_value']:.2g})" if test_ else "reference")
         if peer_models:
             peer = peer_models.get(PEER_NAMES.get(row["model"], ""), {})
             value = peer.get(f"ndcg@{k0}")

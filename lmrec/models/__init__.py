@@ -1,3 +1,3 @@
 """Built-in models; importing this package registers them."""
 
-from lmrec.models import baselines, content, hybrid, mf, sasrec  # noqa: F401
+from lmrec.models import baselines, content, hybrid, mf, sasrec, semantic  # noqa: F401

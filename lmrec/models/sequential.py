@@ -5,7 +5,7 @@ with log-Q correction for big catalogues), AdamW, early stopping on validation N
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -30,7 +30,7 @@ ItemRepr = Literal["id", "text", "fused"]
 
 def _train_defaults() -> TrainConfig:
     # Chosen on ml-100k *validation* NDCG@10 (bench/results/sasrec_ml100k.md): converges in ~30 epochs.
-    return TrainConfig(epochs=30, batch_size=128, lr=3e-3, weight_decay=0.1, optimizer="adamw", patience=5,
+    return TrainConfig(epochs=30, batch_size=128, lr=3e-3, weight_decay=0.1, optimizer="adamw", patience=10,
                        precision="auto")
 
 
@@ -119,14 +119,46 @@ class SequentialRecommender(BaseRecommender):
         windows = training_windows(train, cfg.max_len)
         if not windows:
             raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
-        popularity = np.bincount(train.item, minlength=train.n_items).astype(np.float64)
-        sampler = popularity ** 0.75 / (popularity ** 0.75).sum() if cfg.loss == "sampled" else None
+        batches = window_batches(windows, cfg.train.batch_size)
+        loss_fn = self._loss(np.bincount(train.item, minlength=train.n_items))
+        validate = (lambda: validation_ndcg(self, valid, k=10)) if valid is not None and len(valid) else None
+        fit_log = Trainer(cfg.train, progress=getattr(self, "progress", None)).fit(
+            self.module_, batches, loss_fn, validate=validate)
+        self.fit_log_ = fit_log.to_dict()
+        self.module_.eval()
+        return self
 
-        def batches(rng: np.random.Generator):
-            order = rng.permutation(len(windows))
-            for start in range(0, len(order), cfg.train.batch_size):
-                chunk = [windows[i] for i in order[start : start + cfg.train.batch_size]]
-                yield pad_windows(chunk)
+    def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
+                    lr: float | None = None) -> dict:
+        """Continue training the fitted module on `train`'s next-item windows plus `replay`'s (earlier data, so
+        old knowledge is rehearsed, not forgotten): same loss and Trainer as `fit`, no re-initialisation, no
+        early stopping, a fresh optimiser at `lr` (default: the config's). Item indices must already be known
+        (`add_items` first for new items); user indices are free, only each user's row order matters.
+        Returns the Trainer's fit log as a dict (empty `epochs` when there was nothing to learn)."""
+        self._check_fitted()
+        assert self.module_ is not None
+        cfg = self.config
+        parts = [train] + ([replay] if replay is not None else [])
+        for part in parts:
+            if part.n_items > self.n_items_ or (len(part) and int(part.item.max()) >= self.n_items_):
+                raise DataError(f"partial_fit got item indices beyond the model's {self.n_items_} items; "
+                                "add new items first")
+        windows = [w for part in parts for w in training_windows(part, cfg.max_len)]
+        if not windows:
+            return {"epochs": [], "stop_reason": "no windows", "seconds": 0.0}
+        counts = sum(np.bincount(p.item, minlength=self.n_items_) for p in parts)
+        seed = (cfg.train.seed + int(train.digest()[:8], 16)) % 2**31  # a new data draw gets new dropout/order
+        config = replace(cfg.train, epochs=int(epochs), lr=float(lr or cfg.train.lr), seed=seed)
+        fit_log = Trainer(config, progress=getattr(self, "progress", None)).fit(
+            self.module_, window_batches(windows, config.batch_size), self._loss(counts))
+        self.module_.eval()
+        return {**fit_log.to_dict(), "windows": len(windows)}
+
+    def _loss(self, item_counts: np.ndarray):
+        """Next-item loss over every non-PAD target: full softmax, or sampled softmax from counts ** 0.75."""
+        cfg = self.config
+        popularity = np.asarray(item_counts, dtype=np.float64)
+        sampler = popularity ** 0.75 / (popularity ** 0.75).sum() if cfg.loss == "sampled" else None
 
         def loss_fn(module: nn.Module, batch: Batch) -> Tensor:
             inputs, targets = batch
@@ -137,12 +169,7 @@ class SequentialRecommender(BaseRecommender):
                 return F.cross_entropy(h @ table.T, y)  # [M, N] full softmax
             return sampled_softmax(h, y, table, sampler, cfg.negatives)
 
-        validate = (lambda: validation_ndcg(self, valid, k=10)) if valid is not None and len(valid) else None
-        fit_log = Trainer(cfg.train, progress=getattr(self, "progress", None)).fit(
-            self.module_, batches, loss_fn, validate=validate)
-        self.fit_log_ = fit_log.to_dict()
-        self.module_.eval()
-        return self
+        return loss_fn
 
     # -- score -------------------------------------------------------------------------------------------------
     def score(self, histories: Histories) -> torch.Tensor:
@@ -154,6 +181,42 @@ class SequentialRecommender(BaseRecommender):
         with torch.inference_mode():
             hidden, table = self.module_(seq)
             return hidden[:, -1] @ table.T
+
+    # -- new items -------------------------------------------------------------------------------------------
+    @property
+    def text_vectors(self) -> Tensor | None:
+        """The frozen item text vectors [N, T] of a text or fused model (None for ID-only)."""
+        tower = self.module_.tower if self.module_ is not None else None
+        text = getattr(tower, "text", tower)
+        return getattr(text, "text_vectors", None)
+
+    def add_items(self, text_vectors: np.ndarray) -> np.ndarray:
+        """Append items known only by their text vectors [n, T]; returns their new dense indices.
+
+        Text and fused models represent a new item by its text at once (a fused model's ID part starts at 0
+        and is learned when interactions arrive); an ID-only model has no way to place an unseen item.
+        """
+        self._check_fitted()
+        if self.config.item_repr == "id":
+            raise ConfigError(f"{self.name} is ID-only and cannot add items from text; use sasrec-text or "
+                              "sasrec-fused")
+        vectors = torch.as_tensor(np.asarray(text_vectors, dtype=np.float32))
+        current = self.text_vectors
+        if vectors.ndim != 2 or vectors.shape[1] != current.shape[1]:
+            raise DataError(f"new item vectors must be [n, {current.shape[1]}]; got {tuple(vectors.shape)}")
+        tower = self.module_.tower
+        text_tower = getattr(tower, "text", tower)
+        text_tower.text_vectors = torch.cat([current, vectors])
+        if self.config.item_repr == "fused":
+            old = tower.ids.embedding
+            grown = nn.Embedding(old.num_embeddings + len(vectors), old.embedding_dim)
+            with torch.no_grad():
+                grown.weight.zero_()
+                grown.weight[: old.num_embeddings] = old.weight
+            tower.ids.embedding = grown
+        first = self.n_items_
+        self.n_items_ += len(vectors)
+        return np.arange(first, self.n_items_)
 
     # -- persistence -------------------------------------------------------------------------------------------
     def _state(self) -> dict[str, torch.Tensor]:
@@ -179,6 +242,17 @@ def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
             windows.append(items[max(0, end - max_len - 1) : end])
             end -= max_len
     return windows
+
+
+def window_batches(windows: list[np.ndarray], batch_size: int):
+    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`."""
+
+    def batches(rng: np.random.Generator):
+        order = rng.permutation(len(windows))
+        for start in range(0, len(order), batch_size):
+            yield pad_windows([windows[i] for i in order[start : start + batch_size]])
+
+    return batches
 
 
 def pad_windows(chunk: list[np.ndarray]) -> tuple[Tensor, Tensor]:

@@ -55,3 +55,23 @@ def test_sampled_softmax_matches_full_softmax_when_every_item_is_sampled() -> No
     loss = sampled_softmax(h, y, table, uniform, 60000)  # each item ~10k times; -log Q undoes the repeats
     full = torch.nn.functional.cross_entropy(h @ table.T, y)
     assert abs(float(loss) - float(full)) < 0.02
+
+
+def test_text_model_adds_items_from_text_and_can_rank_them() -> None:
+    import pytest
+
+    from lmrec.config import from_dict
+    from lmrec.errors import ConfigError
+    from lmrec.models.sasrec import SASRec, SASRecFused
+    from lmrec.testing.toy import ring_data
+
+    ring = ring_data()
+    config = {"dim": 16, "max_len": 8, "encoder": {"kind": "tfidf", "tfidf_dim": 8},
+              "train": {"epochs": 2, "threads": 1}}
+    model = SASRecFused(from_dict(SASRecFused.Config, config)).fit(ring.split.train, catalog=ring.dataset.catalog)
+    n = model.n_items_
+    new = model.add_items(np.ones((2, model.text_vectors.shape[1]), np.float32) / 3)
+    assert new.tolist() == [n, n + 1] and model.score(ring.queries).shape == (len(ring.queries), n + 2)
+    id_only = SASRec(from_dict(SASRec.Config, {"dim": 16, "train": {"epochs": 1}})).fit(ring.split.train)
+    with pytest.raises(ConfigError, match="ID-only"):
+        id_only.add_items(np.ones((1, 8), np.float32))
