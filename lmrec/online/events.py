@@ -1,0 +1,170 @@
+"""The event log: an append-only SQLite table in WAL mode with synchronous=FULL.
+
+`append` commits before it returns, so an acknowledged event is on disk and survives a crash (kill -9, power
+loss on a disk that honours fsync). Readers (the service, the online updater) see every committed event in id
+order; ids are strictly increasing (AUTOINCREMENT never reuses one), so `since(last_id)` is a safe cursor.
+
+    log = EventLog(run_dir / "events.sqlite")
+    ids = log.append([Event("u1", "i42")])
+    new = log.since(ids[-1] - 1)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmrec.errors import DataError
+
+DEFAULT_NAME = "events.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    value REAL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_user ON events (user_id, id);
+"""
+_COLUMNS = "id, user_id, item_id, timestamp, event_type, value, received_at"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One interaction. `id` and `received_at` are set by the log; `timestamp` defaults to the receive time."""
+
+    user_id: str
+    item_id: str
+    timestamp: int | None = None
+    event_type: str = "click"
+    value: float | None = None
+    id: int | None = None
+    received_at: float | None = None
+
+
+def default_path(run_dir: str | Path) -> Path:
+    """Where a run's event log lives: RUN_DIR/events.sqlite."""
+    return Path(run_dir) / DEFAULT_NAME
+
+
+class EventLog:
+    """Durable append-only event storage, safe to share between threads (one connection per thread).
+
+    Writes are serialised by SQLite itself (one writer at a time, `busy_timeout` waits); WAL lets readers run
+    while a write commits. Another process may open the same file (the updater), with the same guarantees.
+    """
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._connection().executescript(_SCHEMA)  # executescript commits on its own
+
+    # -- connections -----------------------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise DataError(f"{self.path}: event log is closed")
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA busy_timeout={int(self._timeout_s * 1000)}")
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    # -- writes ----------------------------------------------------------------------------------------------
+    def append(self, events: Iterable[Event]) -> list[int]:
+        """Store events in one transaction; returns their ids once the commit is on disk (all or none)."""
+        now = time.time()
+        rows = [_row(event, now) for event in events]
+        if not rows:
+            return []
+        with self._transaction() as db:
+            first = None
+            for row in rows:
+                cursor = db.execute(
+                    "INSERT INTO events (user_id, item_id, timestamp, event_type, value, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", row)
+                first = cursor.lastrowid if first is None else first
+            last = cursor.lastrowid
+        assert first is not None and last - first + 1 == len(rows)  # one writer inside the transaction
+        return list(range(first, last + 1))
+
+    # -- reads -----------------------------------------------------------------------------------------------
+    def for_user(self, user_id: str) -> list[Event]:
+        """Every event of one user, oldest first."""
+        cursor = self._connection().execute(
+            f"SELECT {_COLUMNS} FROM events WHERE user_id = ? ORDER BY id", (str(user_id),))
+        return [_event(row) for row in cursor]
+
+    def since(self, event_id: int = 0, *, limit: int | None = None) -> list[Event]:
+        """Events with id > event_id in id order (at most `limit`): the cursor an updater polls with."""
+        query = f"SELECT {_COLUMNS} FROM events WHERE id > ? ORDER BY id"
+        params: tuple = (int(event_id),)
+        if limit is not None:
+            query += " LIMIT ?"
+            params += (int(limit),)
+        return [_event(row) for row in self._connection().execute(query, params)]
+
+    def count(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def last_id(self) -> int:
+        """The highest id stored (0 when empty)."""
+        return int(self._connection().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    def close(self) -> None:
+        """Close every connection this log opened (from any thread); later calls raise."""
+        with self._lock:
+            self._closed = True
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _row(event: Event, now: float) -> tuple:
+    user, item = str(event.user_id), str(event.item_id)
+    if not user or not item:
+        raise DataError("event needs a non-empty user_id and item_id", field="user_id" if not user else "item_id")
+    timestamp = int(now) if event.timestamp is None else int(event.timestamp)
+    value = None if event.value is None else float(event.value)
+    return user, item, timestamp, str(event.event_type), value, now
+
+
+def _event(row: tuple) -> Event:
+    event_id, user, item, timestamp, event_type, value, received_at = row
+    return Event(user, item, timestamp, event_type, value, event_id, received_at)

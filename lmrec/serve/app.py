@@ -1,0 +1,303 @@
+"""`create_app(run_dir, config) -> FastAPI`: the HTTP face of a run. Routes turn JSON into `Histories` and call the
+model through `lmrec.serve.index.retrieve`; writes go to the `EventLog` / the added-items file before the 2xx.
+
+    POST /recommend            {user_id | history, k, exclude_seen, include/exclude_categories, blocklist, diversity}
+    POST /events               one event or a list (bearer token)
+    POST /items                one item or a list, encoded with the model's encoder (bearer token)
+    GET  /items/{id}           text and attributes      GET /items/{id}/similar?k=   cosine neighbours
+    GET  /users/{id}           history incl. events     GET /health    GET /metrics (Prometheus text)
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lmrec.data.types import Histories
+from lmrec.errors import LmrecError, UnknownIdError
+from lmrec.online.events import Event
+from lmrec.serve.config import ServeConfig
+from lmrec.serve.index import Exclusions, mmr, retrieve, similar
+from lmrec.serve.metrics import Metrics
+from lmrec.serve.middleware import Guard
+from lmrec.serve.schemas import (
+    UNION_TAGS,
+    Events,
+    EventsResponse,
+    ItemOut,
+    Items,
+    ItemsResponse,
+    RecommendRequest,
+    RecommendResponse,
+    SimilarResponse,
+    UserOut,
+)
+from lmrec.serve.state import Conflict, NewItem, ServingState, Snapshot
+
+log = logging.getLogger(__name__)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    """Pre-encoded JSON (skips FastAPI's generic encoder on the hot path)."""
+    body = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
+               state: ServingState | None = None) -> FastAPI:
+    """The service for one run directory; `app.state.serving` is the `ServingState` (swap / reload_from)."""
+    config = config or ServeConfig()
+    state = state or ServingState(run_dir, config)
+    metrics = Metrics()
+    token = config.write_token()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        state.close()
+
+    app = FastAPI(title="lmrec", summary="Recommendations from an lmrec run directory.", lifespan=lifespan)
+    app.state.serving = state
+    app.state.metrics = metrics
+    app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes)
+    _install_error_handlers(app)
+
+    async def writer(request: Request) -> None:
+        """Bearer-token check for write endpoints; the token is never logged or echoed."""
+        if token is None:
+            if config.allow_unauthenticated_writes:
+                return
+            raise HTTPException(403, f"writes are disabled: no API token is configured (set {config.token_env})")
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.post("/recommend", response_model=RecommendResponse)
+    async def recommend(body: RecommendRequest) -> Response:
+        snapshot = state.snapshot
+        _check_limits(body, config)
+        seq, unknown = _query_history(state, snapshot, body)
+        histories = Histories.from_lists([seq])
+        exclusions = _exclusions(snapshot, body)
+        index, parts = (snapshot.index, snapshot.parts) if snapshot.index is not None else (None, None)
+        if body.diversity is None:
+            top = retrieve(snapshot.model, histories, body.k, exclude_seen=body.exclude_seen,
+                           exclusions=exclusions, index=index, parts=parts)
+            items, scores = top.items[0], top.scores[0]
+        else:
+            vectors = snapshot.vectors
+            if vectors is None:
+                raise HTTPException(422, "diversity needs item vectors; this model has neither text vectors nor "
+                                         "an item table")
+            pool = min(len(snapshot.items), max(config.mmr_candidates, 2 * body.k))
+            top = retrieve(snapshot.model, histories, pool, exclude_seen=body.exclude_seen, exclusions=exclusions,
+                           index=index, parts=parts)
+            finite = np.isfinite(top.scores[0])
+            items, scores = top.items[0][finite], top.scores[0][finite]
+            order = mmr(items, scores, vectors, body.k, float(body.diversity.lambda_))
+            items, scores = items[order], scores[order]
+        raw = snapshot.items.raw
+        rows = [{"item_id": raw[i], "score": float(s)} for i, s in zip(items.tolist(), scores.tolist(), strict=True)
+                if i >= 0 and np.isfinite(s)]
+        return json_response({"items": rows, "model_version": snapshot.version, "unknown_items": unknown})
+
+    @app.post("/events", status_code=201, response_model=EventsResponse, dependencies=[Depends(writer)])
+    def post_events(body: Events) -> Response:
+        batch = body if isinstance(body, list) else [body]
+        if not batch:
+            raise HTTPException(422, "no events given")
+        if len(batch) > config.max_batch:
+            raise HTTPException(422, f"{len(batch)} events in one request; the limit is {config.max_batch}")
+        events = [Event(e.user_id, e.item_id, e.timestamp, e.event_type, e.value) for e in batch]
+        try:
+            ids = state.add_events(events)
+        except UnknownIdError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return json_response({"ids": ids, "count": len(ids)}, 201)
+
+    @app.post("/items", status_code=201, response_model=ItemsResponse, dependencies=[Depends(writer)])
+    def post_items(body: Items) -> Response:
+        batch = body if isinstance(body, list) else [body]
+        if not batch:
+            raise HTTPException(422, "no items given")
+        if len(batch) > config.max_batch:
+            raise HTTPException(422, f"{len(batch)} items in one request; the limit is {config.max_batch}")
+        records = [NewItem(i.item_id, i.text, dict(i.attributes or {})) for i in batch]
+        try:
+            indices = state.add_items(records)
+        except Conflict as exc:
+            raise HTTPException(409, str(exc)) from None
+        snapshot = state.snapshot
+        rows = [{"item_id": r.item_id, "index": int(i)} for r, i in zip(records, indices, strict=True)]
+        return json_response({"items": rows, "model_version": snapshot.version}, 201)
+
+    @app.get("/items/{item_id}", response_model=ItemOut)
+    async def get_item(item_id: str) -> Response:
+        snapshot = state.snapshot
+        index = _item_index(snapshot, item_id)
+        return json_response({"item_id": item_id, "text": snapshot.catalogue.texts[index],
+                              "attributes": snapshot.catalogue.attributes(index),
+                              "added": index >= snapshot.n_trained_items})
+
+    @app.get("/items/{item_id}/similar", response_model=SimilarResponse)
+    async def get_similar(item_id: str, k: Annotated[int, Query(ge=1)] = 10) -> Response:
+        snapshot = state.snapshot
+        if k > config.max_k:
+            raise HTTPException(422, f"k={k} is above the limit max_k={config.max_k}")
+        index = _item_index(snapshot, item_id)
+        vectors = snapshot.vectors
+        if vectors is None:
+            raise HTTPException(422, "similar items need item vectors; this model has neither text vectors nor "
+                                     "an item table")
+        items, sims = similar(vectors, index, k)
+        raw = snapshot.items.raw
+        return json_response({"item_id": item_id, "items": [
+            {"item_id": raw[i], "score": float(s)} for i, s in zip(items.tolist(), sims.tolist(), strict=True)]})
+
+    @app.get("/users/{user_id}", response_model=UserOut)
+    async def get_user(user_id: str) -> Response:
+        snapshot = state.snapshot
+        try:
+            seq = state.user_history(snapshot, user_id)
+        except UnknownIdError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return json_response({"user_id": user_id, "known": user_id in snapshot.users,
+                              "history": snapshot.items.to_raw(seq).tolist(),
+                              "events_since_training": len(state.user_events(user_id))})
+
+    @app.get("/health")
+    async def health() -> Response:
+        snapshot = state.snapshot
+        return json_response({
+            "status": "ok", "model": getattr(snapshot.model, "name", type(snapshot.model).__name__),
+            "model_version": snapshot.version, "items": len(snapshot.items), "users": len(snapshot.users),
+            "items_added": len(snapshot.items) - snapshot.n_trained_items, "events_ingested": state.events_ingested,
+            "retrieval": snapshot.retrieval, "can_add_items": state.can_add_items(snapshot),
+            "writes": "token" if token else ("open" if config.allow_unauthenticated_writes else "disabled"),
+        })
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        snapshot = state.snapshot
+        gauges = [
+            ("lmrec_model_info", "The model being served (value 1).",
+             {"version": snapshot.version, "retrieval": snapshot.retrieval}, 1.0),
+            ("lmrec_items", "Items the service can recommend.", {}, float(len(snapshot.items))),
+            ("lmrec_items_added", "Items added through POST /items.", {},
+             float(len(snapshot.items) - snapshot.n_trained_items)),
+            ("lmrec_events_ingested_total", "Events appended through POST /events since start.", {},
+             float(state.events_ingested)),
+            ("lmrec_model_swaps_total", "Model swaps since start.", {}, float(state.swaps)),
+        ]
+        return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app
+
+
+# -- request helpers ---------------------------------------------------------------------------------------------
+def _check_limits(body: RecommendRequest, config: ServeConfig) -> None:
+    if body.k > config.max_k:
+        raise HTTPException(422, f"k={body.k} is above the limit max_k={config.max_k}")
+    if (body.user_id is None) == (body.history is None):
+        raise HTTPException(422, "give exactly one of user_id or history")
+    if body.history is not None and len(body.history) > config.max_history:
+        raise HTTPException(422, f"history has {len(body.history)} items; the limit is {config.max_history}")
+    for name in ("include_categories", "exclude_categories"):
+        if len(getattr(body, name) or ()) > config.max_category_filters:
+            raise HTTPException(422, f"{name}: at most {config.max_category_filters} categories")
+    if len(body.blocklist or ()) > config.max_blocklist:
+        raise HTTPException(422, f"blocklist: at most {config.max_blocklist} items")
+
+
+def _query_history(state: ServingState, snapshot: Snapshot, body: RecommendRequest) -> tuple[np.ndarray, list[str]]:
+    if body.user_id is not None:
+        try:
+            return state.user_history(snapshot, body.user_id), []
+        except UnknownIdError as exc:
+            raise HTTPException(404, str(exc)) from None
+    seq, unknown = snapshot.items.split_known(body.history or [])
+    if not len(seq):
+        raise HTTPException(422, f"none of the history items are known: {unknown[:10]}")
+    return seq, unknown
+
+
+def _exclusions(snapshot: Snapshot, body: RecommendRequest) -> Exclusions:
+    keep = None
+    if body.include_categories is not None or body.exclude_categories is not None:
+        catalogue = snapshot.catalogue
+        if catalogue.category_field is None:
+            raise HTTPException(422, "category filters need a catalogue with a categorical field; this run has none")
+        asked = [*(body.include_categories or ()), *(body.exclude_categories or ())]
+        unknown = sorted({c for c in asked if c not in catalogue.by_category})
+        if unknown:
+            known = sorted(catalogue.by_category)
+            raise HTTPException(422, f"unknown {catalogue.category_field} value(s) {unknown[:10]}; "
+                                     f"known: {known[:30]}")
+        keep = catalogue.keep_mask(body.include_categories, body.exclude_categories)
+    blocked = None
+    if body.blocklist:
+        blocked, _ = snapshot.items.split_known(body.blocklist)
+    return Exclusions(keep, blocked)
+
+
+def _item_index(snapshot: Snapshot, item_id: str) -> int:
+    try:
+        return snapshot.items.index(item_id)
+    except UnknownIdError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error is JSON {"detail": "..."}: 422 names the field; lmrec errors are 4xx; nothing leaks a trace."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+        problems = [_describe(error) for error in exc.errors()]
+        return json_response({"detail": "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""),
+                              "errors": problems}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        response = json_response({"detail": exc.detail}, exc.status_code)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(LmrecError)
+    async def lmrec_error(_: Request, exc: LmrecError) -> Response:
+        return json_response({"detail": str(exc)}, 409 if isinstance(exc, Conflict) else 422)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return json_response({"detail": "internal error (logged on the server)"}, 500)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """'k: Input should be greater than or equal to 1' from a pydantic error; the body prefix and the
+    one/many union tags are dropped, query and path parameters keep theirs."""
+    loc = [str(part) for part in error.get("loc", ()) if str(part) not in UNION_TAGS]
+    if loc and loc[0] == "body":
+        loc = loc[1:]
+    where = ".".join(loc) or "body"
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "json_invalid":
+        return f"body is not valid JSON: {error.get('ctx', {}).get('error', message)}"
+    if error.get("type") == "missing" and where == "body":
+        return "body: a JSON body is required"
+    return f"{where}: {message}"

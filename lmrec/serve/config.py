@@ -1,0 +1,38 @@
+"""`ServeConfig`: the service's limits, auth and retrieval choices (one frozen dataclass, like every config)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from lmrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How `lmrec serve` runs. The write token comes from `token` or the environment variable `token_env`;
+    with neither, writes are refused (403) unless `allow_unauthenticated_writes`."""
+
+    token: str | None = field(default=None, repr=False)
+    token_env: str = "LMREC_API_TOKEN"
+    allow_unauthenticated_writes: bool = False
+    max_k: int = 1000
+    max_history: int = 1000
+    max_batch: int = 1000
+    max_body_bytes: int = 1 << 20
+    max_category_filters: int = 100
+    max_blocklist: int = 10_000
+    faiss_min_items: int = 50_000
+    use_faiss: bool = True
+    mmr_candidates: int = 500
+    event_log: str | None = None  # default RUN_DIR/events.sqlite
+    torch_threads: int | None = 1  # set by `lmrec serve`, not by create_app (process-wide)
+
+    def __post_init__(self) -> None:
+        for name in ("max_k", "max_history", "max_batch", "max_body_bytes", "mmr_candidates", "faiss_min_items"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"ServeConfig.{name}={getattr(self, name)!r} must be a positive integer")
+
+    def write_token(self) -> str | None:
+        """The bearer token writes must present, or None when none is configured."""
+        return self.token or os.environ.get(self.token_env) or None

@@ -1,0 +1,311 @@
+"""The service's state: the loaded run as an immutable `Snapshot` (model, ID maps, history, catalogue, indexes),
+the event log, the events received since training, and the items added through the API.
+
+Readers take `state.snapshot` once per request and use only it, so a swap (one reference assignment under a
+lock) never mixes two models inside a request: in-flight requests finish on the old snapshot.
+
+Files in the serving directory (RUN_DIR given to `lmrec serve`):
+  events.sqlite       every acknowledged event (lmrec.online.events.EventLog)
+  added_items.jsonl   every acknowledged POST /items record, fsynced; replayed on start and after a reload
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmrec.data.types import Catalog, IdMap, Sequences
+from lmrec.errors import ConfigError, DataError, UnknownIdError
+from lmrec.online.events import Event, EventLog, default_path
+from lmrec.serve.catalogue import ItemCatalogue
+from lmrec.serve.config import ServeConfig
+from lmrec.serve.index import DotProduct, FaissIndex, dot_product, item_vectors
+
+log = logging.getLogger(__name__)
+ADDED_ITEMS = "added_items.jsonl"
+
+
+class Conflict(ConfigError):
+    """A write that cannot apply to the current state (duplicate item, ID-only model): HTTP 409."""
+
+
+@dataclass(frozen=True)
+class NewItem:
+    item_id: str
+    text: str
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """One consistent view: a model and the ID space, histories and catalogue it scores over."""
+
+    model: Any
+    version: str
+    items: IdMap
+    users: IdMap
+    history: Sequences
+    catalogue: ItemCatalogue
+    base_catalog: Catalog | None
+    config: ServeConfig
+    n_trained_items: int
+
+    @cached_property
+    def parts(self) -> DotProduct | None:
+        return dot_product(self.model)
+
+    @cached_property
+    def index(self) -> FaissIndex | None:
+        """A FAISS index for big catalogues of dot-product models (None: exact scoring through the model)."""
+        if not self.config.use_faiss or len(self.items) < self.config.faiss_min_items or self.parts is None:
+            return None
+        try:
+            return FaissIndex(self.parts.table)
+        except ImportError as exc:
+            log.warning("%s; using exact scoring", exc)
+            return None
+
+    @cached_property
+    def vectors(self) -> np.ndarray | None:
+        """Normalised item vectors for /similar and diversity (None when the model has none)."""
+        has_own = getattr(self.model, "text_vectors", None) is not None or hasattr(self.model, "item_vectors_")
+        return item_vectors(self.model, None if has_own else self.parts)
+
+    @property
+    def retrieval(self) -> str:
+        return "faiss" if self.index is not None else "exact"
+
+    def warm(self) -> Snapshot:
+        """Build the lazy parts now (index), so the first request after a swap is not slow."""
+        _ = self.index
+        return self
+
+
+class ServingState:
+    """Holds the current snapshot, the event log and the write paths; shared by every request."""
+
+    def __init__(self, run_dir: str | Path, config: ServeConfig | None = None) -> None:
+        self.home = Path(run_dir)
+        self.config = config or ServeConfig()
+        self.log = EventLog(self.config.event_log or default_path(self.home))
+        self._write_lock = threading.RLock()  # item writes, swaps, reloads
+        self._events_lock = threading.Lock()  # event appends and the user-event cache
+        self._user_events: dict[str, list[str]] = {}
+        self._encoder: Any = None
+        self.events_ingested = 0
+        self.swaps = 0
+        self.started = time.time()
+        self._snapshot: Snapshot | None = None
+        self.reload_from(self.home)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        assert self._snapshot is not None
+        return self._snapshot
+
+    # -- model lifecycle -------------------------------------------------------------------------------------
+    def swap(self, model: Any, version: str) -> None:
+        """Serve `model` from now on (atomic); it must score the current item space (added items included)."""
+        with self._write_lock:
+            current = self.snapshot
+            n_items = getattr(model, "n_items_", None)
+            if n_items != len(current.items):
+                raise ConfigError(f"new model scores {n_items} items, the service has {len(current.items)}; "
+                                  "add the missing items to it first (or use reload_from)")
+            self._snapshot = replace(current, model=model, version=str(version)).warm()
+            self.swaps += 1
+        log.info("swapped in model version %s", version)
+
+    def reload_from(self, run_dir: str | Path) -> None:
+        """Serve the run in `run_dir` (model, ID maps, history, catalogue). Items added through the API and not
+        in that run are added again; events after the run's `meta.json` `events_until` id (0 when absent) are
+        the history since training."""
+        from lmrec.run import load_run
+
+        run = load_run(run_dir)
+        with self._write_lock:
+            snapshot = Snapshot(run.model, _version(run), run.items, run.users, run.history,
+                                ItemCatalogue.build(run.catalog, len(run.items)), run.catalog, self.config,
+                                len(run.items))
+            self._encoder = None
+            snapshot = self._replay_items(snapshot)
+            with self._events_lock:
+                self._user_events = self._load_user_events(snapshot, int(run.meta.get("events_until", 0)))
+            self._snapshot = snapshot.warm()
+        log.info("serving %s (%s, %d items, retrieval %s)", run_dir, snapshot.version, len(snapshot.items),
+                 snapshot.retrieval)
+
+    # -- histories -------------------------------------------------------------------------------------------
+    def user_history(self, snapshot: Snapshot, user_id: str) -> np.ndarray:
+        """Stored history (history.npz) followed by the events received since, as dense item indices."""
+        with self._events_lock:
+            events = list(self._user_events.get(user_id, ()))
+        known = user_id in snapshot.users
+        if not known and not events:
+            raise UnknownIdError(f"unknown user ID {user_id!r} (no stored history and no events)", field="user_id")
+        stored = snapshot.history.row(snapshot.users.index(user_id)) if known else np.zeros(0, np.int64)
+        if not events:
+            return stored
+        extra, _ = snapshot.items.split_known(events)
+        return np.concatenate([stored, extra])
+
+    def user_events(self, user_id: str) -> list[str]:
+        with self._events_lock:
+            return list(self._user_events.get(user_id, ()))
+
+    # -- writes ----------------------------------------------------------------------------------------------
+    def add_events(self, events: Sequence[Event]) -> list[int]:
+        """Validate every item ID, append all events durably, then make them visible; all or none."""
+        snapshot = self.snapshot
+        unknown = sorted({e.item_id for e in events if e.item_id not in snapshot.items})
+        if unknown:
+            raise UnknownIdError(f"unknown item ID(s) {unknown[:10]}; add new items with POST /items first",
+                                 field="item_id")
+        with self._events_lock:
+            ids = self.log.append(events)
+            for event in events:
+                self._user_events.setdefault(event.user_id, []).append(event.item_id)
+            self.events_ingested += len(ids)
+        return ids
+
+    def add_items(self, records: Sequence[NewItem]) -> np.ndarray:
+        """Encode item texts with the model's encoder, add them to a copy of the model, persist, then swap the
+        copy in. Returns the new dense indices."""
+        with self._write_lock:
+            snapshot = self.snapshot
+            self._check_new_items(snapshot, records)
+            model, indices = self._grown_model(snapshot, records)
+            _append_jsonl(self.home / ADDED_ITEMS, [
+                {"item_id": r.item_id, "text": r.text, "attributes": r.attributes, "added_at": time.time()}
+                for r in records])
+            self._snapshot = _with_items(snapshot, model, records).warm()
+        return indices
+
+    def can_add_items(self, snapshot: Snapshot | None = None) -> bool:
+        model = (snapshot or self.snapshot).model
+        return callable(getattr(model, "add_items", None)) and getattr(model, "text_vectors", None) is not None
+
+    def close(self) -> None:
+        self.log.close()
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def _check_new_items(self, snapshot: Snapshot, records: Sequence[NewItem]) -> None:
+        if not self.can_add_items(snapshot):
+            raise Conflict(f"model {getattr(snapshot.model, 'name', '?')!r} is ID-only: it cannot place an item "
+                           "it never saw; serve a text or fused model (e.g. sasrec-text, sasrec-fused) to add items")
+        ids = [r.item_id for r in records]
+        existing = [i for i in ids if i in snapshot.items]
+        if existing:
+            raise Conflict(f"item ID(s) already exist: {existing[:10]}")
+        if len(set(ids)) != len(ids):
+            raise DataError("the same item ID appears twice in one request", field="item_id")
+
+    def _grown_model(self, snapshot: Snapshot, records: Sequence[NewItem]) -> tuple[Any, np.ndarray]:
+        vectors = self._encode([r.text for r in records], snapshot)
+        model = copy.deepcopy(snapshot.model)  # readers keep the old one untouched
+        return model, model.add_items(vectors)
+
+    def _encode(self, texts: list[str], snapshot: Snapshot) -> np.ndarray:
+        """Item texts -> vectors with the model's own encoder config (a TF-IDF one refitted on the trained
+        catalogue, which reproduces the training vectors)."""
+        if self._encoder is None:
+            from lmrec.text.encoder import TfidfEncoder, make_encoder
+
+            config = getattr(snapshot.model.config, "encoder", None)
+            encoder = make_encoder(config)
+            if isinstance(encoder, TfidfEncoder):
+                if snapshot.base_catalog is None:
+                    raise Conflict("this run has no catalogue to refit its TF-IDF encoder on")
+                encoder.fit(snapshot.base_catalog.texts(config.template))
+            self._encoder = encoder
+        return self._encoder.encode(texts)
+
+    def _replay_items(self, snapshot: Snapshot) -> Snapshot:
+        records = [r for r in _read_jsonl(self.home / ADDED_ITEMS) if r.item_id not in snapshot.items]
+        records = list({r.item_id: r for r in records}.values())
+        if not records:
+            return snapshot
+        if not self.can_add_items(snapshot):
+            log.warning("%d added item(s) in %s cannot be restored: the model is ID-only", len(records),
+                        self.home / ADDED_ITEMS)
+            return snapshot
+        model, _ = self._grown_model(snapshot, records)
+        return _with_items(snapshot, model, records)
+
+    def _load_user_events(self, snapshot: Snapshot, after: int) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        skipped = 0
+        for event in self.log.since(after):
+            if event.item_id in snapshot.items:
+                out.setdefault(event.user_id, []).append(event.item_id)
+            else:
+                skipped += 1
+        if skipped:
+            log.warning("%d logged event(s) name items this model does not know; left out of histories", skipped)
+        return out
+
+
+def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem]) -> Snapshot:
+    items = IdMap(np.concatenate([snapshot.items.raw, np.asarray([r.item_id for r in records], dtype=object)]))
+    catalogue = snapshot.catalogue.with_items([r.text for r in records], [r.attributes for r in records])
+    return replace(snapshot, model=model, items=items, catalogue=catalogue)
+
+
+def _version(run: Any) -> str:
+    """meta.json `model_version` when the writer set one, else model name + a hash of the weights."""
+    if run.meta.get("model_version"):
+        return str(run.meta["model_version"])
+    digest = hashlib.sha256()
+    weights = Path(run.directory) / "model" / "weights.safetensors"
+    with open(weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{run.config.model.name}-{digest.hexdigest()[:12]}"
+
+
+def _append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append lines and fsync (file, and the folder when the file is new) before returning."""
+    new = not path.exists()
+    torn = not new and path.stat().st_size > 0 and _last_byte(path) != b"\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\n" * torn + "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        handle.flush()
+        os.fsync(handle.fileno())
+    if new:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1)
+
+
+def _read_jsonl(path: Path) -> list[NewItem]:
+    """Added-item records; a torn last line (a crash mid-write, never acknowledged) is skipped."""
+    if not path.is_file():
+        return []
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            row = json.loads(line)
+            out.append(NewItem(str(row["item_id"]), str(row["text"]), dict(row.get("attributes") or {})))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("%s line %d: unreadable added-item record skipped", path, number)
+    return out

@@ -1,0 +1,370 @@
+"""The HTTP service end to end on small generic runs: every endpoint, events and items visible at once, restart,
+results equal to `lmrec recommend`, FAISS equal to exact, and malformed requests answered with a clear 4xx."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from lmrec.cli import app as cli_app  # noqa: E402
+from lmrec.data import from_dataframes  # noqa: E402
+from lmrec.data.types import Histories  # noqa: E402
+from lmrec.errors import ConfigError  # noqa: E402
+from lmrec.models.base import BaseRecommender  # noqa: E402
+from lmrec.run import build_config, fit_run, load_run  # noqa: E402
+from lmrec.serve import ServeConfig, create_app  # noqa: E402
+from lmrec.serve.index import Exclusions, FaissIndex, dot_product, retrieve  # noqa: E402
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+FRUIT = [f"item{i:02d}" for i in range(20)]
+OCEAN = [f"item{i:02d}" for i in range(20, 40)]
+
+
+# -- fixtures ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dataset():
+    """Two taste groups over 40 items; item text and a `genre` field say which group an item belongs to."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(80):
+        group = u % 2
+        items = rng.choice(np.arange(20) + 20 * group, size=8, replace=False)
+        rows += [(f"user{u}", f"item{i:02d}", 1_600_000_000 + 60 * t) for t, i in enumerate(items)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    words = ["red apple fruit sweet", "blue ocean water wave"]
+    items = pd.DataFrame({"item_id": [f"item{i:02d}" for i in range(40)],
+                          "title": [f"{words[i // 20]} number {i}" for i in range(40)],
+                          "genre": ["fruit|food" if i < 20 else "ocean" for i in range(40)]})
+    return from_dataframes(inter, items, name="toy", categorical=("genre",))
+
+
+def _fit(dataset, out: Path, model: dict) -> Path:
+    config = build_config(None, {"data": {"interactions": "toy.csv"}, "model": model, "eval": {"n_bootstrap": 10}})
+    fit_run(config, out, dataset=dataset)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ease_run(dataset, tmp_path_factory) -> Path:
+    return _fit(dataset, tmp_path_factory.mktemp("runs") / "ease", {"name": "ease", "reg_weight": 10})
+
+
+@pytest.fixture(scope="module")
+def fused_run(dataset, tmp_path_factory) -> Path:
+    model = {"name": "sasrec-fused", "dim": 16, "layers": 1, "heads": 1, "max_len": 10, "dropout": 0.1,
+             "encoder": {"kind": "tfidf", "tfidf_dim": 16},
+             "train": {"epochs": 8, "threads": 1, "batch_size": 32, "precision": "float32", "patience": 100}}
+    return _fit(dataset, tmp_path_factory.mktemp("runs") / "fused", model)
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    """A private copy: writes (events.sqlite, added_items.jsonl) must not leak between tests."""
+    return Path(shutil.copytree(run, tmp_path / run.name))
+
+
+@pytest.fixture
+def ease(ease_run, tmp_path) -> TestClient:
+    return TestClient(create_app(_copy(ease_run, tmp_path), ServeConfig(token=TOKEN)), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def fused(fused_run, tmp_path) -> TestClient:
+    return TestClient(create_app(_copy(fused_run, tmp_path), ServeConfig(token=TOKEN)), raise_server_exceptions=False)
+
+
+def _recommend(client: TestClient, **body) -> list[str]:
+    response = client.post("/recommend", json=body)
+    assert response.status_code == 200, response.text
+    return [row["item_id"] for row in response.json()["items"]]
+
+
+def _cli(run: Path, *args: str) -> list[dict]:
+    result = CliRunner().invoke(cli_app, ["recommend", str(run), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["items"]
+
+
+# -- recommend ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["ease_run", "fused_run"])
+@pytest.mark.parametrize("query", [("--user", "user3"), ("--history", "item01,item05,nope")])
+def test_recommend_equals_the_cli(which, query, request, tmp_path) -> None:
+    run = _copy(request.getfixturevalue(which), tmp_path)
+    client = TestClient(create_app(run, ServeConfig()))
+    expected = _cli(run, *query, "-k", "7")
+    body = {"user_id": query[1]} if query[0] == "--user" else {"history": query[1].split(",")}
+    response = client.post("/recommend", json={**body, "k": 7}).json()
+    assert [r["item_id"] for r in response["items"]] == [r["item_id"] for r in expected]
+    assert np.allclose([r["score"] for r in response["items"]], [r["score"] for r in expected], atol=1e-5)
+    assert response["unknown_items"] == ([] if query[0] == "--user" else ["nope"])
+    assert response["model_version"].startswith(load_run(run).config.model.name + "-")
+
+
+def test_faiss_path_of_a_sequence_model_equals_the_cli(fused_run, tmp_path) -> None:
+    run = _copy(fused_run, tmp_path)
+    client = TestClient(create_app(run, ServeConfig(faiss_min_items=1)))
+    assert client.get("/health").json()["retrieval"] == "faiss"
+    for user in ("user0", "user1", "user6"):
+        expected = _cli(run, "--user", user, "-k", "10")
+        got = client.post("/recommend", json={"user_id": user, "k": 10}).json()["items"]
+        assert [r["item_id"] for r in got] == [r["item_id"] for r in expected]
+        assert np.allclose([r["score"] for r in got], [r["score"] for r in expected], atol=1e-4)
+
+
+def test_filters_blocklist_and_seen_items(ease) -> None:
+    seen = set(ease.get("/users/user0").json()["history"])
+    plain = _recommend(ease, user_id="user0", k=40)
+    assert not seen & set(plain)
+    assert set(_recommend(ease, user_id="user0", k=40, exclude_seen=False)) >= seen
+    ocean = _recommend(ease, user_id="user0", k=10, include_categories=["ocean"])
+    assert ocean and set(ocean) <= set(OCEAN)
+    assert set(_recommend(ease, user_id="user0", k=10, exclude_categories=["food"])) <= set(OCEAN)
+    scores = {r["item_id"]: r["score"] for r in ease.post("/recommend", json={"user_id": "user0", "k": 40}).json()
+              ["items"]}
+    blocked = _recommend(ease, user_id="user0", k=10, blocklist=plain[:3] + ["not-an-item"])
+    assert not set(blocked) & set(plain[:3])  # the rest is the plain ranking (up to the order of equal scores)
+    assert [scores[i] for i in blocked] == pytest.approx([scores[i] for i in plain[3:13]])
+    few = _recommend(ease, user_id="user0", k=40, include_categories=["fruit"])  # fewer than k left: no -inf rows
+    assert set(few) == set(FRUIT) - seen
+
+
+def test_diversity_reranks_with_item_vectors(fused, ease) -> None:
+    plain = _recommend(fused, history=FRUIT[:3], k=8)
+    assert _recommend(fused, history=FRUIT[:3], k=8, diversity={"lambda": 1.0}) == plain
+    mixed = _recommend(fused, history=FRUIT[:3], k=8, diversity={"lambda": 0.0})
+    assert len(mixed) == 8 and mixed != plain
+    response = ease.post("/recommend", json={"history": FRUIT[:3], "diversity": {"lambda": 0.5}})
+    assert response.status_code == 422 and "item vectors" in response.json()["detail"]
+
+
+# -- events ------------------------------------------------------------------------------------------------------
+def test_an_event_changes_the_next_recommendation(ease) -> None:
+    before = ease.post("/recommend", json={"user_id": "user0", "k": 10}).json()["items"]
+    stored = ease.get("/users/user0").json()["history"]
+    clicks = [{"user_id": "user0", "item_id": i} for i in OCEAN[:6]]
+    response = ease.post("/events", json=clicks, headers=AUTH)
+    assert response.status_code == 201 and response.json()["count"] == 6
+    user = ease.get("/users/user0").json()
+    assert user["history"] == stored + OCEAN[:6] and user["events_since_training"] == 6 and user["known"]
+    after = ease.post("/recommend", json={"user_id": "user0", "k": 10}).json()["items"]
+    assert [r["item_id"] for r in after] != [r["item_id"] for r in before]
+    assert not set(OCEAN[:6]) & {r["item_id"] for r in after}  # now seen, so excluded
+
+
+def test_a_new_user_starts_with_their_events(ease) -> None:
+    assert ease.get("/users/stranger").status_code == 404
+    assert ease.post("/recommend", json={"user_id": "stranger"}).status_code == 404
+    response = ease.post("/events", json={"user_id": "stranger", "item_id": "item21", "timestamp": 5, "value": 1},
+                         headers=AUTH)
+    assert response.status_code == 201 and len(response.json()["ids"]) == 1
+    assert ease.get("/users/stranger").json() == {"user_id": "stranger", "known": False, "history": ["item21"],
+                                                  "events_since_training": 1}
+    assert len(_recommend(ease, user_id="stranger", k=5)) == 5
+    assert ease.post("/events", json={"user_id": "stranger", "item_id": "nope"}, headers=AUTH).status_code == 422
+
+
+def test_writes_need_the_token(ease_run, tmp_path, monkeypatch) -> None:
+    event = {"user_id": "user0", "item_id": "item01"}
+    closed = TestClient(create_app(_copy(ease_run, tmp_path / "a"), ServeConfig(token_env="LMREC_TEST_NO_TOKEN")))
+    refused = closed.post("/events", json=event, headers=AUTH)
+    assert refused.status_code == 403 and "LMREC_TEST_NO_TOKEN" in refused.json()["detail"]
+    monkeypatch.setenv("LMREC_TEST_TOKEN", TOKEN)
+    client = TestClient(create_app(_copy(ease_run, tmp_path / "b"), ServeConfig(token_env="LMREC_TEST_TOKEN")))
+    assert client.post("/events", json=event).status_code == 401
+    wrong = client.post("/events", json=event, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and TOKEN not in wrong.text and wrong.headers["www-authenticate"] == "Bearer"
+    assert client.post("/events", json=event, headers={"Authorization": TOKEN}).status_code == 401
+    assert client.post("/events", json=event, headers=AUTH).status_code == 201
+    open_ = TestClient(create_app(_copy(ease_run, tmp_path / "c"),
+                                  ServeConfig(token_env="LMREC_TEST_NO_TOKEN", allow_unauthenticated_writes=True)))
+    assert open_.post("/events", json=event).status_code == 201
+
+
+# -- items -------------------------------------------------------------------------------------------------------
+def test_a_posted_item_is_recommendable_at_once(fused) -> None:
+    new = {"item_id": "item99", "text": "red apple fruit sweet number 99", "attributes": {"genre": "fruit"}}
+    response = fused.post("/items", json=new, headers=AUTH)
+    assert response.status_code == 201, response.text
+    assert response.json()["items"] == [{"item_id": "item99", "index": 40}]
+    item = fused.get("/items/item99").json()
+    assert item == {"item_id": "item99", "text": new["text"], "attributes": {"genre": "fruit"}, "added": True}
+    neighbours = [r["item_id"] for r in fused.get("/items/item99/similar", params={"k": 5}).json()["items"]]
+    assert set(neighbours) <= set(FRUIT)
+    fruit = _recommend(fused, history=FRUIT[:4], k=41)
+    ocean = _recommend(fused, history=OCEAN[:4], k=41)
+    assert fruit.index("item99") < ocean.index("item99")  # closer to the history it resembles
+    assert "item99" in _recommend(fused, history=FRUIT[:4], k=41, include_categories=["fruit"])
+    assert fused.get("/health").json()["items_added"] == 1
+    assert fused.post("/items", json=new, headers=AUTH).status_code == 409  # duplicate
+    click = fused.post("/events", json={"user_id": "user0", "item_id": "item99"}, headers=AUTH)
+    assert click.status_code == 201
+
+
+def test_id_only_models_refuse_new_items(ease) -> None:
+    response = ease.post("/items", json={"item_id": "x1", "text": "anything"}, headers=AUTH)
+    assert response.status_code == 409 and "ID-only" in response.json()["detail"]
+
+
+def test_restart_keeps_events_and_added_items(fused_run, tmp_path) -> None:
+    run = _copy(fused_run, tmp_path)
+    first = TestClient(create_app(run, ServeConfig(token=TOKEN)))
+    new_items = [{"item_id": "n1", "text": "blue ocean water wave new"}, {"item_id": "n2", "text": "red apple fruit"}]
+    assert first.post("/items", json=new_items, headers=AUTH).status_code == 201
+    assert first.post("/events", json=[{"user_id": "user2", "item_id": "n1"},
+                                       {"user_id": "fresh", "item_id": "n2"}], headers=AUTH).status_code == 201
+    before = _recommend(first, user_id="user2", k=10)
+    first.app.state.serving.close()
+    (run / "added_items.jsonl").open("a").write('{"item_id": "torn", "te')  # a crash mid-write: never acknowledged
+    second = TestClient(create_app(run, ServeConfig(token=TOKEN)))
+    assert second.get("/users/user2").json()["history"][-1] == "n1"
+    assert second.get("/users/fresh").json()["history"] == ["n2"]
+    assert second.get("/items/n2").json()["added"] is True
+    assert second.get("/items/torn").status_code == 404
+    assert _recommend(second, user_id="user2", k=10) == before
+    assert second.post("/items", json={"item_id": "n3", "text": "more fruit"}, headers=AUTH).status_code == 201
+    lines = (run / "added_items.jsonl").read_text().splitlines()
+    assert [json.loads(line)["item_id"] for line in lines if line.startswith('{"item_id": "n')] == ["n1", "n2", "n3"]
+
+
+# -- read endpoints, swap ----------------------------------------------------------------------------------------
+def test_items_users_health_and_metrics(ease) -> None:
+    item = ease.get("/items/item03").json()
+    assert item["text"].startswith("red apple fruit") and item["attributes"]["genre"] == "fruit|food"
+    assert item["added"] is False
+    assert ease.get("/items/nope").status_code == 404
+    assert ease.get("/items/item03/similar").status_code == 422  # EASE has no item vectors
+    health = ease.get("/health").json()
+    assert health["status"] == "ok" and health["items"] == 40 and health["retrieval"] == "exact"
+    assert health["writes"] == "token"
+    ease.post("/recommend", json={"user_id": "user1"})
+    ease.post("/events", json={"user_id": "user1", "item_id": "item30"}, headers=AUTH)
+    text = ease.get("/metrics").text
+    assert 'lmrec_requests_total{method="POST",route="/recommend",status="200"} 1' in text
+    assert 'lmrec_requests_total{method="GET",route="/items/{item_id}",status="404"} 1' in text
+    assert 'lmrec_request_duration_seconds_bucket{route="/recommend",le="+Inf"} 1' in text
+    assert f'lmrec_model_info{{version="{health["model_version"]}",retrieval="exact"}} 1' in text
+    assert "lmrec_events_ingested_total 1" in text
+
+
+def test_swap_and_reload(ease_run, fused_run, tmp_path) -> None:
+    client = TestClient(create_app(_copy(ease_run, tmp_path), ServeConfig()))
+    state = client.app.state.serving
+    model = load_run(ease_run).model
+    state.swap(model, "v2")
+    assert client.post("/recommend", json={"user_id": "user0"}).json()["model_version"] == "v2"
+    with pytest.raises(ConfigError, match="scores 41 items"):
+        small = load_run(ease_run).model
+        small.n_items_ = 41
+        state.swap(small, "bad")
+    state.reload_from(fused_run)
+    assert client.get("/health").json()["model"] == "sasrec-fused"
+
+
+# -- FAISS -------------------------------------------------------------------------------------------------------
+class MeanDot(BaseRecommender):
+    """score = mean(item vectors of the history) @ item table; exposes both halves."""
+
+    name = "mean-dot"
+    Config = dict
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__({})
+        self.table, self.n_items_ = table, table.shape[0]
+
+    def query_vectors(self, histories: Histories) -> torch.Tensor:
+        mask = torch.from_numpy(histories.mask).float()
+        vectors = self.table[torch.from_numpy(np.where(histories.mask, histories.seq, 0))]  # [B, L, D]
+        return (vectors * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+
+    def item_table(self) -> torch.Tensor:
+        return self.table
+
+    def score(self, histories: Histories) -> torch.Tensor:
+        return self.query_vectors(histories) @ self.table.T
+
+
+def test_faiss_topk_equals_exact_on_60k_items() -> None:
+    generator = torch.Generator().manual_seed(0)
+    model = MeanDot(torch.randn(60_000, 32, generator=generator))
+    parts = dot_product(model)
+    assert parts is not None
+    index = FaissIndex(parts.table)
+    rng = np.random.default_rng(1)
+    histories = Histories.from_lists([rng.choice(60_000, size=n, replace=False) for n in (1, 5, 30, 200)])
+    for exclude_seen in (True, False):
+        exact = model.recommend(histories, 50, exclude_seen=exclude_seen)
+        fast = retrieve(model, histories, 50, exclude_seen=exclude_seen, index=index, parts=parts)
+        assert np.array_equal(fast.items, exact.items)
+        assert np.allclose(fast.scores, exact.scores, rtol=1e-5, atol=1e-5)
+    blocked = exact.items[:, :5].ravel()
+    exact = retrieve(model, histories, 20, exclusions=Exclusions(blocked=blocked))
+    fast = retrieve(model, histories, 20, exclusions=Exclusions(blocked=blocked), index=index, parts=parts)
+    assert np.array_equal(fast.items, exact.items) and not np.isin(fast.items, blocked).any()
+
+
+# -- malformed requests ------------------------------------------------------------------------------------------
+BIG = {"history": ["item01"] * 5, "blocklist": ["x" * 500] * 2500}  # > 1 MiB of JSON
+MALFORMED = [
+    ("post", "/recommend", {"json": {"user_id": "user0", "k": 5000}}, 422, "max_k"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "k": -1}}, 422, "k:"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "k": 0}}, 422, "k:"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "k": "ten"}}, 422, "k:"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "k": 2.5}}, 422, "k:"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "k": True}}, 422, "k:"),
+    ("post", "/recommend", {"json": {"user_id": "nobody"}}, 404, "unknown user"),
+    ("post", "/recommend", {"json": {"history": ["nope", "never"]}}, 422, "none of the history items"),
+    ("post", "/recommend", {"json": {"history": []}}, 422, "history:"),
+    ("post", "/recommend", {"json": {"history": "item01"}}, 422, "history:"),
+    ("post", "/recommend", {"json": {"history": [None]}}, 422, "history.0"),
+    ("post", "/recommend", {"json": {"history": ["item01"] * 1001}}, 422, "limit"),
+    ("post", "/recommend", {"json": {}}, 422, "exactly one"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "history": ["item01"]}}, 422, "exactly one"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "exclude_sen": False}}, 422, "exclude_sen"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "include_categories": ["nope"]}}, 422, "unknown genre"),
+    ("post", "/recommend", {"json": {"user_id": "user0", "diversity": {"lambda": 3}}}, 422, "diversity.lambda"),
+    ("post", "/recommend", {"json": [1, 2]}, 422, "body"),
+    ("post", "/recommend", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
+    ("post", "/recommend", {"content": b"", "headers": {"content-type": "application/json"}}, 422, ""),
+    ("post", "/recommend", {"json": BIG}, 413, "limit"),
+    ("post", "/recommend", {"content": iter([b"{" + b" " * (1 << 20) + b"}"])}, 413, "limit"),
+    ("post", "/events", {"json": {"user_id": "u", "item_id": "item01"}, "auth": False}, 401, "bearer"),
+    ("post", "/events", {"json": {"user_id": "u", "item_id": "item01"}, "headers": {"Authorization": "Bearer x"}},
+     401, "invalid"),
+    ("post", "/events", {"json": {"user_id": "u", "item_id": "missing"}}, 422, "unknown item"),
+    ("post", "/events", {"json": {"user_id": "u"}}, 422, "item_id: Field required"),
+    ("post", "/events", {"json": [{"user_id": "u", "item_id": "item01", "value": "high"}]}, 422, "0.value"),
+    ("post", "/events", {"json": {"user_id": "", "item_id": "item01"}}, 422, "user_id"),
+    ("post", "/events", {"json": [{"user_id": "u", "item_id": "item01"}] * 1001}, 422, "limit is 1000"),
+    ("post", "/events", {"json": []}, 422, "no events"),
+    ("post", "/events", {"json": {"user_id": "u", "item_id": "item01", "timestamp": "yesterday"}}, 422, "timestamp"),
+    ("post", "/items", {"json": {"item_id": "n", "text": ""}}, 422, "text"),
+    ("post", "/items", {"json": {"item_id": "n", "text": "x"}, "auth": False}, 401, "bearer"),
+    ("get", "/items/nope/similar", {"params": {"k": 5}}, 404, "unknown item"),
+    ("get", "/items/item01/similar", {"params": {"k": -3}}, 422, "query.k"),
+    ("get", "/items/item01/similar", {"params": {"k": "many"}}, 422, "query.k"),
+    ("get", "/users/nobody", {}, 404, "unknown user"),
+    ("get", "/nowhere", {}, 404, ""),
+    ("delete", "/recommend", {}, 405, ""),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "says"), MALFORMED,
+                         ids=[f"{m}-{p}-{i}" for i, (m, p, *_) in enumerate(MALFORMED)])
+def test_malformed_requests_get_a_clear_4xx(fused, method, path, kwargs, status, says) -> None:
+    kwargs = dict(kwargs)
+    headers = {**(AUTH if kwargs.pop("auth", True) else {}), **kwargs.pop("headers", {})}
+    response = fused.request(method.upper(), path, headers=headers, **kwargs)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail
+    assert says.lower() in detail.lower()
