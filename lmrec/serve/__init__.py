@@ -5,6 +5,7 @@ FastAPI, uvicorn and faiss are optional (`pip install 'lmrec[serve]'`); importin
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -44,5 +45,7 @@ def run_server(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000
         except ImportError:
             pass
     app = create_app(run_dir, config)
+    gc.collect()
+    gc.freeze()  # the loaded run is long-lived: keep it out of every later collection (shorter GC pauses)
     uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level=log_level,
                 timeout_graceful_shutdown=5)

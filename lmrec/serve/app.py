@@ -21,11 +21,13 @@ import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lmrec.data.types import Histories
 from lmrec.errors import LmrecError, UnknownIdError
 from lmrec.online.events import Event
+from lmrec.serve.batching import Batcher
 from lmrec.serve.config import ServeConfig
 from lmrec.serve.index import Exclusions, mmr, retrieve, similar
 from lmrec.serve.metrics import Metrics
@@ -59,6 +61,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
     config = config or ServeConfig()
     state = state or ServingState(run_dir, config)
     metrics = Metrics()
+    batcher = Batcher(config.coalesce)
     token = config.write_token()
 
     @asynccontextmanager
@@ -86,15 +89,18 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         if not hmac.compare_digest(given.strip().encode(), token.encode()):
             raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
-    @app.post("/recommend", response_model=RecommendResponse)
-    async def recommend(body: RecommendRequest) -> Response:
+    @app.post("/recommend", response_model=RecommendResponse, openapi_extra=_body_schema(RecommendRequest))
+    async def recommend(request: Request) -> Response:
+        body = _parse(RecommendRequest, await request.body())  # pydantic straight from bytes: the hot path
         snapshot = state.snapshot
         _check_limits(body, config)
         seq, unknown = _query_history(state, snapshot, body)
         histories = Histories.from_lists([seq])
         exclusions = _exclusions(snapshot, body)
         index, parts = (snapshot.index, snapshot.parts) if snapshot.index is not None else (None, None)
-        if body.diversity is None:
+        if body.diversity is None and exclusions.empty and config.coalesce > 1:
+            items, scores = await batcher.submit(snapshot, seq, body.k, body.exclude_seen)
+        elif body.diversity is None:
             top = retrieve(snapshot.model, histories, body.k, exclude_seen=body.exclude_seen,
                            exclusions=exclusions, index=index, parts=parts)
             items, scores = top.items[0], top.scores[0]
@@ -202,6 +208,10 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
             ("lmrec_events_ingested_total", "Events appended through POST /events since start.", {},
              float(state.events_ingested)),
             ("lmrec_model_swaps_total", "Model swaps since start.", {}, float(state.swaps)),
+            ("lmrec_score_calls_total", "Model calls made for /recommend (several requests may share one).", {},
+             float(batcher.calls)),
+            ("lmrec_score_requests_total", "/recommend requests answered through those calls.", {},
+             float(batcher.requests)),
         ]
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -209,6 +219,29 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
 
 
 # -- request helpers ---------------------------------------------------------------------------------------------
+def _parse(model: type[BaseModel], raw: bytes) -> Any:
+    """Validate a JSON body in one pass (no json.loads + dict validation); errors read like FastAPI's."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its body itself (nested models inlined)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
+
+
 def _check_limits(body: RecommendRequest, config: ServeConfig) -> None:
     if body.k > config.max_k:
         raise HTTPException(422, f"k={body.k} is above the limit max_k={config.max_k}")

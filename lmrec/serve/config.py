@@ -25,11 +25,13 @@ class ServeConfig:
     faiss_min_items: int = 50_000
     use_faiss: bool = True
     mmr_candidates: int = 500
+    coalesce: int = 64  # most concurrent /recommend calls scored in one model call (1: one call per request)
     event_log: str | None = None  # default RUN_DIR/events.sqlite
     torch_threads: int | None = 1  # set by `lmrec serve`, not by create_app (process-wide)
 
     def __post_init__(self) -> None:
-        for name in ("max_k", "max_history", "max_batch", "max_body_bytes", "mmr_candidates", "faiss_min_items"):
+        for name in ("max_k", "max_history", "max_batch", "max_body_bytes", "mmr_candidates", "faiss_min_items",
+                     "coalesce"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"ServeConfig.{name}={getattr(self, name)!r} must be a positive integer")
 
