@@ -364,6 +364,8 @@ def serve(
     threads: Annotated[int, typer.Option(help="Torch threads for scoring.")] = 1,
     faiss_min_items: Annotated[int, typer.Option(
         help="Catalogues this big use a FAISS index (dot-product models).")] = 50_000,
+    coalesce: Annotated[int, typer.Option(
+        help="Most concurrent /recommend calls scored in one model call (1: one call per request).")] = 64,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
@@ -371,7 +373,8 @@ def serve(
     from lmrec.serve import ServeConfig, run_server
 
     config = ServeConfig(token_env=token_env, allow_unauthenticated_writes=allow_unauthenticated_writes,
-                         max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items)
+                         max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items,
+                         coalesce=coalesce)
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)
 
 
