@@ -366,6 +366,8 @@ def serve(
         help="Catalogues this big use a FAISS index (dot-product models).")] = 50_000,
     coalesce: Annotated[int, typer.Option(
         help="Most concurrent /recommend calls scored in one model call (1: one call per request).")] = 64,
+    watch_updates: Annotated[float, typer.Option(
+        help="Every this many seconds, serve the version `lmrec update` made current (0: off).")] = 0.0,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
@@ -374,7 +376,7 @@ def serve(
 
     config = ServeConfig(token_env=token_env, allow_unauthenticated_writes=allow_unauthenticated_writes,
                          max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items,
-                         coalesce=coalesce)
+                         coalesce=coalesce, watch_updates_s=watch_updates)
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)
 
 

@@ -10,6 +10,7 @@ model through `lmrec.serve.index.retrieve`; writes go to the `EventLog` / the ad
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -66,7 +67,10 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        watcher = asyncio.create_task(_watch(state, config.watch_updates_s)) if config.watch_updates_s > 0 else None
         yield
+        if watcher is not None:
+            watcher.cancel()
         state.close()
 
     app = FastAPI(title="lmrec", summary="Recommendations from an lmrec run directory.", lifespan=lifespan)
@@ -216,6 +220,17 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+async def _watch(state: ServingState, every_s: float) -> None:
+    """Pick up versions `lmrec update` commits (the reload runs in a thread; requests go on meanwhile)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if await asyncio.to_thread(state.refresh):
+                log.info("now serving update %s", state.snapshot.version)
+        except Exception:  # a half-written or broken version must not stop the service
+            log.exception("could not load the new version; still serving %s", state.snapshot.version)
 
 
 # -- request helpers ---------------------------------------------------------------------------------------------

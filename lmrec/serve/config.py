@@ -27,6 +27,7 @@ class ServeConfig:
     mmr_candidates: int = 500
     coalesce: int = 64  # most concurrent /recommend calls scored in one model call (1: one call per request)
     event_log: str | None = None  # default RUN_DIR/events.sqlite
+    watch_updates_s: float = 0.0  # > 0: look this often for a version `lmrec update` made current, and serve it
     torch_threads: int | None = 1  # set by `lmrec serve`, not by create_app (process-wide)
 
     def __post_init__(self) -> None:

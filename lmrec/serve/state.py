@@ -61,6 +61,7 @@ class Snapshot:
     base_catalog: Catalog | None
     config: ServeConfig
     n_trained_items: int
+    update_version: str | None = None  # the `lmrec update` version loaded (None: the model `lmrec fit` wrote)
 
     @cached_property
     def parts(self) -> DotProduct | None:
@@ -129,23 +130,29 @@ class ServingState:
         log.info("swapped in model version %s", version)
 
     def reload_from(self, run_dir: str | Path) -> None:
-        """Serve the run in `run_dir` (model, ID maps, history, catalogue). Items added through the API and not
-        in that run are added again; events after the run's `meta.json` `events_until` id (0 when absent) are
-        the history since training."""
-        from lmrec.run import load_run
-
-        run = load_run(run_dir)
+        """Serve the run in `run_dir` (model, ID maps, history, catalogue; the version `lmrec update` made current,
+        if any). Items added through the API and not in that run are added again; events after the run's
+        watermark (see `_watermark`) are the history since training."""
+        run, watermark = _load_consistent(Path(run_dir))
         with self._write_lock:
             snapshot = Snapshot(run.model, _version(run), run.items, run.users, run.history,
                                 ItemCatalogue.build(run.catalog, len(run.items)), run.catalog, self.config,
-                                len(run.items))
+                                len(run.items), getattr(run, "version", None))
             self._encoder = None
             snapshot = self._replay_items(snapshot)
             with self._events_lock:
-                self._user_events = self._load_user_events(snapshot, int(run.meta.get("events_until", 0)))
+                self._user_events = self._load_user_events(snapshot, watermark)
             self._snapshot = snapshot.warm()
         log.info("serving %s (%s, %d items, retrieval %s)", run_dir, snapshot.version, len(snapshot.items),
                  snapshot.retrieval)
+
+    def refresh(self) -> bool:
+        """Reload the serving directory when `lmrec update` has made another version current; True if it did."""
+        current = _update_state(self.home).get("version")
+        if current is None or current == self.snapshot.update_version:
+            return False
+        self.reload_from(self.home)
+        return True
 
     # -- histories -------------------------------------------------------------------------------------------
     def user_history(self, snapshot: Snapshot, user_id: str) -> np.ndarray:
@@ -263,8 +270,35 @@ def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem]) -> S
     return replace(snapshot, model=model, items=items, catalogue=catalogue)
 
 
+def _update_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "update_state.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _load_consistent(run_dir: Path) -> tuple[Any, int]:
+    """load_run plus the id of the last event its history already holds: `lmrec update` keeps that cursor in
+    update_state.json (`last_event_id`, next to the current `version`); a run written otherwise may set meta.json
+    `events_until`; else 0. Read twice if an update committed in between, so history and cursor match."""
+    from lmrec.run import load_run
+
+    for _ in range(3):
+        run = load_run(run_dir)
+        version = getattr(run, "version", None)
+        if version is None:
+            return run, int(run.meta.get("events_until", 0))
+        state = _update_state(run_dir)
+        if state.get("version") == version:
+            return run, int(state.get("last_event_id", 0))
+    raise ConfigError(f"{run_dir}: the current version keeps changing; try again")
+
+
 def _version(run: Any) -> str:
-    """meta.json `model_version` when the writer set one, else model name + a hash of the weights."""
+    """The `lmrec update` version, else meta.json `model_version`, else model name + a hash of the weights."""
+    if getattr(run, "version", None):
+        return str(run.version)
     if run.meta.get("model_version"):
         return str(run.meta["model_version"])
     digest = hashlib.sha256()

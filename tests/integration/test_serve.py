@@ -18,7 +18,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from lmrec.cli import app as cli_app  # noqa: E402
 from lmrec.data import from_dataframes  # noqa: E402
-from lmrec.data.types import Histories  # noqa: E402
+from lmrec.data.types import Histories, Sequences  # noqa: E402
 from lmrec.errors import ConfigError  # noqa: E402
 from lmrec.models.base import BaseRecommender  # noqa: E402
 from lmrec.run import build_config, fit_run, load_run  # noqa: E402
@@ -268,6 +268,32 @@ def test_swap_and_reload(ease_run, fused_run, tmp_path) -> None:
         state.swap(small, "bad")
     state.reload_from(fused_run)
     assert client.get("/health").json()["model"] == "sasrec-fused"
+
+
+def test_refresh_serves_the_version_lmrec_update_committed(ease) -> None:
+    """An `lmrec update` version holds the events up to its cursor in history.npz: they must count once."""
+    import lmrec.run
+
+    if not hasattr(lmrec.run, "current_version"):
+        pytest.skip("load_run does not follow update_state.json in this tree")
+    state = ease.app.state.serving
+    stored = ease.get("/users/user0").json()["history"]
+    ease.post("/events", json=[{"user_id": "user0", "item_id": i} for i in OCEAN[:3]], headers=AUTH)
+    run = load_run(state.home)
+    rows = [list(run.history.row(u)) for u in range(len(run.users))]
+    rows[run.users.index("user0")] += [run.items.index(i) for i in OCEAN[:3]]
+    folder = state.home / "versions" / "v00001"
+    run.model.save(folder / "model")
+    (folder / "ids.json").write_text(json.dumps({"users": run.users.raw.tolist(), "items": run.items.raw.tolist()}))
+    history = Sequences.from_lists(rows)
+    np.savez(folder / "history.npz", indptr=history.indptr, items=history.items)
+    assert state.refresh() is False  # nothing committed yet
+    (state.home / "update_state.json").write_text(json.dumps({"version": "v00001", "last_event_id": 3}))
+    assert state.refresh() is True and state.refresh() is False
+    assert ease.get("/health").json()["model_version"] == "v00001"
+    assert ease.get("/users/user0").json()["history"] == stored + OCEAN[:3]  # once, not twice
+    ease.post("/events", json={"user_id": "user0", "item_id": OCEAN[5]}, headers=AUTH)
+    assert ease.get("/users/user0").json()["history"] == stored + OCEAN[:3] + [OCEAN[5]]
 
 
 # -- FAISS -------------------------------------------------------------------------------------------------------
