@@ -264,13 +264,21 @@ def cpu_name() -> str:
     return platform.processor() or "?"
 
 
+def score_counters(port: int) -> tuple[float, float]:
+    """(model calls, requests answered by them) from /metrics: requests per call is the coalescing factor."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("lmrec_score_"))
+    return float(values.get("lmrec_score_calls_total", 0)), float(values.get("lmrec_score_requests_total", 0))
+
+
 def table(rows: list[dict]) -> list[str]:
-    lines = ["| catalogue | retrieval | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| catalogue | retrieval | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | "
+             "requests per model call |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['retrieval']} | {r['concurrency']} | {r['requests']} | {r['req_s']:.0f} | "
                      f"{r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
-                     f"{r['errors']} |")
+                     f"{r['errors']} | {'-' if r['per_call'] is None else format(r['per_call'], '.2f')} |")
     return lines
 
 
@@ -281,7 +289,11 @@ def main() -> None:
     parser.add_argument("--train-epochs", type=int, default=30)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--latency-requests", type=int, default=2000, help="an extra run at concurrency 1")
+    parser.add_argument("--latency-requests", type=int, default=2000, help="requests of each --also run")
+    parser.add_argument("--also", type=lambda v: [int(c) for c in v.split(",") if c], default=[1, 8],
+                        help="extra (lower) concurrencies to run first, comma-separated")
+    parser.add_argument("--no-coalesce-run", action="store_true",
+                        help="also serve the ml-100k run with --coalesce 1 (one model call per request)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--synthetic-items", type=int, default=100_000, help="0 skips the synthetic catalogue")
     parser.add_argument("--synthetic-users", type=int, default=25_000)
@@ -295,12 +307,14 @@ def main() -> None:
     scenarios: list[tuple[str, Path, list[str]]] = []
     run = args.run_dir or train_ml100k(work, args.data_dir, args.train_epochs)
     scenarios.append(("ml-100k sasrec", run, []))
+    if args.no_coalesce_run:
+        scenarios.append(("ml-100k sasrec", run, ["--coalesce", "1"]))
     if args.synthetic_items:
         synthetic = synthetic_run(work, args.synthetic_items, args.synthetic_users, 20)
         name = f"synthetic {args.synthetic_items // 1000}k items, sasrec dim 32"
         scenarios.append((name, synthetic, []))
         if args.compare_exact:
-            scenarios.append((name, synthetic, ["--faiss-min-items", str(10**9)]))
+            scenarios.append((name, synthetic, ["--faiss-min-items", str(10**9)]))  # exact scoring
 
     rows, profiles = [], []
     for name, source, extra in scenarios:
@@ -311,16 +325,23 @@ def main() -> None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
                 health = json.loads(response.read())
-            load(port, bodies, 500, 8)  # warm-up
-            runs = [load(port, bodies, args.latency_requests, 1)] if args.latency_requests else []
-            runs.append(load(port, bodies, args.requests, args.concurrency))
+            load(port, bodies, 1000, args.concurrency)  # warm-up (every batch shape once)
+            plan = [(c, args.latency_requests) for c in args.also if args.latency_requests]
+            for concurrency, n in [*plan, (args.concurrency, args.requests)]:
+                before = score_counters(port)
+                result = load(port, bodies, n, concurrency)
+                after = score_counters(port)
+                per_call = (after[1] - before[1]) / (after[0] - before[0]) if after[0] > before[0] else None
+                label = name + (" (--coalesce 1)" if "--coalesce" in extra else "")
+                rows.append({"name": label, "retrieval": health.get("retrieval", "?"), "per_call": per_call,
+                             **result.row()})
+                print(table(rows[-1:])[-1], flush=True)
         finally:
             stop_server(server)
-        for result in runs:
-            rows.append({"name": name, "retrieval": health.get("retrieval", "?"), **result.row()})
-            print(table(rows[-1:])[-1], flush=True)
-        faiss_min = 10**9 if extra else None
-        profiles.append((name, health.get("retrieval", "?"), profile(served, bodies, args.profile_reps, faiss_min)))
+        if "--coalesce" not in extra:  # the profile scores one request at a time anyway
+            faiss_min = 10**9 if "--faiss-min-items" in extra else None
+            profiles.append((name, health.get("retrieval", "?"),
+                             profile(served, bodies, args.profile_reps, faiss_min)))
     load_after = os.getloadavg()
     shutil.rmtree(work, ignore_errors=True)
     write_report(args, rows, profiles, load_before, load_after)

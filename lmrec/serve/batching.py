@@ -5,11 +5,12 @@ concurrency one batched call replaces many. The batcher lives on the event loop:
 and awaits a future; the flush is scheduled with `call_soon`, so it runs once the requests already readable have
 been parsed and enqueued. No timer: an idle service answers a lone request with no added wait.
 
-Rows of one batch never interact. Requests are grouped by (snapshot, input width, k, exclude_seen), where the
-width is the history length, capped at `max_len` for sequence models (they read only the last `max_len` items):
-rows of equal width need no padding, and every model scores rows independently (per-row maths, masked
-attention), so a batched row equals the row scored alone, up to float rounding of the batched matrix products.
-(The masking of seen items always uses each full history.)
+Rows of one batch never interact. Requests are grouped by (snapshot, k, exclude_seen) and, unless the snapshot's
+model was found padding-invariant on probe histories (`Snapshot.pads_freely`: masked attention and per-row
+models are, a GRU over left padding is not), by input width: the history length, capped at `max_len` for
+sequence models (they read only the last `max_len` items), so rows of one batch need no padding. A batched row
+thus equals the row scored alone, up to float rounding of the batched matrix products. (The masking of seen
+items always uses each full history.)
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class Batcher:
         """A future for this history's top-k (item indices, scores) under `snapshot`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        key = (id(snapshot), _width(snapshot.model, len(seq)), int(k), bool(exclude_seen))
+        width = -1 if snapshot.pads_freely else _width(snapshot.model, len(seq))
+        key = (id(snapshot), width, int(k), bool(exclude_seen))
         self._pending.setdefault(key, (snapshot, []))[1].append((seq, future))
         self._grew = True
         if not self._scheduled:

@@ -72,6 +72,18 @@ def _parts(model: Any) -> tuple[QueryFn, torch.Tensor] | None:
     return query, table
 
 
+def padding_invariant(model: Any, rows: list[np.ndarray]) -> bool:
+    """Whether scoring histories of different lengths in one padded batch gives each the scores it gets alone
+    (checked on probe histories; a GRU over left padding fails, masked attention and per-row models pass)."""
+    rows = [np.asarray(r, dtype=np.int64) for r in rows if len(r)]
+    if len({len(r) for r in rows}) < 2:
+        return False
+    with torch.inference_mode():
+        together = model.score(Histories.from_lists(rows)).float()
+        alone = torch.cat([model.score(Histories.from_lists([r])).float() for r in rows])
+    return bool(torch.allclose(together, alone, rtol=1e-4, atol=1e-5))
+
+
 def item_vectors(model: Any, parts: DotProduct | None = None) -> np.ndarray | None:
     """L2-normalised item vectors [N, T] for similarity and diversity: the model's text vectors, else an item
     table it exposes (`item_vectors_`, or the dot-product table), else None."""

@@ -31,7 +31,7 @@ from lmrec.errors import ConfigError, DataError, UnknownIdError
 from lmrec.online.events import Event, EventLog, default_path
 from lmrec.serve.catalogue import ItemCatalogue
 from lmrec.serve.config import ServeConfig
-from lmrec.serve.index import DotProduct, FaissIndex, dot_product, item_vectors
+from lmrec.serve.index import DotProduct, FaissIndex, dot_product, item_vectors, padding_invariant
 
 log = logging.getLogger(__name__)
 ADDED_ITEMS = "added_items.jsonl"
@@ -84,13 +84,25 @@ class Snapshot:
         has_own = getattr(self.model, "text_vectors", None) is not None or hasattr(self.model, "item_vectors_")
         return item_vectors(self.model, None if has_own else self.parts)
 
+    @cached_property
+    def pads_freely(self) -> bool:
+        """Histories of any length may share a model call (see lmrec.serve.batching)."""
+        n = len(self.history)
+        lengths = self.history.lengths
+        picks = [int(np.argmin(lengths)), int(np.argmax(lengths)), n // 2] if n else []
+        rows = [self.history.row(u) for u in picks] + [self.history.row(picks[0])[:1]] if n else []
+        try:
+            return padding_invariant(self.model, rows)
+        except Exception:  # a model that cannot score the probe simply gets no mixed batches
+            return False
+
     @property
     def retrieval(self) -> str:
         return "faiss" if self.index is not None else "exact"
 
     def warm(self) -> Snapshot:
         """Build the lazy parts now (index), so the first request after a swap is not slow."""
-        _ = self.index
+        _ = self.index, self.pads_freely
         return self
 
 
