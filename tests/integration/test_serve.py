@@ -121,6 +121,32 @@ def test_faiss_path_of_a_sequence_model_equals_the_cli(fused_run, tmp_path) -> N
         assert np.allclose([r["score"] for r in got], [r["score"] for r in expected], atol=1e-4)
 
 
+@pytest.mark.parametrize("which", ["ease", "fused"])
+def test_concurrent_requests_share_model_calls_and_match_single_ones(which, request) -> None:
+    import asyncio
+
+    import httpx
+
+    client = request.getfixturevalue(which)
+    bodies = [{"user_id": f"user{u}", "k": 5} for u in range(24)] + [{"history": FRUIT[:n], "k": 5} for n in (1, 4)]
+    alone = [client.post("/recommend", json=body).json()["items"] for body in bodies]
+
+    async def together() -> list:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            responses = await asyncio.gather(*[http.post("/recommend", json=body) for body in bodies])
+            metrics = (await http.get("/metrics")).text
+        return [r.json()["items"] for r in responses], metrics
+
+    batched, metrics = asyncio.run(together())
+    for one, many in zip(alone, batched, strict=True):
+        assert [r["item_id"] for r in one] == [r["item_id"] for r in many]
+        assert np.allclose([r["score"] for r in one], [r["score"] for r in many], atol=1e-5)
+    values = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line.startswith("lmrec_score_"))
+    assert float(values["lmrec_score_requests_total"]) == 2 * len(bodies)
+    assert float(values["lmrec_score_calls_total"]) < len(bodies) + 5  # the concurrent ones were coalesced
+
+
 def test_filters_blocklist_and_seen_items(ease) -> None:
     seen = set(ease.get("/users/user0").json()["history"])
     plain = _recommend(ease, user_id="user0", k=40)
