@@ -63,7 +63,7 @@ class EventIn(BaseModel):
     model_config = Strict
     user_id: RawId
     item_id: RawId
-    timestamp: StrictInt | None = None
+    timestamp: Annotated[StrictInt, Field(ge=0, le=2**62, description="seconds since the epoch")] | None = None
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=64)] = "click"
     value: Number | None = None
 
