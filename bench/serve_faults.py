@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -161,6 +162,7 @@ def main() -> None:
                      "unacknowledged_but_stored": len(set(logged) - s.acknowledged), "errors": s.errors,
                      "history_matches_log": len(histories[s.user]) == len(logged)})
     write_report(args, rows, restarts, first_start, streamed, lost_total, load_before)
+    shutil.rmtree(work, ignore_errors=True)
     print("LOST ACKNOWLEDGED EVENTS:", lost_total)
     sys.exit(1 if lost_total else 0)
 
