@@ -276,6 +276,7 @@ class LoadedRun:
     history: Sequences
     catalog: Catalog | None
     meta: dict[str, Any]
+    version: str | None = None  # the `lmrec update` version in use; None = the model `lmrec fit` wrote
 
 
 def load_run(directory: str | Path) -> LoadedRun:
@@ -288,12 +289,29 @@ def load_run(directory: str | Path) -> LoadedRun:
         if not (directory / required).exists():
             raise ModelFileError(f"{directory}: missing {required}; not a complete lmrec run (did `lmrec fit` finish?)")
     config = resolve_config(read_yaml(directory / "config.yaml"))
-    ids = json.loads((directory / "ids.json").read_text())
-    with np.load(directory / "history.npz", allow_pickle=False) as z:
+    version, current = current_version(directory)
+    ids = json.loads((current / "ids.json").read_text())
+    with np.load(current / "history.npz", allow_pickle=False) as z:
         history = Sequences(z["indptr"], z["items"])
-    return LoadedRun(directory, config, load_model(directory / "model"), IdMap(ids["users"], kind="user"),
+    return LoadedRun(directory, config, load_model(current / "model"), IdMap(ids["users"], kind="user"),
                      IdMap(ids["items"], kind="item"), load_split(directory / "split.npz"), history,
-                     load_catalog(directory / "catalog.parquet"), json.loads((directory / "meta.json").read_text()))
+                     load_catalog(directory / "catalog.parquet"), json.loads((directory / "meta.json").read_text()),
+                     version)
+
+
+def current_version(directory: Path) -> tuple[str | None, Path]:
+    """(version, folder holding model/ + ids.json + history.npz): RUN_DIR itself until `lmrec update` commits
+    a version, then RUN_DIR/versions/<version> as named by update_state.json (replaced atomically)."""
+    state = directory / "update_state.json"
+    if not state.is_file():
+        return None, directory
+    version = json.loads(state.read_text()).get("version")
+    if version is None:
+        return None, directory
+    current = directory / "versions" / str(version)
+    if not current.is_dir():
+        raise ModelFileError(f"{state}: names version {version!r} but {current} is missing")
+    return str(version), current
 
 
 def with_eval(config: RunConfig, **changes: Any) -> RunConfig:
