@@ -36,12 +36,15 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
+    def forward(self, x: Tensor, allowed: Tensor, last_only: bool = False) -> Tensor:
+        """x [B, L, D] -> [B, L, D], or [B, 1, D] for the last position alone (scoring needs nothing else)."""
         b, length, dim = x.shape
         q, k, v = self.qkv(x).split(dim, dim=2)
-        q, k, v = (t.view(b, length, self.heads, dim // self.heads).transpose(1, 2) for t in (q, k, v))  # [B,H,L,d]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B,H,L,d]; regularised by hidden dropout
-        return self.out(y.transpose(1, 2).reshape(b, length, dim))
+        if last_only:
+            q, allowed = q[:, -1:], allowed[:, :, -1:]
+        q, k, v = (t.view(b, t.shape[1], self.heads, dim // self.heads).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B,H,Lq,d]; regularised by hidden dropout
+        return self.out(y.transpose(1, 2).reshape(b, q.shape[2], dim))
 
 
 class Block(nn.Module):
@@ -54,8 +57,9 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, inner), nn.GELU(), Dropout(dropout), nn.Linear(inner, dim))
         self.drop = Dropout(dropout)
 
-    def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), allowed))
+    def forward(self, x: Tensor, allowed: Tensor, last_only: bool = False) -> Tensor:
+        residual = x[:, -1:] if last_only else x
+        x = residual + self.drop(self.attn(self.norm1(x), allowed, last_only))
         return x + self.drop(self.ff(self.norm2(x)))
 
 
@@ -71,8 +75,9 @@ class SASRecNet(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.drop = Dropout(dropout)
 
-    def forward(self, seq: Tensor, table: Tensor) -> Tensor:
-        """seq [B, L] right-aligned item indices (PAD=-1), table [N, D] item vectors -> hidden [B, L, D]."""
+    def forward(self, seq: Tensor, table: Tensor, last_only: bool = False) -> Tensor:
+        """seq [B, L] right-aligned item indices (PAD=-1), table [N, D] item vectors -> hidden [B, L, D]
+        ([B, 1, D] with `last_only`: the final block then computes the last position alone, ~half the work)."""
         b, length = seq.shape
         real = seq >= 0  # [B, L]
         x = table[seq.clamp(min=0)] * math.sqrt(self.dim)  # [B, L, D]
@@ -82,8 +87,8 @@ class SASRecNet(nn.Module):
         # a query may see earlier real items and always itself (so padded rows never attend to nothing)
         allowed = (causal & real[:, None, :]) | torch.eye(length, dtype=torch.bool, device=seq.device)
         allowed = allowed.unsqueeze(1)  # [B, 1, L, L]
-        for block in self.blocks:
-            x = block(x, allowed)
+        for depth, block in enumerate(self.blocks):
+            x = block(x, allowed, last_only and depth == len(self.blocks) - 1)
         return self.norm(x)
 
 

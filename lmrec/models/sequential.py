@@ -61,8 +61,10 @@ class SequenceModule(nn.Module):
         super().__init__()
         self.tower, self.net = tower, net
 
-    def forward(self, seq: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, seq: Tensor, last_only: bool = False) -> tuple[Tensor, Tensor]:
         table = self.tower()  # [N, D]
+        if last_only and isinstance(self.net, SASRecNet):
+            return self.net(seq, table, last_only=True), table  # [B, 1, D]
         return self.net(seq, table), table
 
 
@@ -119,7 +121,7 @@ class SequentialRecommender(BaseRecommender):
         windows = training_windows(train, cfg.max_len)
         if not windows:
             raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
-        batches = window_batches(windows, cfg.train.batch_size)
+        batches = window_batches(windows, cfg.train.batch_size, cfg.max_len)
         loss_fn = self._loss(np.bincount(train.item, minlength=train.n_items))
         validate = (lambda: validation_ndcg(self, valid, k=10)) if valid is not None and len(valid) else None
         fit_log = Trainer(cfg.train, progress=getattr(self, "progress", None)).fit(
@@ -150,7 +152,7 @@ class SequentialRecommender(BaseRecommender):
         seed = (cfg.train.seed + int(train.digest()[:8], 16)) % 2**31  # a new data draw gets new dropout/order
         config = replace(cfg.train, epochs=int(epochs), lr=float(lr or cfg.train.lr), seed=seed)
         fit_log = Trainer(config, progress=getattr(self, "progress", None)).fit(
-            self.module_, window_batches(windows, config.batch_size), self._loss(counts))
+            self.module_, window_batches(windows, config.batch_size, cfg.max_len), self._loss(counts))
         self.module_.eval()
         return {**fit_log.to_dict(), "windows": len(windows)}
 
@@ -163,11 +165,13 @@ class SequentialRecommender(BaseRecommender):
         def loss_fn(module: nn.Module, batch: Batch) -> Tensor:
             inputs, targets = batch
             hidden, table = module(inputs)  # [B, L, D], [N, D]
-            keep = targets >= 0
-            h, y = hidden[keep], targets[keep]  # [M, D], [M]
             if sampler is None:
-                return F.cross_entropy(h @ table.T, y)  # [M, N] full softmax
-            return sampled_softmax(h, y, table, sampler, cfg.negatives)
+                # every B*L position, PAD ignored by the loss: fixed GEMM shapes keep oneDNN's primitive cache
+                # from growing batch after batch, as it did with a ragged [M, D] selection under bf16
+                logits = hidden.reshape(-1, hidden.shape[-1]) @ table.T  # [B*L, N]
+                return F.cross_entropy(logits, targets.reshape(-1), ignore_index=PAD)
+            keep = targets >= 0
+            return sampled_softmax(hidden[keep], targets[keep], table, sampler, cfg.negatives)
 
         return loss_fn
 
@@ -179,7 +183,7 @@ class SequentialRecommender(BaseRecommender):
         check_items(histories, self.n_items_)
         seq = torch.from_numpy(right_align(histories, self.config.max_len))
         with torch.inference_mode():
-            hidden, table = self.module_(seq)
+            hidden, table = self.module_(seq, last_only=True)
             return hidden[:, -1] @ table.T
 
     # -- new items -------------------------------------------------------------------------------------------
@@ -244,20 +248,21 @@ def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
     return windows
 
 
-def window_batches(windows: list[np.ndarray], batch_size: int):
-    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`."""
+def window_batches(windows: list[np.ndarray], batch_size: int, width: int | None = None):
+    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows` to at
+    least `width` positions (one shape for every full batch)."""
 
     def batches(rng: np.random.Generator):
         order = rng.permutation(len(windows))
         for start in range(0, len(order), batch_size):
-            yield pad_windows([windows[i] for i in order[start : start + batch_size]])
+            yield pad_windows([windows[i] for i in order[start : start + batch_size]], width)
 
     return batches
 
 
-def pad_windows(chunk: list[np.ndarray]) -> tuple[Tensor, Tensor]:
-    """Right-aligned (inputs, next-item targets) [B, L], PAD on the left."""
-    width = max(len(w) for w in chunk) - 1
+def pad_windows(chunk: list[np.ndarray], width: int | None = None) -> tuple[Tensor, Tensor]:
+    """Right-aligned (inputs, next-item targets) [B, L], PAD on the left; L = max(width, longest window - 1)."""
+    width = max(width or 0, max(len(w) for w in chunk) - 1)
     inputs = np.full((len(chunk), width), PAD, dtype=np.int64)
     targets = np.full((len(chunk), width), PAD, dtype=np.int64)
     for row, window in enumerate(chunk):

@@ -75,3 +75,13 @@ def test_text_model_adds_items_from_text_and_can_rank_them() -> None:
     id_only = SASRec(from_dict(SASRec.Config, {"dim": 16, "train": {"epochs": 1}})).fit(ring.split.train)
     with pytest.raises(ConfigError, match="ID-only"):
         id_only.add_items(np.ones((1, 8), np.float32))
+
+
+def test_last_only_forward_equals_the_full_forward_at_the_last_position() -> None:
+    torch.manual_seed(0)
+    net = SASRecNet(dim=16, layers=2, heads=2, max_len=8, dropout=0.0).eval()
+    table = torch.randn(30, 16)
+    seq = torch.tensor([[PAD, PAD, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]])
+    full = net(seq, table)[:, -1]
+    last = net(seq, table, last_only=True)[:, -1]
+    assert torch.allclose(full, last, atol=1e-5)
