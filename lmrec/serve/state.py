@@ -155,6 +155,7 @@ class ServingState:
             with self._events_lock:
                 self._user_events = self._load_user_events(snapshot, watermark)
             self._snapshot = snapshot.warm()
+            self._warm_encoder(snapshot)
         log.info("serving %s (%s, %d items, retrieval %s)", run_dir, snapshot.version, len(snapshot.items),
                  snapshot.retrieval)
 
@@ -235,6 +236,15 @@ class ServingState:
         vectors = self._encode([r.text for r in records], snapshot)
         model = copy.deepcopy(snapshot.model)  # readers keep the old one untouched
         return model, model.add_items(vectors)
+
+    def _warm_encoder(self, snapshot: Snapshot) -> None:
+        """Load the item encoder now for models that can add items, so the first POST /items is not slow."""
+        if getattr(snapshot.model, "text_vectors", None) is None:
+            return
+        try:
+            self._encode(["warm-up"], snapshot)
+        except Exception as exc:  # serving works without it; POST /items will report the problem
+            log.warning("could not load the item encoder at start: %s", exc)
 
     def _encode(self, texts: list[str], snapshot: Snapshot) -> np.ndarray:
         """Item texts -> vectors with the model's own encoder config (a TF-IDF one refitted on the trained

@@ -85,3 +85,12 @@ def test_last_only_forward_equals_the_full_forward_at_the_last_position() -> Non
     full = net(seq, table)[:, -1]
     last = net(seq, table, last_only=True)[:, -1]
     assert torch.allclose(full, last, atol=1e-5)
+
+
+def test_new_fused_item_starts_from_its_text_neighbours_id_vectors() -> None:
+    from lmrec.models.sequential import neighbour_mean
+
+    text = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    ids = torch.tensor([[1.0, 1.0], [3.0, 3.0], [-5.0, -5.0]])
+    start = neighbour_mean(torch.tensor([[1.0, 0.05]]), text, ids, k=2)
+    assert torch.allclose(start, torch.tensor([[2.0, 2.0]]))  # the two text-near items, not the far one
