@@ -257,21 +257,23 @@ def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
     return windows
 
 
-def window_batches(windows: list[np.ndarray], batch_size: int, width: int | None = None):
-    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows` to at
-    least `width` positions (one shape for every full batch)."""
+def window_batches(windows: list[np.ndarray], batch_size: int, max_len: int | None = None):
+    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`."""
 
     def batches(rng: np.random.Generator):
         order = rng.permutation(len(windows))
         for start in range(0, len(order), batch_size):
-            yield pad_windows([windows[i] for i in order[start : start + batch_size]], width)
+            yield pad_windows([windows[i] for i in order[start : start + batch_size]], max_len)
 
     return batches
 
 
-def pad_windows(chunk: list[np.ndarray], width: int | None = None) -> tuple[Tensor, Tensor]:
-    """Right-aligned (inputs, next-item targets) [B, L], PAD on the left; L = max(width, longest window - 1)."""
-    width = max(width or 0, max(len(w) for w in chunk) - 1)
+def pad_windows(chunk: list[np.ndarray], max_len: int | None = None) -> tuple[Tensor, Tensor]:
+    """Right-aligned (inputs, next-item targets) [B, L], PAD on the left. With `max_len`, L is the longest window
+    rounded up to a multiple of 8 (at most max_len): a handful of shapes for oneDNN to cache instead of one per
+    batch, without padding short-sequence data all the way to max_len."""
+    longest = max(len(w) for w in chunk) - 1
+    width = longest if max_len is None else max(longest, min(max_len, -(-longest // 8) * 8))
     inputs = np.full((len(chunk), width), PAD, dtype=np.int64)
     targets = np.full((len(chunk), width), PAD, dtype=np.int64)
     for row, window in enumerate(chunk):

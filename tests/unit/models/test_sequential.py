@@ -94,3 +94,9 @@ def test_new_fused_item_starts_from_its_text_neighbours_id_vectors() -> None:
     ids = torch.tensor([[1.0, 1.0], [3.0, 3.0], [-5.0, -5.0]])
     start = neighbour_mean(torch.tensor([[1.0, 0.05]]), text, ids, k=2)
     assert torch.allclose(start, torch.tensor([[2.0, 2.0]]))  # the two text-near items, not the far one
+
+
+def test_batches_are_padded_to_a_multiple_of_eight_at_most_max_len() -> None:
+    short = pad_windows([np.arange(4), np.arange(3)], max_len=50)[0]
+    long = pad_windows([np.arange(60)], max_len=50)[0]
+    assert short.shape == (2, 8) and long.shape == (1, 59)  # a window longer than max_len is never cut here
