@@ -166,10 +166,8 @@ class SequentialRecommender(BaseRecommender):
             inputs, targets = batch
             hidden, table = module(inputs)  # [B, L, D], [N, D]
             if sampler is None:
-                # every B*L position, PAD ignored by the loss: fixed GEMM shapes keep oneDNN's primitive cache
-                # from growing batch after batch, as it did with a ragged [M, D] selection under bf16
-                logits = hidden.reshape(-1, hidden.shape[-1]) @ table.T  # [B*L, N]
-                return F.cross_entropy(logits, targets.reshape(-1), ignore_index=PAD)
+                h, y = valid_positions(hidden, targets)  # [M', D], [M'] with M' rounded up, PAD rows ignored
+                return F.cross_entropy(h @ table.T, y, ignore_index=PAD)  # [M', N] full softmax
             keep = targets >= 0
             return sampled_softmax(hidden[keep], targets[keep], table, sampler, cfg.negatives)
 
@@ -233,6 +231,19 @@ class SequentialRecommender(BaseRecommender):
         self.module_ = self._build(self.n_items_, text)
         self.module_.load_state_dict(tensors)
         self.module_.eval()
+
+
+def valid_positions(hidden: Tensor, targets: Tensor, multiple: int = 64) -> tuple[Tensor, Tensor]:
+    """The non-PAD positions of [B, L, D] as rows [M', D] with targets [M'], M' = M rounded up to `multiple`
+    (extra rows carry PAD targets). Only real positions pay for the [M', N] softmax, and GEMM shapes stay few:
+    a new shape per batch made oneDNN's primitive cache grow batch after batch under bf16."""
+    flat_targets = targets.reshape(-1)
+    rows = (flat_targets >= 0).nonzero().squeeze(1)  # [M]
+    padded = -(-max(len(rows), 1) // multiple) * multiple
+    rows = torch.cat([rows, rows.new_zeros(padded - len(rows))])
+    y = flat_targets[rows].clone()
+    y[len(y) - (padded - int((flat_targets >= 0).sum())) :] = PAD
+    return hidden.reshape(-1, hidden.shape[-1])[rows], y
 
 
 def neighbour_mean(new_text: Tensor, text: Tensor, ids: Tensor, k: int = 10) -> Tensor:

@@ -100,3 +100,13 @@ def test_batches_are_padded_to_a_multiple_of_eight_at_most_max_len() -> None:
     short = pad_windows([np.arange(4), np.arange(3)], max_len=50)[0]
     long = pad_windows([np.arange(60)], max_len=50)[0]
     assert short.shape == (2, 8) and long.shape == (1, 59)  # a window longer than max_len is never cut here
+
+
+def test_valid_positions_keeps_every_real_target_once_and_pads_with_ignored_rows() -> None:
+    from lmrec.models.sequential import valid_positions
+
+    hidden = torch.arange(12, dtype=torch.float32).reshape(2, 3, 2)
+    targets = torch.tensor([[PAD, 4, 5], [PAD, PAD, 7]])
+    h, y = valid_positions(hidden, targets, multiple=4)
+    assert y.tolist() == [4, 5, 7, PAD]
+    assert h[:3].tolist() == [[2.0, 3.0], [4.0, 5.0], [10.0, 11.0]]
