@@ -88,6 +88,15 @@ def block_data(
     return BlockData(dataset, leave_last_out(inter), item_block, queries, user_block)
 
 
+_WORDS = ("apple", "river", "candle", "violin", "tiger", "marble", "rocket", "garden", "pepper", "castle", "ocean",
+          "pencil", "falcon", "lantern", "cactus", "harbor", "velvet", "meadow", "anchor", "comet")
+
+
+def _ring_title(i: int) -> str:
+    """A distinct word per item: text models must be able to tell items apart; the order lives only in the walks."""
+    return _WORDS[i % len(_WORDS)] + ("" if i < len(_WORDS) else f" {i // len(_WORDS)}")
+
+
 def ring_data(n_items: int = 20, n_users: int = 100, length: int = 12, seed: int = 0) -> RingData:
     """Walks i, i+1, ... (mod n_items) from random starts; queries are new walks of 3 to `length` items."""
     rng = np.random.default_rng(seed)
@@ -97,7 +106,7 @@ def ring_data(n_items: int = 20, n_users: int = 100, length: int = 12, seed: int
     times = np.tile(np.arange(length), n_users).astype(np.int64) + 1_000_000
     inter = Interactions(users, walks.ravel().astype(np.int64), times, n_users, n_items)
     frame = pd.DataFrame(
-        {"item_id": [f"r{i}" for i in range(n_items)], "title": [f"step {i}" for i in range(n_items)]}
+        {"item_id": [f"r{i}" for i in range(n_items)], "title": [_ring_title(i) for i in range(n_items)]}
     )
     dataset = Dataset(
         "toy-ring",
