@@ -309,7 +309,7 @@ def sampled_softmax(h: Tensor, y: Tensor, table: Tensor, sampler: np.ndarray, n:
     by -log(n Q(j)), so the sum over samples estimates the full partition function without popularity bias."""
     negatives = torch.from_numpy(np.random.default_rng(int(torch.randint(0, 2**31, ())))
                                  .choice(len(sampler), size=n, p=sampler))
-    log_q = torch.from_numpy(np.log(sampler * n)).float()
+    log_q = torch.from_numpy(np.log(np.maximum(sampler * n, 1e-30))).float()  # unsampled items: never drawn
     positive = (h * table[y]).sum(-1, keepdim=True)  # [M, 1]
     negative = h @ table[negatives].T - log_q[negatives]  # [M, n]
     negative = negative.masked_fill(negatives[None, :] == y[:, None], float("-inf"))  # accidental hits
