@@ -15,9 +15,6 @@ from typing import Any
 
 from lmrec.io import atomic_write_json, atomic_write_text
 
-RECBOLE_NAMES = {"pop": "Pop", "itemknn": "ItemKNN", "ease": "EASE", "bpr": "BPR", "gru4rec": "GRU4Rec",
-                 "sasrec": "SASRec", "lightgcn": "LightGCN", "bert4rec": "BERT4Rec"}
-
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
@@ -62,7 +59,9 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
     if spec.baseline:
         add_paired_tests(rows, spec.baseline, f"ndcg@{min(spec.ks)}")
     peers = recbole_peers(rows[0]["meta"]) if rows else {}
-    report = render_markdown(spec, rows, peers)
+    from lmrec.eval.report import benchmark_markdown
+
+    report = benchmark_markdown(spec, rows, peers)
     atomic_write_text(out / "results.md", report)
     atomic_write_json(out / "results.json", {"spec": asdict(spec), "rows": rows, "peers": peers})
     from lmrec.eval.report import plot_benchmark
@@ -146,8 +145,3 @@ def recbole_peers(meta: dict[str, Any]) -> dict[str, Any]:
         }
     return {"source": os.path.relpath(anchors / "RESULTS.md"), "models": peers}
 
-
-def render_markdown(spec: BenchmarkSpec, rows: list[dict[str, Any]], peers: dict[str, Any]) -> str:
-    from lmrec.eval.report import benchmark_markdown
-
-    return benchmark_markdown(spec, rows, peers)

@@ -17,7 +17,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -313,9 +313,6 @@ def current_version(directory: Path) -> tuple[str | None, Path]:
         raise ModelFileError(f"{state}: names version {version!r} but {current} is missing")
     return str(version), current
 
-
-def with_eval(config: RunConfig, **changes: Any) -> RunConfig:
-    return replace(config, eval=replace(config.eval, **changes))
 
 
 def history_for(run: LoadedRun, *, user: str | None = None,

@@ -6,7 +6,6 @@ Targets live only in Holdouts and `fit` takes `train`, so nothing can route a ta
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -144,8 +143,3 @@ def _period_holdout(inter: Interactions, *, before: int, start: int, end: int | 
             targets.append(target)
     return Holdout(np.asarray(users, np.int64), Sequences.from_lists(inputs), Sequences.from_lists(targets))
 
-
-def save_split_manifest(split: Split) -> str:
-    """A JSON string describing the split (method, sizes, fingerprint) for run directories."""
-    return json.dumps({**split.info, "fingerprint": split.fingerprint(), "train_interactions": len(split.train),
-                       "test_users": len(split.test), "valid_users": len(split.valid) if split.valid else 0})

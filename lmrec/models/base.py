@@ -7,7 +7,6 @@ and a user from the live stream go through one code path.
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +155,3 @@ def load_model(directory: str | Path) -> BaseRecommender:
     name = read_yaml(directory / CONFIG).get("model")
     return get_model_class(str(name)).load(directory)
 
-
-def json_dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

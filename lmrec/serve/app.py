@@ -127,11 +127,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
 
     @app.post("/events", status_code=201, response_model=EventsResponse, dependencies=[Depends(writer)])
     def post_events(body: Events) -> Response:
-        batch = body if isinstance(body, list) else [body]
-        if not batch:
-            raise HTTPException(422, "no events given")
-        if len(batch) > config.max_batch:
-            raise HTTPException(422, f"{len(batch)} events in one request; the limit is {config.max_batch}")
+        batch = as_batch(body, "events", config.max_batch)
         events = [Event(e.user_id, e.item_id, e.timestamp, e.event_type, e.value) for e in batch]
         try:
             ids = state.add_events(events)
@@ -141,11 +137,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
 
     @app.post("/items", status_code=201, response_model=ItemsResponse, dependencies=[Depends(writer)])
     def post_items(body: Items) -> Response:
-        batch = body if isinstance(body, list) else [body]
-        if not batch:
-            raise HTTPException(422, "no items given")
-        if len(batch) > config.max_batch:
-            raise HTTPException(422, f"{len(batch)} items in one request; the limit is {config.max_batch}")
+        batch = as_batch(body, "items", config.max_batch)
         records = [NewItem(i.item_id, i.text, dict(i.attributes or {})) for i in batch]
         try:
             indices = state.add_items(records)
@@ -349,3 +341,13 @@ def _describe(error: dict[str, Any]) -> str:
     if error.get("type") == "missing" and where == "body":
         return "body: a JSON body is required"
     return f"{where}: {message}"
+
+
+def as_batch(body: Any, what: str, limit: int) -> list:
+    """One object or a list of them, as a non-empty list of at most `limit` (422 otherwise)."""
+    batch = body if isinstance(body, list) else [body]
+    if not batch:
+        raise HTTPException(422, f"no {what} given")
+    if len(batch) > limit:
+        raise HTTPException(422, f"{len(batch)} {what} in one request; the limit is {limit}")
+    return batch
