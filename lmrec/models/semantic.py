@@ -59,6 +59,26 @@ class SemanticContent(BaseRecommender):
         empty = Histories(histories.seq, np.where(profile.abs().sum(1).numpy() == 0, 0, histories.lengths))
         return popularity_fallback(scores, empty, self.counts_)
 
+    @property
+    def text_vectors(self) -> torch.Tensor | None:
+        """The item text vectors [N, T] scores are built from (None before fit)."""
+        return getattr(self, "item_vectors_", None)
+
+    def add_items(self, text_vectors: np.ndarray) -> np.ndarray:
+        """Append items known only by their text vectors [n, T] (no interactions yet); returns their dense indices.
+
+        A score is a history profile against item vectors, so a new item is ranked by its text at once.
+        """
+        self._check_fitted()
+        vectors = torch.as_tensor(np.asarray(text_vectors, dtype=np.float32))
+        if vectors.ndim != 2 or vectors.shape[1] != self.item_vectors_.shape[1]:
+            raise DataError(f"new item vectors must be [n, {self.item_vectors_.shape[1]}]; got {tuple(vectors.shape)}")
+        self.item_vectors_ = torch.cat([self.item_vectors_, vectors])
+        self.counts_ = torch.cat([self.counts_, torch.zeros(len(vectors), dtype=self.counts_.dtype)])
+        first = self.n_items_
+        self.n_items_ += len(vectors)
+        return np.arange(first, self.n_items_)
+
     def _state(self) -> dict[str, torch.Tensor]:
         return {"item_vectors": self.item_vectors_, "counts": self.counts_}
 

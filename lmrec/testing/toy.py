@@ -120,3 +120,36 @@ def ring_data(n_items: int = 20, n_users: int = 100, length: int = 12, seed: int
     queries = [((s + np.arange(n)) % n_items).tolist() for s, n in zip(q_starts, q_lengths, strict=True)]
     answers = np.asarray([(q[-1] + 1) % n_items for q in queries], dtype=np.int64)
     return RingData(dataset, leave_last_out(inter), Histories.from_lists(queries), answers)
+
+
+def new_items_data(n_topics: int = 4, users_per_topic: int = 30, known_per_topic: int = 8, new_per_topic: int = 2,
+                   seed: int = 0) -> Dataset:
+    """A stream where text predicts the next item and new items arrive late: the cold-start item fixture.
+
+    Each user stays in one topic (titles share the topic's words). Times 1..6: six known items of the topic;
+    time 8: one more known item (a validation period starting at 8); times 20 and 21: one new item of the topic
+    (first seen then) and a last known one. With `SplitConfig(method="global_time", valid_cut=8, cut=20)`, or
+    quantiles 0.75 / 0.85, new items are exactly those the test period introduces. New titles add the word "novel".
+    """
+    if not 1 <= n_topics <= len(BLOCK_WORDS) or known_per_topic < 8:
+        raise ValueError("new_items_data: 1..4 topics and known_per_topic >= 8")
+    rng = np.random.default_rng(seed)
+    per_topic = known_per_topic + new_per_topic
+    rows = []
+    for u in range(n_topics * users_per_topic):
+        topic = u % n_topics
+        known = rng.permutation(known_per_topic)[:8] + topic * per_topic
+        new = rng.integers(known_per_topic, per_topic) + topic * per_topic
+        items = [*known[:7], new, known[7]]
+        times = [1, 2, 3, 4, 5, 6, 8, 20, 21]
+        rows += [(u, int(i), t) for i, t in zip(items, times, strict=True)]
+    users, items, times = (np.asarray(c, dtype=np.int64) for c in zip(*rows, strict=True))
+    n_items = n_topics * per_topic
+    inter = Interactions(users, items, times, n_topics * users_per_topic, n_items)
+    titles = []
+    for i in range(n_items):
+        words = " ".join(rng.choice(BLOCK_WORDS[i // per_topic], size=3, replace=False))
+        titles.append(f"{words}{' novel' if i % per_topic >= known_per_topic else ''} item{i}")
+    frame = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "title": titles})
+    return Dataset("toy-new-items", inter, IdMap(np.asarray([f"u{u}" for u in range(inter.n_users)]), kind="user"),
+                   IdMap(frame["item_id"].to_numpy(), kind="item"), Catalog(frame, ("title",)))
