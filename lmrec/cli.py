@@ -113,12 +113,20 @@ def fit(
     timestamp_col: Annotated[str | None, typer.Option(help="Column holding timestamps.")] = None,
     rating_col: Annotated[str | None, typer.Option(help="Column holding ratings/weights.")] = None,
     order_col: Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")] = None,
+    pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from a `lmrec pretrain` "
+                                                    "checkpoint (its architecture and settings).")] = None,
+    finetune: Annotated[str, typer.Option(help="With --pretrained: none, recommender, adapter, lora or full.")
+                        ] = "recommender",
 ) -> None:
     """Train a model and write RUN_DIR (config.yaml, model/, split.npz, meta.json)."""
-    from lmrec.config import read_yaml
+    from lmrec.config import merge, read_yaml
     from lmrec.run import build_config, fit_run
 
     base = read_yaml(config) if config else {}
+    if pretrained is not None:
+        from lmrec.cli_transfer import transfer_tree
+
+        base = merge(transfer_tree(pretrained, finetune=finetune, model=model), base)
     overrides = _run_overrides(
         model=model, seed=seed, set_=set_, dataset=dataset,
         interactions=str(interactions) if interactions else None, items=str(items) if items else None,
@@ -138,18 +146,33 @@ def fit(
 @app.command()
 @friendly
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")],
+    run_dir: Annotated[Path | None, typer.Argument(help="A directory written by `lmrec fit`.")] = None,
     k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
     exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--include-seen",
                                                help="Mask each user's history items.")] = True,
     prequential: Annotated[bool, typer.Option("--prequential", help="Replay the test period in time order: "
                                               "static vs online-updated model; writes prequential.json.")] = False,
     chunk_days: Annotated[float, typer.Option(help="--prequential: days per chunk.")] = 7.0,
+    zero_shot: Annotated[Path | None, typer.Option("--zero-shot", help="A `lmrec pretrain` checkpoint: apply it "
+                                                   "to the target data below, no training; writes --out.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="--zero-shot: run directory to write.")] = None,
+    dataset: DatasetOpt = None,
+    interactions: InterOpt = None,
+    items: ItemsOpt = None,
+    data_dir: DataDirOpt = None,
+    set_: SetOpt = None,
+    order_col: Annotated[str | None, typer.Option(help="--zero-shot: tie-break column for equal timestamps.")
+                         ] = None,
 ) -> None:
     """Full-ranking evaluation; writes metrics.json, recommendations.csv and targets.csv into RUN_DIR."""
     from lmrec.run import evaluate_run, load_run
 
     ks = _parse_ks(k)
+    if zero_shot is not None:
+        run_dir = _zero_shot_run(zero_shot, out_dir, dataset=dataset, interactions=interactions, items=items,
+                                 data_dir=data_dir, set_=set_, order_col=order_col)
+    elif run_dir is None or out_dir is not None:
+        raise LmrecError("give RUN_DIR, or --zero-shot CHECKPOINT with target data and --out RUN_DIR")
     run = load_run(run_dir)
     if prequential:
         _evaluate_prequential(run, k=ks[0], exclude_seen=exclude_seen, chunk_days=chunk_days)
@@ -167,6 +190,21 @@ def evaluate(
             table.add_row(key, f"{value:.4f}", f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
     out.print(table)
     out.print(f"wrote {run_dir / 'metrics.json'}, recommendations.csv, targets.csv")
+
+
+def _zero_shot_run(pretrained: Path, out_dir: Path | None, *, set_: list[str] | None, **data: Any) -> Path:
+    """Write a zero-shot RUN_DIR for the target data: the checkpoint with the target's items placed by text."""
+    from lmrec.cli_transfer import transfer_tree
+    from lmrec.config import merge
+    from lmrec.run import build_config, fit_run
+
+    if out_dir is None:
+        raise LmrecError("--zero-shot needs --out RUN_DIR for the run it writes")
+    base = merge(transfer_tree(pretrained, finetune="none", model=None),
+                 _run_overrides(set_=set_, **{k: str(v) if isinstance(v, Path) else v for k, v in data.items()}))
+    with RichProgress() as progress:
+        fit_run(build_config(base, {}), out_dir, progress=progress)
+    return out_dir
 
 
 def _evaluate_prequential(run: Any, *, k: int, exclude_seen: bool, chunk_days: float) -> None:
@@ -385,5 +423,9 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
+from lmrec import cli_coldstart, cli_transfer  # noqa: E402, F401  (register `cold-start`, `pretrain` on `app`)
+
+if __name__ == "__main__":  # `python -m lmrec.cli`: run the imported module, where every command is registered
+    from lmrec.cli import main as _main
+
+    _main()

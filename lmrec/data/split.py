@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from lmrec.data.types import Dataset, Interactions, Sequences
-from lmrec.errors import DataError
+from lmrec.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,18 +57,46 @@ class SplitConfig:
     valid_quantile: float = 0.8
     cut: int | None = None
     valid_cut: int | None = None
+    # few-shot: train (and validate) on this fraction of the users, drawn with `user_seed`; test keeps every user
+    train_users: float = 1.0
+    user_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.train_users) <= 1.0:
+            raise ConfigError(f"split.train_users={self.train_users!r} must be in (0, 1]")
 
 
 def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
     """Apply a SplitConfig to a dataset."""
     if config.method == "leave_last_out":
-        return leave_last_out(dataset.interactions)
-    inter = dataset.interactions
-    cut = config.cut if config.cut is not None else int(np.quantile(inter.timestamp, config.test_quantile))
-    valid_cut = config.valid_cut
-    if valid_cut is None and config.valid_quantile:
-        valid_cut = int(np.quantile(inter.timestamp, config.valid_quantile))
-    return global_time_split(inter, cut, valid_cut=valid_cut)
+        split = leave_last_out(dataset.interactions)
+    else:
+        inter = dataset.interactions
+        cut = config.cut if config.cut is not None else int(np.quantile(inter.timestamp, config.test_quantile))
+        valid_cut = config.valid_cut
+        if valid_cut is None and config.valid_quantile:
+            valid_cut = int(np.quantile(inter.timestamp, config.valid_quantile))
+        split = global_time_split(inter, cut, valid_cut=valid_cut)
+    if config.train_users < 1.0:
+        split = subsample_train_users(split, config.train_users, seed=config.user_seed)
+    return split
+
+
+def subsample_train_users(split: Split, fraction: float, *, seed: int = 0) -> Split:
+    """Few-shot training data: keep the training events and validation targets of a random `fraction` of the
+    users (at least one); the test holdout is untouched, so every user is still evaluated on the same targets."""
+    users = np.unique(split.train.user)
+    if len(users) == 0:
+        raise DataError("no training users to subsample")
+    n = max(1, int(round(fraction * len(users))))
+    chosen = np.sort(np.random.default_rng(seed).choice(users, size=n, replace=False))
+    train = split.train.select(np.isin(split.train.user, chosen))
+    valid = split.valid
+    if valid is not None:
+        keep = np.flatnonzero(np.isin(valid.users, chosen))
+        valid = Holdout(valid.users[keep], valid.inputs.take(keep), valid.targets.take(keep))
+    info = {**split.info, "train_users": int(n), "train_user_fraction": float(fraction), "user_seed": int(seed)}
+    return Split(train, valid, split.test, info)
 
 
 def leave_last_out(inter: Interactions) -> Split:

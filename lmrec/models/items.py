@@ -33,13 +33,38 @@ class TextAdapter(nn.Module):
         return h + self.mlp(h)
 
 
+class MoEAdapter(nn.Module):
+    """Mixture of parametric-whitening experts (UniSRec): each expert maps (x - b_k) W_k, a softmax gate over x
+    mixes them. Several whitened views of the text space transfer across domains better than one projection, and
+    the adapter alone is small enough to be the only part fine-tuned on a new catalogue."""
+
+    def __init__(self, text_dim: int, dim: int, experts: int = 8, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.bias = nn.Parameter(torch.zeros(experts, text_dim))
+        self.weight = nn.Parameter(torch.empty(experts, text_dim, dim))
+        nn.init.normal_(self.weight, std=0.02)
+        self.gate = nn.Linear(text_dim, experts, bias=False)
+        nn.init.zeros_(self.gate.weight)  # start as the plain mean of the experts
+
+    def forward(self, text: Tensor) -> Tensor:  # [N, T] -> [N, D]
+        x = self.dropout(text)
+        experts = torch.einsum("nkt,ktd->nkd", x[:, None, :] - self.bias[None], self.weight)  # [N, K, D]
+        gates = torch.softmax(self.gate(x), dim=-1)  # [N, K]
+        return (gates[:, :, None] * experts).sum(dim=1)
+
+
 class TextItemTower(nn.Module):
     """Items from text alone (inductive): new items get a vector from their text, no retraining needed."""
 
-    def __init__(self, text_vectors: Tensor, dim: int, dropout: float = 0.1) -> None:
+    def __init__(self, text_vectors: Tensor, dim: int, dropout: float = 0.1, *, adapter: str = "mlp",
+                 experts: int = 8) -> None:
         super().__init__()
         self.register_buffer("text_vectors", text_vectors.float(), persistent=True)
-        self.adapter = TextAdapter(text_vectors.shape[1], dim, dropout)
+        if adapter == "moe":
+            self.adapter: nn.Module = MoEAdapter(text_vectors.shape[1], dim, experts, dropout)
+        else:
+            self.adapter = TextAdapter(text_vectors.shape[1], dim, dropout)
 
     def forward(self) -> Tensor:  # [N, D]
         return self.adapter(self.text_vectors)
@@ -49,9 +74,9 @@ class FusedItemTower(nn.Module):
     """Text through an adapter plus an ID embedding scaled by alpha (learnable unless fixed by config)."""
 
     def __init__(self, text_vectors: Tensor, n_items: int, dim: int, *, alpha: float = 1.0,
-                 learn_alpha: bool = True, dropout: float = 0.1) -> None:
+                 learn_alpha: bool = True, dropout: float = 0.1, adapter: str = "mlp", experts: int = 8) -> None:
         super().__init__()
-        self.text = TextItemTower(text_vectors, dim, dropout)
+        self.text = TextItemTower(text_vectors, dim, dropout, adapter=adapter, experts=experts)
         self.ids = IdItemTower(n_items, dim)
         self.alpha = nn.Parameter(torch.tensor(float(alpha)), requires_grad=learn_alpha)
 

@@ -205,8 +205,10 @@ def resolve_precision(precision: str) -> str:
 
 
 def make_optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (L2 via weight_decay, as RecBole) or AdamW (decoupled decay) over the trainable parameters."""
-    params = [p for p in module.parameters() if p.requires_grad]
+    """Adam (L2 via weight_decay, as RecBole) or AdamW (decoupled decay) over the trainable parameters; a module
+    with `param_groups(lr)` (e.g. a language model at its own lr) chooses its groups itself."""
+    groups = getattr(module, "param_groups", None)
+    params = groups(config.lr) if callable(groups) else [p for p in module.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)

@@ -139,7 +139,8 @@ class TrainableTextEncoder(nn.Module):
             if bool(nonempty.any()):
                 out = out.index_put((nonempty.nonzero().squeeze(1),), self._encode_rows(rows[nonempty]))
             return out
-        width = int(lengths.max())
+        # widths rounded up to a multiple of 8: a few GEMM shapes for oneDNN to cache, not one per batch
+        width = min(-(-int(lengths.max()) // 8) * 8, int(self._ids.shape[1]))
         ids = self._ids[rows, :width].long()
         mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
         output = self.lm(input_ids=ids, attention_mask=mask, return_dict=True)

@@ -93,7 +93,9 @@ def test_new_fused_item_starts_from_its_text_neighbours_id_vectors() -> None:
     text = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     ids = torch.tensor([[1.0, 1.0], [3.0, 3.0], [-5.0, -5.0]])
     start = neighbour_mean(torch.tensor([[1.0, 0.05]]), text, ids, k=2)
-    assert torch.allclose(start, torch.tensor([[2.0, 2.0]]))  # the two text-near items, not the far one
+    # the direction of the two text-near items' mean (not the far one), at the typical trained length
+    typical = ids.norm(dim=1).mean()
+    assert torch.allclose(start, torch.tensor([[1.0, 1.0]]) / 2**0.5 * typical)
 
 
 def test_batches_are_padded_to_a_multiple_of_eight_at_most_max_len() -> None:

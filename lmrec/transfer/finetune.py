@@ -1,0 +1,231 @@
+"""Start a sequence model from a `lmrec pretrain` checkpoint and train only the part `config.finetune` names.
+
+    none         zero-shot: the checkpoint as is, items of the new catalogue placed by their text
+    recommender  every recommender weight (transformer, text adapter, ID table if fused); the LM stays frozen
+    adapter      the text adapter only (UniSRec's parameter-efficient inductive fine-tuning); transformer frozen
+    lora         LoRA weights inside the language model (peft) only; the recommender stays frozen
+    full         everything end to end, the language model included (its weights at `lm_lr`)
+
+The language model is part of the model in every mode (it makes the item vectors), so trainable fractions are of
+LM + recommender parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lmrec.data.split import Holdout
+from lmrec.data.types import Catalog, Interactions
+from lmrec.errors import ConfigError, ModelFileError
+from lmrec.train.trainer import Trainer
+from lmrec.train.validation import validation_ndcg
+
+if TYPE_CHECKING:
+    from lmrec.models.sequential import SequentialRecommender
+
+log = logging.getLogger(__name__)
+ARCHITECTURE_FIELDS = ("dim", "layers", "heads", "hidden", "max_len", "adapter", "experts")
+
+
+def load_pretrained(directory: str | Path) -> SequentialRecommender:
+    """The text sequence model saved by `lmrec pretrain` (DIR/model), or a saved model directory itself."""
+    from lmrec.models.base import load_model
+    from lmrec.models.sequential import SequentialRecommender
+
+    path = Path(directory)
+    model_dir = path / "model" if (path / "model").is_dir() else path
+    if not model_dir.is_dir():
+        raise ModelFileError(f"{path}: no such pretrained model directory (write one with `lmrec pretrain`)")
+    model = load_model(model_dir)
+    if not isinstance(model, SequentialRecommender) or model.config.item_repr != "text":
+        raise ModelFileError(f"{path}: holds {model.name!r}; transfer needs an inductive text sequence model "
+                             "(`lmrec pretrain` writes sasrec-text): ID embeddings do not carry to a new catalogue")
+    return model
+
+
+def architecture_of(source: SequentialRecommender) -> dict[str, Any]:
+    """The config values a model must share with the checkpoint to take its weights."""
+    return {key: getattr(source.config, key) for key in ARCHITECTURE_FIELDS}
+
+
+def finetune_pretrained(model: SequentialRecommender, train: Interactions, *, valid: Holdout | None,
+                        catalog: Catalog | None, text_vectors: Tensor | None) -> None:
+    """`model.fit` for a model with `config.pretrained`: build, take the checkpoint's weights, train by mode."""
+    cfg = model.config
+    source = load_pretrained(cfg.pretrained)
+    _check_compatible(source, model, text_vectors)
+    assert text_vectors is not None and model.n_items_ is not None
+    model.module_ = model._build(model.n_items_, text_vectors)
+    transplant(source.module_, model.module_)
+    lm_total = language_model_parameters(cfg.encoder)
+    if cfg.finetune == "none":
+        fit_log: dict[str, Any] = {"epochs": [], "stop_reason": "zero-shot", "seconds": 0.0}
+        trainable = 0
+    elif cfg.finetune in ("recommender", "adapter"):
+        trainable = set_trainable(model.module_, cfg.finetune)
+        fit_log = model._train(train, valid)
+    else:
+        fit_log, trainable = train_with_language_model(model, train, valid, catalog)
+    total = sum(p.numel() for p in model.module_.parameters()) + lm_total
+    model.module_.eval()
+    model.fit_log_ = {**fit_log, "finetune": cfg.finetune, "pretrained": str(cfg.pretrained),
+                      "trainable_parameters": int(trainable), "total_parameters": int(total),
+                      "language_model_parameters": int(lm_total),
+                      "trainable_fraction": trainable / total if total else 0.0}
+
+
+def _check_compatible(source: SequentialRecommender, model: SequentialRecommender, text: Tensor | None) -> None:
+    if model.config.item_repr == "id":
+        raise ConfigError(f"{model.name} is ID-only; start a text or fused model from a pretrained checkpoint")
+    if type(source).architecture != type(model).architecture:
+        raise ConfigError(f"checkpoint is {type(source).architecture}, model is {type(model).architecture}")
+    mine, theirs = architecture_of(model), architecture_of(source)
+    differ = {key: (mine[key], theirs[key]) for key in mine if mine[key] != theirs[key]}
+    if differ:
+        raise ConfigError("model config differs from the pretrained checkpoint in " + ", ".join(
+            f"{key}={mine_!r} (checkpoint {theirs_!r})" for key, (mine_, theirs_) in differ.items()))
+    if source.config.encoder.model != model.config.encoder.model or source.config.encoder.kind != \
+            model.config.encoder.kind:
+        raise ConfigError(f"encoder {model.config.encoder.model!r} differs from the checkpoint's "
+                          f"{source.config.encoder.model!r}: the adapter only understands its own LM's vectors")
+    width = source.text_vectors.shape[1]
+    if text is None or text.shape[1] != width:
+        raise ConfigError(f"item text vectors must be {width}-wide like the checkpoint's")
+
+
+def transplant(source: nn.Module, target: nn.Module) -> None:
+    """Copy the checkpoint's transformer and text adapter into `target` (text or fused tower); the catalogue's
+    own text vectors, a fused model's new ID table and alpha keep their fresh values."""
+    fused = hasattr(target.tower, "ids")
+    state = {}
+    for key, value in source.state_dict().items():
+        if key.endswith("text_vectors"):
+            continue
+        if fused and key.startswith("tower."):
+            key = "tower.text." + key[len("tower."):]
+        state[key] = value
+    result = target.load_state_dict(state, strict=False)
+    fresh = [k for k in result.missing_keys if not (k.endswith("text_vectors") or ".ids." in k or k.endswith("alpha"))]
+    if fresh or result.unexpected_keys:
+        raise ModelFileError(f"checkpoint weights do not fit the model (missing {fresh}, unexpected "
+                             f"{result.unexpected_keys})")
+
+
+def set_trainable(module: nn.Module, mode: str) -> int:
+    """Freeze by mode; a fused model's new ID table and alpha always train. Returns the trainable count."""
+    for name, parameter in module.named_parameters():
+        new = ".ids." in name or name.endswith("alpha")
+        if mode == "recommender":
+            parameter.requires_grad_(name != "tower.alpha" or parameter.requires_grad)
+        elif mode == "adapter":
+            parameter.requires_grad_(".adapter." in name or new)
+        else:  # lora: the LM alone learns
+            parameter.requires_grad_(False)
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def language_model_parameters(encoder: Any) -> int:
+    """Parameter count of the sentence model behind `encoder` (0 for TF-IDF)."""
+    if encoder.kind != "sentence":
+        return 0
+    from lmrec.text.sentence import SentenceEncoder
+
+    return sum(p.numel() for p in SentenceEncoder(encoder).model.parameters())
+
+
+class _Joint(nn.Module):
+    """Sequence module + trainable LM under one state_dict, so the Trainer's best-epoch restore covers both."""
+
+    def __init__(self, sequence: nn.Module, lm: nn.Module, lm_lr: float) -> None:
+        super().__init__()
+        self.sequence, self.lm, self.lm_lr = sequence, lm, lm_lr
+
+    def param_groups(self, lr: float) -> list[dict]:
+        lm = [p for p in self.lm.parameters() if p.requires_grad]
+        lm_ids = {id(p) for p in lm}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in lm_ids]
+        lora = any("lora_" in n for n, p in self.lm.named_parameters() if p.requires_grad)
+        groups = [{"params": rest, "lr": lr}] if rest else []
+        return groups + [{"params": lm, "lr": lr if lora else self.lm_lr}]
+
+
+def train_with_language_model(model: SequentialRecommender, train: Interactions, valid: Holdout | None,
+                              catalog: Catalog | None) -> tuple[dict, int]:
+    """lora / full: the LM encodes the batch's target items and `lm_negatives` uniform negatives live, with
+    gradients; input sequences read the catalogue vectors the LM gave at the start of the epoch (re-encoded
+    whenever the LM has stepped since). The final text vectors come from the best-validating LM."""
+    import numpy as np
+
+    from lmrec.models.sequential import training_windows, window_batches
+    from lmrec.transfer.lm_encoder import TrainableTextEncoder
+
+    cfg = model.config
+    if catalog is None:
+        raise ConfigError(f"finetune={cfg.finetune!r} needs the catalogue's item text")
+    assert model.module_ is not None
+    lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=cfg.finetune,
+                              lora_rank=cfg.lora_rank, max_tokens=cfg.lm_max_tokens)
+    sequence = model.module_
+    set_trainable(sequence, "recommender" if cfg.finetune == "full" else "lora")
+    joint = _Joint(sequence, lm, cfg.lm_lr)
+    text_tower = getattr(sequence.tower, "text", sequence.tower)
+    stale = {"value": True}
+
+    def refresh() -> None:
+        if stale["value"]:
+            text_tower.text_vectors = lm.encode_all().to(text_tower.text_vectors.dtype)
+            stale["value"] = False
+
+    windows = training_windows(train, cfg.max_len)
+    if not windows:
+        raise ConfigError("no user has 2 or more training interactions; nothing to fine-tune on")
+    base = window_batches(windows, cfg.train.batch_size, cfg.max_len)
+    n_items = int(model.n_items_)
+
+    def batches(rng: np.random.Generator):
+        refresh()
+        yield from base(rng)
+
+    def loss_fn(module: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        stale["value"] = True
+        inputs, targets = batch
+        hidden = sequence.net(inputs, sequence.tower())  # [B, L, D] over the epoch's cached item table
+        keep = targets >= 0
+        h, y = hidden[keep], targets[keep]
+        candidates, position = candidate_items(y, cfg.lm_negatives, n_items)
+        live = text_tower.adapter(lm(candidates))  # [C, D] with gradients into the LM
+        if hasattr(sequence.tower, "ids"):
+            live = live + sequence.tower.alpha * sequence.tower.ids.embedding.weight[candidates]
+        return F.cross_entropy(h @ live.T, position[: len(y)])
+
+    def validate() -> float:
+        refresh()
+        return validation_ndcg(model, valid, k=10)
+
+    fit_log = Trainer(cfg.train, progress=getattr(model, "progress", None)).fit(
+        joint, batches, loss_fn, validate=validate if valid is not None and len(valid) else None)
+    stale["value"] = True
+    refresh()  # the restored (best) LM's vectors
+    lm_trainable, _ = lm.parameter_counts()
+    trainable = lm_trainable + sum(p.numel() for p in sequence.parameters() if p.requires_grad)
+    model.language_model_ = lm
+    return fit_log.to_dict(), trainable
+
+
+def candidate_items(targets: Tensor, negatives: int, n_items: int, multiple: int = 128) -> tuple[Tensor, Tensor]:
+    """The batch's distinct targets plus uniform negatives (no repeats), padded to a multiple of `multiple` items
+    so the LM sees few batch shapes (oneDNN caches one primitive per shape: memory grew to 12 GB without this);
+    returns (candidates [C], each target's position in them)."""
+    distinct, position = torch.unique(targets, return_inverse=True)
+    size = min(n_items, -(-(len(distinct) + negatives) // multiple) * multiple)
+    free = torch.ones(n_items, dtype=torch.bool)
+    free[distinct] = False
+    pool = free.nonzero().squeeze(1)
+    extra = pool[torch.randperm(len(pool))[: size - len(distinct)]]
+    return torch.cat([distinct, extra]), position
