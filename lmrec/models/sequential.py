@@ -257,16 +257,38 @@ class SequentialRecommender(BaseRecommender):
         self.n_items_ += len(vectors)
         return np.arange(first, self.n_items_)
 
+    def tuned_text_encoder(self):
+        """The fine-tuned language model (finetune=lora/full) that made this model's text vectors, wrapped to
+        encode new item texts the same way; None when the item vectors come from the plain encoder config."""
+        lm = getattr(self, "language_model_", None)
+        if lm is None:
+            return None
+        from lmrec.transfer.finetune import TunedTextEncoder
+
+        return TunedTextEncoder(lm)
+
     # -- persistence -------------------------------------------------------------------------------------------
     def _state(self) -> dict[str, torch.Tensor]:
         assert self.module_ is not None
-        return dict(self.module_.state_dict())
+        state = dict(self.module_.state_dict())
+        lm = getattr(self, "language_model_", None)
+        if lm is not None:  # LoRA weights (or the whole LM for finetune=full): new items need the tuned LM
+            state.update({LM_PREFIX + k: v for k, v in lm.adapter_state().items()})
+        return state
 
     def _set_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        lm_state = {k[len(LM_PREFIX):]: tensors.pop(k) for k in [k for k in tensors if k.startswith(LM_PREFIX)]}
         text = next((v for k, v in tensors.items() if k.endswith("text_vectors")), None)
         self.module_ = self._build(self.n_items_, text)
         self.module_.load_state_dict(tensors)
         self.module_.eval()
+        if lm_state:
+            from lmrec.transfer.finetune import tuned_language_model
+
+            self.language_model_ = tuned_language_model(self.config, lm_state)
+
+
+LM_PREFIX = "language_model."
 
 
 def valid_positions(hidden: Tensor, targets: Tensor, multiple: int = 64) -> tuple[Tensor, Tensor]:

@@ -229,3 +229,34 @@ def candidate_items(targets: Tensor, negatives: int, n_items: int, multiple: int
     pool = free.nonzero().squeeze(1)
     extra = pool[torch.randperm(len(pool))[: size - len(distinct)]]
     return torch.cat([distinct, extra]), position
+
+
+def tuned_language_model(config: Any, state: dict[str, Tensor]) -> nn.Module:
+    """Rebuild a saved model's fine-tuned LM (no texts yet; `TunedTextEncoder` adds them)."""
+    from lmrec.transfer.lm_encoder import TrainableTextEncoder
+
+    lm = TrainableTextEncoder([], config.encoder, mode=config.finetune, lora_rank=config.lora_rank,
+                              max_tokens=config.lm_max_tokens)
+    lm.load_adapter_state(state)
+    return lm.eval()
+
+
+class TunedTextEncoder:
+    """New item texts -> vectors through the fine-tuned LM, exactly as the catalogue's vectors were made
+    (eval mode, no gradients); the `encode` half of the ItemEncoder protocol the service uses."""
+
+    def __init__(self, lm: Any) -> None:
+        self.lm = lm
+
+    def encode(self, texts: list[str], *, batch_size: int = 256, progress: Any = None) -> Any:
+        first = self.lm.n_items
+        self.lm.add_texts(list(texts))
+        rows = torch.arange(first, self.lm.n_items)
+        was_training = self.lm.training
+        self.lm.eval()
+        try:
+            with torch.inference_mode():
+                parts = [self.lm(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+        finally:
+            self.lm.train(was_training)
+        return torch.cat(parts).numpy() if parts else torch.zeros((0, self.lm.dim)).numpy()

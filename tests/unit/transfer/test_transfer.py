@@ -86,6 +86,12 @@ def test_lora_moves_only_the_language_model(checkpoint: Path, target, tmp_path: 
     assert all(torch.equal(zs[k], tuned[k]) for k in zs if not k.endswith("text_vectors"))
     assert not torch.allclose(zs["tower.text_vectors"], tuned["tower.text_vectors"])
     assert 0 < meta["fit_log"]["trainable_fraction"] < 0.05
+    # the tuned LM is saved with the model and encodes a new item exactly as it encoded the catalogue
+    encoder = run.model.tuned_text_encoder()
+    assert encoder is not None and load_run(tmp_path / "zs").model.tuned_text_encoder() is None
+    first_text = target.dataset.catalog.texts(run.model.config.encoder.template)[0]
+    again = torch.from_numpy(encoder.encode([first_text]))[0]
+    assert torch.nn.functional.cosine_similarity(again, tuned["tower.text_vectors"][0], dim=0) > 0.999
 
 
 def test_fused_model_adds_id_embeddings_after_transfer(checkpoint: Path, target, tmp_path: Path) -> None:
