@@ -89,7 +89,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/transfer-office")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LMREC_DATA_DIR", "../shared/data")))
     parser.add_argument("--fractions", default="0.01,0.05,0.2,1")
-    parser.add_argument("--modes", default="recommender,adapter,lora,full")
+    parser.add_argument("--modes", default="recommender,adapter,lora,full,fused",
+                        help="fused = sasrec-fused from the checkpoint: ID embeddings added on top after transfer")
     parser.add_argument("--lm-epochs", type=int, default=5, help="epochs of the lora/full modes (LM in the loop)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -130,8 +131,8 @@ def main() -> None:
         for mode in modes:
             extra = ["--set", f"model.train.epochs={args.lm_epochs}", "--set", "model.train.batch_size=64",
                      "--set", "model.lm_negatives=64"] if mode in LM_MODES else []
-            row[mode] = fit_and_evaluate(f"{mode}-{fraction}", "--pretrained", str(checkpoint), "--finetune", mode,
-                                         *split, *extra)
+            how = ["--model", "sasrec-fused", "--finetune", "recommender"] if mode == "fused" else ["--finetune", mode]
+            row[mode] = fit_and_evaluate(f"{mode}-{fraction}", "--pretrained", str(checkpoint), *how, *split, *extra)
         curve[str(fraction)] = row
     results["few-shot"] = curve
     write_report(args, info, results, fractions, modes)
@@ -153,7 +154,7 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
     curve = results["few-shot"]
     paired = {}
     for fraction in fractions:
-        for mode in ("adapter", "lora", "recommender"):
+        for mode in ("adapter", "lora", "recommender", "fused"):
             if mode in modes and "full" in modes:
                 test = compare_runs(runs / f"full-{fraction}", runs / f"{mode}-{fraction}")
                 paired[f"{mode}-{fraction}"] = {"p_value": test["p_value"], "mean_diff": test["mean_diff"]}
@@ -185,7 +186,8 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
               f"Zero-shot / pop = {zs['ndcg@10'] / max(pop['ndcg@10'], 1e-12):.2f}x.", "",
               "## Few-shot: NDCG@10 on every target user vs the fraction of target users trained on", "",
               "Trainable share is of all parameters the model uses (language model 22.7 M + recommender); full = "
-              "everything end to end, LM included; lora/full run the LM in the loop "
+              "everything end to end, LM included; fused = the checkpoint plus a new ID table (text + ID, "
+              "all recommender weights trained); lora/full run the LM in the loop "
               f"({args.lm_epochs} epochs, batch 64, 64 negatives + the batch's targets).", "",
               "| fraction | train users | mode | NDCG@10 [95% CI] | HR@10 | vs full | p (paired t vs full) | "
               "trainable | share | epochs (best) | fit (s) | peak RSS (MiB) |",
