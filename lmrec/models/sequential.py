@@ -60,8 +60,9 @@ class SequentialConfig:
     pretrained: str | None = None
     finetune: Literal["none", "recommender", "adapter", "lora", "full"] = "recommender"
     lora_rank: int = 8
-    lm_lr: float = 5e-5  # lr of LM weights in finetune=full (LoRA weights use the main lr)
-    lm_negatives: int = 256  # lora/full: uniform negatives per batch scored by the live LM beside the targets
+    lm_lr: float = 5e-5  # lr of the LM's own weights in finetune=full
+    lora_lr: float = 1e-3  # lr of the LoRA weights in finetune=lora
+    lm_negatives: int = 256  # lora/full: uniform negatives per batch re-encoded by the live LM beside the targets
     lm_max_tokens: int = 64
 
     def __post_init__(self) -> None:

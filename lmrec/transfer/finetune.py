@@ -4,7 +4,7 @@
     recommender  every recommender weight (transformer, text adapter, ID table if fused); the LM stays frozen
     adapter      the text adapter only (UniSRec's parameter-efficient inductive fine-tuning); transformer frozen
     lora         LoRA weights inside the language model (peft) only; the recommender stays frozen
-    full         everything end to end, the language model included (its weights at `lm_lr`)
+    full         everything end to end, the language model included (its weights at `lm_lr`, LoRA's at `lora_lr`)
 
 The language model is part of the model in every mode (it makes the item vectors), so trainable fractions are of
 LM + recommender parameters.
@@ -64,6 +64,8 @@ def finetune_pretrained(model: SequentialRecommender, train: Interactions, *, va
     model.module_ = model._build(model.n_items_, text_vectors)
     transplant(source.module_, model.module_)
     lm_total = language_model_parameters(cfg.encoder)
+    model.module_.eval()
+    start = validation_ndcg(model, valid, k=10) if valid is not None and len(valid) else None
     if cfg.finetune == "none":
         fit_log: dict[str, Any] = {"epochs": [], "stop_reason": "zero-shot", "seconds": 0.0}
         trainable = 0
@@ -74,7 +76,7 @@ def finetune_pretrained(model: SequentialRecommender, train: Interactions, *, va
         fit_log, trainable = train_with_language_model(model, train, valid, catalog)
     total = sum(p.numel() for p in model.module_.parameters()) + lm_total
     model.module_.eval()
-    model.fit_log_ = {**fit_log, "finetune": cfg.finetune, "pretrained": str(cfg.pretrained),
+    model.fit_log_ = {**fit_log, "finetune": cfg.finetune, "pretrained": str(cfg.pretrained), "start_valid": start,
                       "trainable_parameters": int(trainable), "total_parameters": int(total),
                       "language_model_parameters": int(lm_total),
                       "trainable_fraction": trainable / total if total else 0.0}
@@ -147,19 +149,20 @@ class _Joint(nn.Module):
         self.sequence, self.lm, self.lm_lr = sequence, lm, lm_lr
 
     def param_groups(self, lr: float) -> list[dict]:
+        """The recommender's weights at the main lr, the LM's (LoRA or all) at `lm_lr`."""
         lm = [p for p in self.lm.parameters() if p.requires_grad]
         lm_ids = {id(p) for p in lm}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in lm_ids]
-        lora = any("lora_" in n for n, p in self.lm.named_parameters() if p.requires_grad)
-        groups = [{"params": rest, "lr": lr}] if rest else []
-        return groups + [{"params": lm, "lr": lr if lora else self.lm_lr}]
+        return ([{"params": rest, "lr": lr}] if rest else []) + [{"params": lm, "lr": self.lm_lr}]
 
 
 def train_with_language_model(model: SequentialRecommender, train: Interactions, valid: Holdout | None,
                               catalog: Catalog | None) -> tuple[dict, int]:
-    """lora / full: the LM encodes the batch's target items and `lm_negatives` uniform negatives live, with
-    gradients; input sequences read the catalogue vectors the LM gave at the start of the epoch (re-encoded
-    whenever the LM has stepped since). The final text vectors come from the best-validating LM."""
+    """lora / full: the batch's target items and `lm_negatives` uniform negatives are re-encoded by the live LM
+    (with gradients) and form the softmax (log-Q corrected); input sequences read the catalogue vectors the LM
+    gave at the start of the epoch (re-encoded whenever the LM has stepped since). A full softmax mixing live and
+    stale columns was tried first: it taught the LM to lift every item at once (only the live ones were seen
+    moving) and validation fell. The final text vectors come from the best-validating LM."""
     import numpy as np
 
     from lmrec.models.sequential import training_windows, window_batches
@@ -173,7 +176,7 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
                               lora_rank=cfg.lora_rank, max_tokens=cfg.lm_max_tokens)
     sequence = model.module_
     set_trainable(sequence, "recommender" if cfg.finetune == "full" else "lora")
-    joint = _Joint(sequence, lm, cfg.lm_lr)
+    joint = _Joint(sequence, lm, cfg.lora_lr if cfg.finetune == "lora" else cfg.lm_lr)
     text_tower = getattr(sequence.tower, "text", sequence.tower)
     stale = {"value": True}
 
@@ -187,6 +190,8 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
         raise ConfigError("no user has 2 or more training interactions; nothing to fine-tune on")
     base = window_batches(windows, cfg.train.batch_size, cfg.max_len)
     n_items = int(model.n_items_)
+    counts = np.bincount(train.item, minlength=n_items).astype(np.float64)
+    popularity = torch.from_numpy(counts / max(counts.sum(), 1.0)).float()
 
     def batches(rng: np.random.Generator):
         refresh()
@@ -202,7 +207,11 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
         live = text_tower.adapter(lm(candidates))  # [C, D] with gradients into the LM
         if hasattr(sequence.tower, "ids"):
             live = live + sequence.tower.alpha * sequence.tower.ids.embedding.weight[candidates]
-        return F.cross_entropy(h @ live.T, position[: len(y)])
+        # mixed negative sampling: the batch's targets (drawn ~ popularity) and uniform extras, each logit
+        # corrected by -log of its expected inclusion, so popular items are not punished for being in batches
+        inclusion = len(y) * popularity[candidates] + (len(candidates) - position.max() - 1) / n_items
+        logits = h @ live.T.to(h.dtype) - torch.log(inclusion.clamp_min(1e-12)).to(h.dtype)
+        return F.cross_entropy(logits.float(), position[: len(y)])
 
     def validate() -> float:
         refresh()
