@@ -161,8 +161,8 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
     """lora / full: the batch's target items and `lm_negatives` uniform negatives are re-encoded by the live LM
     (with gradients) and form the softmax (log-Q corrected); input sequences read the catalogue vectors the LM
     gave at the start of the epoch (re-encoded whenever the LM has stepped since). A full softmax mixing live and
-    stale columns was tried first: it taught the LM to lift every item at once (only the live ones were seen
-    moving) and validation fell. The final text vectors come from the best-validating LM."""
+    stale columns was also tried: it can lower the loss by lifting every live item at once (only those are seen
+    moving), and it validated worse in a short check. The final text vectors come from the best-validating LM."""
     import numpy as np
 
     from lmrec.models.sequential import training_windows, window_batches
