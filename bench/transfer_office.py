@@ -28,7 +28,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 LMREC = [sys.executable, "-m", "lmrec.cli"]
-LM_MODES = ("lora", "full")
+LM_MODES = ("lora", "lora-adapter", "full")
 
 
 def partition(data: Path, out: Path, seed: int) -> dict:
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/transfer-office")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LMREC_DATA_DIR", "../shared/data")))
     parser.add_argument("--fractions", default="0.01,0.05,0.2,1")
-    parser.add_argument("--modes", default="recommender,adapter,lora,full,fused",
+    parser.add_argument("--modes", default="recommender,adapter,lora,lora-adapter,full,fused",
                         help="fused = sasrec-fused from the checkpoint: ID embeddings added on top after transfer")
     parser.add_argument("--lm-epochs", type=int, default=5, help="epochs of the lora/full modes (LM in the loop)")
     parser.add_argument("--threads", type=int, default=1)
@@ -154,7 +154,7 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
     curve = results["few-shot"]
     paired = {}
     for fraction in fractions:
-        for mode in ("adapter", "lora", "recommender", "fused"):
+        for mode in ("adapter", "lora", "lora-adapter", "recommender", "fused"):
             if mode in modes and "full" in modes:
                 test = compare_runs(runs / f"full-{fraction}", runs / f"{mode}-{fraction}")
                 paired[f"{mode}-{fraction}"] = {"p_value": test["p_value"], "mean_diff": test["mean_diff"]}

@@ -26,6 +26,7 @@ from lmrec.train.validation import validation_ndcg
 
 log = logging.getLogger(__name__)
 ItemRepr = Literal["id", "text", "fused"]
+FINETUNE_MODES = ("none", "recommender", "adapter", "lora", "lora-adapter", "full")
 
 
 def _train_defaults() -> TrainConfig:
@@ -56,9 +57,9 @@ class SequentialConfig:
     train: TrainConfig = field(default_factory=_train_defaults)
     # transfer (lmrec.transfer): start from a `lmrec pretrain` checkpoint and train only part of the model:
     # none (zero-shot), recommender (all but the LM), adapter (the text adapter only), lora (LoRA on the LM only),
-    # full (everything, the LM included)
+    # lora-adapter (both), full (everything, the LM included)
     pretrained: str | None = None
-    finetune: Literal["none", "recommender", "adapter", "lora", "full"] = "recommender"
+    finetune: Literal["none", "recommender", "adapter", "lora", "lora-adapter", "full"] = "recommender"
     lora_rank: int = 8
     lm_lr: float = 5e-5  # lr of the LM's own weights in finetune=full
     lora_lr: float = 1e-3  # lr of the LoRA weights in finetune=lora
@@ -68,9 +69,8 @@ class SequentialConfig:
     def __post_init__(self) -> None:
         if self.adapter not in ("mlp", "moe"):
             raise ConfigError(f"model.adapter={self.adapter!r} is not one of ['mlp', 'moe']")
-        if self.finetune not in ("none", "recommender", "adapter", "lora", "full"):
-            raise ConfigError(f"model.finetune={self.finetune!r} is not one of "
-                              "['none', 'recommender', 'adapter', 'lora', 'full']")
+        if self.finetune not in FINETUNE_MODES:
+            raise ConfigError(f"model.finetune={self.finetune!r} is not one of {list(FINETUNE_MODES)}")
         if self.finetune != "recommender" and not self.pretrained:
             raise ConfigError(f"model.finetune={self.finetune!r} needs model.pretrained=DIR (a `lmrec pretrain` "
                               "output)")

@@ -4,6 +4,7 @@
     recommender  every recommender weight (transformer, text adapter, ID table if fused); the LM stays frozen
     adapter      the text adapter only (UniSRec's parameter-efficient inductive fine-tuning); transformer frozen
     lora         LoRA weights inside the language model (peft) only; the recommender stays frozen
+    lora-adapter LoRA weights and the text adapter (the LM and the recommender side each get a small trainable part)
     full         everything end to end, the language model included (its weights at `lm_lr`, LoRA's at `lora_lr`)
 
 The language model is part of the model in every mode (it makes the item vectors), so trainable fractions are of
@@ -172,11 +173,12 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
     if catalog is None:
         raise ConfigError(f"finetune={cfg.finetune!r} needs the catalogue's item text")
     assert model.module_ is not None
-    lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=cfg.finetune,
+    lm_mode = "full" if cfg.finetune == "full" else "lora"
+    lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=lm_mode,
                               lora_rank=cfg.lora_rank, max_tokens=cfg.lm_max_tokens)
     sequence = model.module_
-    set_trainable(sequence, "recommender" if cfg.finetune == "full" else "lora")
-    joint = _Joint(sequence, lm, cfg.lora_lr if cfg.finetune == "lora" else cfg.lm_lr)
+    set_trainable(sequence, {"full": "recommender", "lora-adapter": "adapter"}.get(cfg.finetune, "lora"))
+    joint = _Joint(sequence, lm, cfg.lm_lr if lm_mode == "full" else cfg.lora_lr)
     text_tower = getattr(sequence.tower, "text", sequence.tower)
     stale = {"value": True}
 
@@ -244,8 +246,8 @@ def tuned_language_model(config: Any, state: dict[str, Tensor]) -> nn.Module:
     """Rebuild a saved model's fine-tuned LM (no texts yet; `TunedTextEncoder` adds them)."""
     from lmrec.transfer.lm_encoder import TrainableTextEncoder
 
-    lm = TrainableTextEncoder([], config.encoder, mode=config.finetune, lora_rank=config.lora_rank,
-                              max_tokens=config.lm_max_tokens)
+    lm = TrainableTextEncoder([], config.encoder, mode="full" if config.finetune == "full" else "lora",
+                              lora_rank=config.lora_rank, max_tokens=config.lm_max_tokens)
     lm.load_adapter_state(state)
     return lm.eval()
 

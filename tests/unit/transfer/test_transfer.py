@@ -94,6 +94,16 @@ def test_lora_moves_only_the_language_model(checkpoint: Path, target, tmp_path: 
     assert torch.nn.functional.cosine_similarity(again, tuned["tower.text_vectors"][0], dim=0) > 0.999
 
 
+def test_lora_adapter_trains_lora_and_the_text_adapter_only(checkpoint: Path, target, tmp_path: Path) -> None:
+    before = load_file(str(checkpoint / "model" / "weights.safetensors"))
+    meta, run = fit_target(checkpoint, target, tmp_path / "la", "lora-adapter")
+    after = run.model.module_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("net."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("tower.adapter."))
+    assert run.model.tuned_text_encoder() is not None
+    assert 0 < meta["fit_log"]["trainable_fraction"] < 0.05
+
+
 def test_fused_model_adds_id_embeddings_after_transfer(checkpoint: Path, target, tmp_path: Path) -> None:
     config = transfer_config(checkpoint, {"dataset": "toy"}, finetune="recommender", model="sasrec-fused",
                              overrides={"model": {"train": {"epochs": 2}}})
