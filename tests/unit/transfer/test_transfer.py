@@ -134,6 +134,14 @@ def test_few_shot_split_keeps_every_test_user(target) -> None:
         SplitConfig(train_users=0.0)
 
 
+def test_pretraining_on_two_sources_records_both(source, target, tmp_path: Path) -> None:
+    config = resolve_pretrain_config({"sources": [{"dataset": "a"}, {"dataset": "b"}],
+                                      "model": {**SMALL, "train": {"epochs": 2, "batch_size": 32}}})
+    meta = pretrain(config, tmp_path / "pre2", datasets=[source.dataset, target.dataset])
+    assert [s["items"] for s in meta["sources"]] == [48, 48] and meta["items"] == 96
+    assert load_pretrained(tmp_path / "pre2").text_vectors.shape[0] == 96
+
+
 def test_concat_training_keeps_sources_apart(source, target) -> None:
     a, b = leave_last_out(source.dataset.interactions), leave_last_out(target.dataset.interactions)
     train, valid = concat_training([a, b])
