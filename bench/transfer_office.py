@@ -171,7 +171,7 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
     lines = [
         "# Transfer: Office categories A -> Office categories B (disjoint items and users)", "",
         f"Command: `{config['command']}` (each step a `lmrec` CLI call, OMP_NUM_THREADS={args.threads}; "
-        f"seed {args.seed}; {config['versions']['lmrec']=}, torch {config['versions']['torch']})", "",
+        f"seed {args.seed}; lmrec {config['versions']['lmrec']}, torch {config['versions']['torch']})", "",
         f"Source: {info['source']}; target: {info['target']}; source categories (category_code): "
         f"{info['source_categories']}; files sha256 in results.json.", "",
         f"Pre-training (sasrec-text, MoE adapter) took {results['pretrain']:.0f}s.", "",
@@ -187,7 +187,7 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
               "## Few-shot: NDCG@10 on every target user vs the fraction of target users trained on", "",
               "Trainable share is of all parameters the model uses (language model 22.7 M + recommender); full = "
               "everything end to end, LM included; fused = the checkpoint plus a new ID table (text + ID, "
-              "all recommender weights trained); lora/full run the LM in the loop "
+              "all recommender weights trained); lora, lora-adapter and full run the LM in the loop "
               f"({args.lm_epochs} epochs, batch 64, 64 negatives + the batch's targets).", "",
               "| fraction | train users | mode | NDCG@10 [95% CI] | HR@10 | vs full | p (paired t vs full) | "
               "trainable | share | epochs (best) | fit (s) | peak RSS (MiB) |",
@@ -201,7 +201,8 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
             p = paired.get(f"{mode}-{fraction}", {}).get("p_value")
             share = f"{r['trainable'] / r['total']:.2%}" if r["trainable"] is not None else "100% (recommender)"
             trainable = f"{r['trainable']:,}" if r["trainable"] is not None else "all"
-            lines.append(f"| {fraction:g} | {r['train_users']} | {mode} | {cell(r)} | {r['hr@10']:.4f} | {ratio} | "
+            users = r["train_users"] or info["target"]["users"]
+            lines.append(f"| {fraction:g} | {users} | {mode} | {cell(r)} | {r['hr@10']:.4f} | {ratio} | "
                          f"{'' if p is None else f'{p:.3g}'} | {trainable} | {share} | {r['epochs']} "
                          f"({r['best_epoch']}) | {r['fit_seconds']:.1f} | {r['peak_rss_mib']:.0f} |")
     lines += ["", "`scratch` = sasrec-text (MoE adapter) trained from random weights on the same users: what "
