@@ -12,22 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from cli_steps import lmrec  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
-LMREC = [sys.executable, "-m", "lmrec.cli"]
-
-
-def lmrec(*args: str, threads: int) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
-    started = time.perf_counter()
-    result = subprocess.run([*LMREC, *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"lmrec {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    print(f"  {time.perf_counter() - started:6.1f}s  lmrec {' '.join(args[:3])} ...", flush=True)
 
 
 def main() -> None:

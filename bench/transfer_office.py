@@ -18,16 +18,14 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cli_steps import lmrec  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
-LMREC = [sys.executable, "-m", "lmrec.cli"]
 LM_MODES = ("lora", "lora-adapter", "full")
 
 
@@ -62,15 +60,6 @@ def partition(data: Path, out: Path, seed: int) -> dict:
         for file in (f"{name}.csv", f"{name}_items.csv"):
             info["files"][file] = hashlib.sha256((out / file).read_bytes()).hexdigest()
     return info
-
-
-def lmrec(*args: str, threads: int) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
-    started = time.perf_counter()
-    result = subprocess.run([*LMREC, *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"lmrec {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    print(f"  {time.perf_counter() - started:6.1f}s  lmrec {' '.join(args[:3])} ...", flush=True)
 
 
 def collect(run: Path) -> dict:

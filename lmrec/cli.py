@@ -94,6 +94,11 @@ ItemsOpt = Annotated[Path | None, typer.Option("--items", help="Items file: item
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", envvar="LMREC_DATA_DIR",
                                                  help="Local folder with the official archives unpacked.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")]
+UserColOpt = Annotated[str | None, typer.Option(help="Column holding user IDs.")]
+ItemColOpt = Annotated[str | None, typer.Option(help="Column holding item IDs.")]
+TimeColOpt = Annotated[str | None, typer.Option(help="Column holding timestamps.")]
+RatingColOpt = Annotated[str | None, typer.Option(help="Column holding ratings/weights.")]
+OrderColOpt = Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")]
 
 
 @app.command()
@@ -108,11 +113,11 @@ def fit(
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    user_col: Annotated[str | None, typer.Option(help="Column holding user IDs.")] = None,
-    item_col: Annotated[str | None, typer.Option(help="Column holding item IDs.")] = None,
-    timestamp_col: Annotated[str | None, typer.Option(help="Column holding timestamps.")] = None,
-    rating_col: Annotated[str | None, typer.Option(help="Column holding ratings/weights.")] = None,
-    order_col: Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")] = None,
+    user_col: UserColOpt = None,
+    item_col: ItemColOpt = None,
+    timestamp_col: TimeColOpt = None,
+    rating_col: RatingColOpt = None,
+    order_col: OrderColOpt = None,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from a `lmrec pretrain` "
                                                     "checkpoint (its architecture and settings).")] = None,
     finetune: Annotated[str, typer.Option(help="With --pretrained: none, recommender, adapter, lora or full.")
@@ -371,7 +376,7 @@ def benchmark(
     k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
     threads: Annotated[int | None, typer.Option(help="Torch threads per model process.")] = None,
     baseline: Annotated[str | None, typer.Option(help="Paired-test every model against this one.")] = None,
-    order_col: Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")] = None,
+    order_col: OrderColOpt = None,
 ) -> None:
     """Train and evaluate several models on one split; write results.md (CIs, time, memory) and PNG plots."""
     from lmrec.benchmark import BenchmarkSpec, run_benchmark

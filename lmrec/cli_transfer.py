@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from lmrec.cli import DataDirOpt, RichProgress, SetOpt, app, friendly, out
+from lmrec.cli import (
+    DataDirOpt,
+    ItemColOpt,
+    OrderColOpt,
+    RichProgress,
+    SetOpt,
+    TimeColOpt,
+    UserColOpt,
+    app,
+    friendly,
+    out,
+)
 from lmrec.errors import LmrecError
 
 
@@ -25,10 +36,10 @@ def pretrain(
     config: Annotated[Path | None, typer.Option("--config", help="YAML config (sources, model, prepare).")] = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    user_col: Annotated[str | None, typer.Option(help="Column holding user IDs (files).")] = None,
-    item_col: Annotated[str | None, typer.Option(help="Column holding item IDs (files).")] = None,
-    timestamp_col: Annotated[str | None, typer.Option(help="Column holding timestamps (files).")] = None,
-    order_col: Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps (files).")] = None,
+    user_col: UserColOpt = None,
+    item_col: ItemColOpt = None,
+    timestamp_col: TimeColOpt = None,
+    order_col: OrderColOpt = None,
 ) -> None:
     """Pre-train an inductive text sequence model on one or several source catalogues (no item IDs: it
     transfers to catalogues it has never seen)."""
