@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from report_file import write_keeping_notes  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "fault-token"
@@ -192,11 +193,7 @@ def write_report(args, rows, restarts, first_start, streamed, lost_total, load_b
                      f"{r['duplicates']} | {r['unacknowledged_but_stored']} | {r['errors']} | "
                      f"{'yes' if r['history_matches_log'] else 'NO'} |")
     lines.append("")
-    existing = args.out.read_text() if args.out.exists() else ""
-    marker = "\n## Notes"
-    notes = existing[existing.index(marker):] if marker in existing else ""
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + notes)
+    write_keeping_notes(args.out, "\n".join(lines))
     print(f"wrote {args.out}")
 
 

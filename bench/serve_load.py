@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from report_file import write_keeping_notes  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 LMREC = [sys.executable, "-m", "lmrec.cli"]
@@ -366,11 +367,7 @@ def write_report(args, rows, profiles, load_before, load_after) -> None:
         lines.append(f"| {name} | {retrieval} | {p['validate']:.0f} | {p['history']:.0f} | {p['model']:.0f} | "
                      f"{p['respond']:.0f} | {p['asgi_total']:.0f} | {p['asgi_total'] - stages:.0f} |")
     lines.append("")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    existing = args.out.read_text() if args.out.exists() else ""
-    marker = "\n## Notes"
-    notes = existing[existing.index(marker):] if marker in existing else ""
-    args.out.write_text("\n".join(lines) + notes)
+    write_keeping_notes(args.out, "\n".join(lines))
     print(f"wrote {args.out}")
 
 

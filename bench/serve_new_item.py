@@ -46,6 +46,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from report_file import write_keeping_notes  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "amazon-office-2014"
@@ -367,11 +368,7 @@ def write_report(args, probes: list[Probe], results: list[Result], data: tuple[P
     probe_file = args.out.with_suffix(".probes.json") if args.save_probes else None
     if probe_file:
         probe_file.write_text(json.dumps([p.__dict__ for p in probes], indent=1))
-    existing = args.out.read_text() if args.out.exists() else ""
-    marker = "\n## Notes"
-    notes = existing[existing.index(marker):] if marker in existing else ""
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + notes)
+    write_keeping_notes(args.out, "\n".join(lines))
     print(f"wrote {args.out}")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from cli_steps import lmrec  # bench/ is on sys.path when run as a script
+from report_file import write_keeping_notes
 
 ROOT = Path(__file__).resolve().parents[1]
 LM_MODES = ("lora", "lora-adapter", "full")
@@ -196,7 +197,7 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
                          f"({r['best_epoch']}) | {r['fit_seconds']:.1f} | {r['peak_rss_mib']:.0f} |")
     lines += ["", "`scratch` = sasrec-text (MoE adapter) trained from random weights on the same users: what "
               "pre-training adds.", "", "![few-shot curve](few_shot.png)", ""]
-    (args.out / "results.md").write_text("\n".join(lines))
+    write_keeping_notes(args.out / "results.md", "\n".join(lines))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for mode in ["scratch", *modes]:

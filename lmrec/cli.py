@@ -76,6 +76,13 @@ def _parse_ks(value: str) -> tuple[int, ...]:
     return ks
 
 
+def _parse_models(models: str) -> list[str]:
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise LmrecError("--models is empty")
+    return names
+
+
 def _run_overrides(**flags: Any) -> dict[str, Any]:
     from lmrec.config import merge, parse_overrides
 
@@ -129,9 +136,9 @@ def fit(
 
     base = read_yaml(config) if config else {}
     if pretrained is not None:
-        from lmrec.cli_transfer import transfer_tree
+        from lmrec.transfer.api import transfer_overrides
 
-        base = merge(transfer_tree(pretrained, finetune=finetune, model=model), base)
+        base = merge(transfer_overrides(pretrained, finetune=finetune, model=model), base)
     overrides = _run_overrides(
         model=model, seed=seed, set_=set_, dataset=dataset,
         interactions=str(interactions) if interactions else None, items=str(items) if items else None,
@@ -199,13 +206,13 @@ def evaluate(
 
 def _zero_shot_run(pretrained: Path, out_dir: Path | None, *, set_: list[str] | None, **data: Any) -> Path:
     """Write a zero-shot RUN_DIR for the target data: the checkpoint with the target's items placed by text."""
-    from lmrec.cli_transfer import transfer_tree
     from lmrec.config import merge
     from lmrec.run import build_config, fit_run
+    from lmrec.transfer.api import transfer_overrides
 
     if out_dir is None:
         raise LmrecError("--zero-shot needs --out RUN_DIR for the run it writes")
-    base = merge(transfer_tree(pretrained, finetune="none", model=None),
+    base = merge(transfer_overrides(pretrained, finetune="none"),
                  _run_overrides(set_=set_, **{k: str(v) if isinstance(v, Path) else v for k, v in data.items()}))
     with RichProgress() as progress:
         fit_run(build_config(base, {}), out_dir, progress=progress)
@@ -381,9 +388,7 @@ def benchmark(
     """Train and evaluate several models on one split; write results.md (CIs, time, memory) and PNG plots."""
     from lmrec.benchmark import BenchmarkSpec, run_benchmark
 
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    if not names:
-        raise LmrecError("--models is empty")
+    names = _parse_models(models)
     spec = BenchmarkSpec(
         models=tuple(names), dataset=dataset, interactions=str(interactions) if interactions else None,
         items=str(items) if items else None, data_dir=str(data_dir) if data_dir else None,

@@ -25,12 +25,13 @@ from lmrec.cli import (
     TimeColOpt,
     UserColOpt,
     _parse_ks,
+    _parse_models,
     app,
     console,
     friendly,
     out,
 )
-from lmrec.errors import ConfigError, LmrecError
+from lmrec.errors import ConfigError
 
 
 @app.command("cold-start")
@@ -63,9 +64,7 @@ def cold_start(
     from lmrec.models.registry import get_model_class
     from lmrec.run import config_to_dict, load_data
 
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    if not names:
-        raise LmrecError("--models is empty")
+    names = _parse_models(models)
     if len(set(names)) != len(names):
         raise ConfigError(f"--models names a model twice: {models}")
     if not 0.0 < test_quantile < 1.0 or not 0.0 <= valid_quantile < test_quantile:

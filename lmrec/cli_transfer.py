@@ -69,9 +69,3 @@ def pretrain(
     out.print(f"pretrained [bold]{meta['model']}[/] on {names} in {meta['fit_seconds']:.1f}s; best validation "
               f"ndcg@10 {fit_log.get('best_valid') or float('nan'):.4f} -> {out_dir}")
 
-
-def transfer_tree(pretrained: Path, *, finetune: str, model: str | None) -> dict[str, Any]:
-    """The config tree that starts a run from `pretrained` (see lmrec.transfer.api.transfer_overrides)."""
-    from lmrec.transfer.api import transfer_overrides
-
-    return transfer_overrides(pretrained, finetune=finetune, model=model)

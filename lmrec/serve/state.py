@@ -250,7 +250,7 @@ class ServingState:
         """Item texts -> vectors with the model's own encoder config (a TF-IDF one refitted on the trained
         catalogue, which reproduces the training vectors)."""
         tuned = getattr(snapshot.model, "tuned_text_encoder", None)
-        if self._encoder is None and callable(tuned) and tuned() is not None:
+        if self._encoder is None and callable(tuned):
             self._encoder = tuned()  # a LoRA / fully fine-tuned LM made the catalogue's vectors: it encodes new items
         if self._encoder is None:
             from lmrec.text.encoder import TfidfEncoder, make_encoder

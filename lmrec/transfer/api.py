@@ -15,7 +15,7 @@ from typing import Any
 
 from lmrec.config import merge, to_dict
 from lmrec.run import RunConfig, build_config, evaluate_run, fit_run, load_run
-from lmrec.transfer.finetune import load_pretrained
+from lmrec.transfer.finetune import pretrained_spec
 from lmrec.transfer.pretrain import pretrain, resolve_pretrain_config
 
 TRANSFER_MODELS = ("sasrec-text", "sasrec-fused")
@@ -24,11 +24,11 @@ TRANSFER_MODELS = ("sasrec-text", "sasrec-fused")
 def transfer_overrides(pretrained: str | Path, *, finetune: str = "none", model: str | None = None) -> dict[str, Any]:
     """The `model` config section that starts `model` (default: the checkpoint's own) from a checkpoint: the
     checkpoint's architecture, encoder and training settings, plus `pretrained` and `finetune`."""
-    source = load_pretrained(pretrained)
-    params = to_dict(source.config)
+    name, config = pretrained_spec(pretrained)
+    params = to_dict(config)
     params.pop("item_repr", None)
     params.update(pretrained=str(Path(pretrained).resolve()), finetune=finetune)
-    return {"model": {"name": model or source.name, **params}}
+    return {"model": {"name": model or name, **params}}
 
 
 def transfer_config(pretrained: str | Path, data: dict[str, Any], *, finetune: str = "none",

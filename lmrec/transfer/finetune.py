@@ -34,20 +34,34 @@ log = logging.getLogger(__name__)
 ARCHITECTURE_FIELDS = ("dim", "layers", "heads", "hidden", "max_len", "adapter", "experts")
 
 
-def load_pretrained(directory: str | Path) -> SequentialRecommender:
-    """The text sequence model saved by `lmrec pretrain` (DIR/model), or a saved model directory itself."""
-    from lmrec.models.base import load_model
+def pretrained_spec(directory: str | Path) -> tuple[str, Any]:
+    """(model name, config) of a `lmrec pretrain` checkpoint (DIR/model, or a saved model directory itself), read
+    from its config.yaml alone: building a run's config needs no weights."""
+    from lmrec.config import from_dict, read_yaml
+    from lmrec.models.base import CONFIG
+    from lmrec.models.registry import get_model_class
     from lmrec.models.sequential import SequentialRecommender
 
     path = Path(directory)
     model_dir = path / "model" if (path / "model").is_dir() else path
-    if not model_dir.is_dir():
+    if not (model_dir / CONFIG).is_file():
         raise ModelFileError(f"{path}: no such pretrained model directory (write one with `lmrec pretrain`)")
-    model = load_model(model_dir)
-    if not isinstance(model, SequentialRecommender) or model.config.item_repr != "text":
-        raise ModelFileError(f"{path}: holds {model.name!r}; transfer needs an inductive text sequence model "
+    saved = read_yaml(model_dir / CONFIG)
+    cls = get_model_class(str(saved.get("model")))
+    config = from_dict(cls.Config, saved.get("config", {}))
+    if not issubclass(cls, SequentialRecommender) or config.item_repr != "text":
+        raise ModelFileError(f"{path}: holds {cls.name!r}; transfer needs an inductive text sequence model "
                              "(`lmrec pretrain` writes sasrec-text): ID embeddings do not carry to a new catalogue")
-    return model
+    return cls.name, config
+
+
+def load_pretrained(directory: str | Path) -> SequentialRecommender:
+    """The text sequence model saved by `lmrec pretrain` (checked by `pretrained_spec` first)."""
+    from lmrec.models.base import load_model
+
+    pretrained_spec(directory)
+    path = Path(directory)
+    return load_model(path / "model" if (path / "model").is_dir() else path)  # type: ignore[return-value]
 
 
 def architecture_of(source: SequentialRecommender) -> dict[str, Any]:
@@ -121,15 +135,16 @@ def transplant(source: nn.Module, target: nn.Module) -> None:
 
 
 def set_trainable(module: nn.Module, mode: str) -> int:
-    """Freeze by mode; a fused model's new ID table and alpha always train. Returns the trainable count."""
+    """Freeze a freshly built module by mode: recommender trains everything, adapter the text adapter plus a fused
+    model's new ID table, lora nothing (the LM alone learns). alpha keeps `learn_alpha` unless all is frozen.
+    Returns the trainable count."""
     for name, parameter in module.named_parameters():
-        new = ".ids." in name or name.endswith("alpha")
-        if mode == "recommender":
-            parameter.requires_grad_(name != "tower.alpha" or parameter.requires_grad)
-        elif mode == "adapter":
-            parameter.requires_grad_(".adapter." in name or new)
-        else:  # lora: the LM alone learns
-            parameter.requires_grad_(False)
+        if name.endswith("alpha"):
+            parameter.requires_grad_(parameter.requires_grad and mode != "lora")
+        elif mode == "recommender":
+            parameter.requires_grad_(True)
+        else:
+            parameter.requires_grad_(mode == "adapter" and (".adapter." in name or ".ids." in name))
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
