@@ -127,8 +127,8 @@ def fit(
     order_col: OrderColOpt = None,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from a `lmrec pretrain` "
                                                     "checkpoint (its architecture and settings).")] = None,
-    finetune: Annotated[str, typer.Option(help="With --pretrained: none, recommender, adapter, lora or full.")
-                        ] = "recommender",
+    finetune: Annotated[str, typer.Option(help="With --pretrained: none, recommender, adapter, lora, lora-adapter, "
+                                          "lora-recommender or full.")] = "recommender",
 ) -> None:
     """Train a model and write RUN_DIR (config.yaml, model/, split.npz, meta.json)."""
     from lmrec.config import merge, read_yaml

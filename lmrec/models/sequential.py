@@ -26,7 +26,7 @@ from lmrec.train.validation import validation_ndcg
 
 log = logging.getLogger(__name__)
 ItemRepr = Literal["id", "text", "fused"]
-FINETUNE_MODES = ("none", "recommender", "adapter", "lora", "lora-adapter", "full")
+FINETUNE_MODES = ("none", "recommender", "adapter", "lora", "lora-adapter", "lora-recommender", "full")
 
 
 def _train_defaults() -> TrainConfig:
@@ -57,12 +57,13 @@ class SequentialConfig:
     train: TrainConfig = field(default_factory=_train_defaults)
     # transfer (lmrec.transfer): start from a `lmrec pretrain` checkpoint and train only part of the model:
     # none (zero-shot), recommender (all but the LM), adapter (the text adapter only), lora (LoRA on the LM only),
-    # lora-adapter (both), full (everything, the LM included)
+    # lora-adapter (LoRA + the adapter), lora-recommender (LoRA + all but the LM), full (everything, the LM included)
     pretrained: str | None = None
-    finetune: Literal["none", "recommender", "adapter", "lora", "lora-adapter", "full"] = "recommender"
+    finetune: Literal["none", "recommender", "adapter", "lora", "lora-adapter", "lora-recommender", "full"] = \
+        "recommender"
     lora_rank: int = 8
     lm_lr: float = 5e-5  # lr of the LM's own weights in finetune=full
-    lora_lr: float = 1e-3  # lr of the LoRA weights in finetune=lora
+    lora_lr: float = 1e-3  # lr of the LoRA weights (finetune=lora*)
     lm_negatives: int = 256  # lora/full: uniform negatives per batch re-encoded by the live LM beside the targets
     lm_max_tokens: int = 64
 

@@ -5,6 +5,8 @@
     adapter      the text adapter only (UniSRec's parameter-efficient inductive fine-tuning); transformer frozen
     lora         LoRA weights inside the language model (peft) only; the recommender stays frozen
     lora-adapter LoRA weights and the text adapter (the LM and the recommender side each get a small trainable part)
+    lora-recommender  LoRA weights and every recommender weight: the LM's big matrices alone stay frozen (PEFT as
+                 usually practised: low-rank updates in the backbone, the small task model trained whole)
     full         everything end to end, the language model included (its weights at `lm_lr`, LoRA's at `lora_lr`)
 
 The language model is part of the model in every mode (it makes the item vectors), so trainable fractions are of
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ARCHITECTURE_FIELDS = ("dim", "layers", "heads", "hidden", "max_len", "adapter", "experts")
+# what each LM-in-the-loop mode trains on the recommender side (`set_trainable` modes)
+RECOMMENDER_PART = {"lora": "lora", "lora-adapter": "adapter", "lora-recommender": "recommender", "full": "recommender"}
 
 
 def pretrained_spec(directory: str | Path) -> tuple[str, Any]:
@@ -174,7 +178,7 @@ class _Joint(nn.Module):
 
 def train_with_language_model(model: SequentialRecommender, train: Interactions, valid: Holdout | None,
                               catalog: Catalog | None) -> tuple[dict, int]:
-    """lora / full: the batch's target items and `lm_negatives` uniform negatives are re-encoded by the live LM
+    """lora* / full: the batch's target items and `lm_negatives` uniform negatives are re-encoded by the live LM
     (with gradients) and form the softmax (log-Q corrected); input sequences read the catalogue vectors the LM
     gave at the start of the epoch (re-encoded whenever the LM has stepped since). A full softmax mixing live and
     stale columns was also tried: it can lower the loss by lifting every live item at once (only those are seen
@@ -192,7 +196,7 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
     lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=lm_mode,
                               lora_rank=cfg.lora_rank, max_tokens=cfg.lm_max_tokens)
     sequence = model.module_
-    set_trainable(sequence, {"full": "recommender", "lora-adapter": "adapter"}.get(cfg.finetune, "lora"))
+    set_trainable(sequence, RECOMMENDER_PART[cfg.finetune])
     joint = _Joint(sequence, lm, cfg.lm_lr if lm_mode == "full" else cfg.lora_lr)
     text_tower = getattr(sequence.tower, "text", sequence.tower)
     stale = {"value": True}

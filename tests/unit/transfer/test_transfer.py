@@ -104,6 +104,17 @@ def test_lora_adapter_trains_lora_and_the_text_adapter_only(checkpoint: Path, ta
     assert 0 < meta["fit_log"]["trainable_fraction"] < 0.05
 
 
+def test_lora_recommender_trains_lora_and_the_whole_recommender(checkpoint: Path, target, tmp_path: Path) -> None:
+    before = load_file(str(checkpoint / "model" / "weights.safetensors"))
+    meta, run = fit_target(checkpoint, target, tmp_path / "lr", "lora-recommender")
+    after = run.model.module_.state_dict()
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("net."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("tower.adapter."))
+    assert run.model.tuned_text_encoder() is not None
+    recommender = sum(v.numel() for k, v in before.items() if not k.endswith("text_vectors"))
+    assert recommender < meta["fit_log"]["trainable_parameters"] < 0.05 * meta["fit_log"]["total_parameters"]
+
+
 def test_fused_model_adds_id_embeddings_after_transfer(checkpoint: Path, target, tmp_path: Path) -> None:
     config = transfer_config(checkpoint, {"dataset": "toy"}, finetune="recommender", model="sasrec-fused",
                              overrides={"model": {"train": {"epochs": 2}}})
