@@ -27,7 +27,7 @@ from cli_steps import lmrec  # bench/ is on sys.path when run as a script
 from report_file import write_keeping_notes
 
 ROOT = Path(__file__).resolve().parents[1]
-LM_MODES = ("lora", "lora-adapter", "full")
+LM_MODES = ("lora", "lora-adapter", "lora-recommender", "full", "fused-full")
 
 
 def partition(data: Path, out: Path, seed: int) -> dict:
@@ -79,11 +79,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/transfer-office")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LMREC_DATA_DIR", "../shared/data")))
     parser.add_argument("--fractions", default="0.01,0.05,0.2,1")
-    parser.add_argument("--modes", default="recommender,adapter,lora,lora-adapter,full,fused",
-                        help="fused = sasrec-fused from the checkpoint: ID embeddings added on top after transfer")
-    parser.add_argument("--lm-epochs", type=int, default=5, help="epochs of the lora/full modes (LM in the loop)")
+    parser.add_argument("--modes", default="recommender,adapter,lora-recommender,full,fused,fused-adapter",
+                        help="any of recommender, adapter, lora, lora-adapter, lora-recommender, full (see "
+                        "lmrec.transfer.finetune); fused = sasrec-fused from the checkpoint (ID embeddings added on "
+                        "top after transfer, recommender trained), fused-adapter = the same with the transformer "
+                        "frozen (adapter + ID table: UniSRec's parameter-efficient transductive fine-tuning), "
+                        "fused-full = everything, LM included")
+    parser.add_argument("--epochs", type=int, default=200, help="most epochs of the LM-frozen modes")
+    parser.add_argument("--lm-epochs", type=int, default=40, help="most epochs of the modes with the LM in the loop")
+    parser.add_argument("--patience", type=int, default=8,
+                        help="every mode stops after this many epochs without a better validation NDCG@10")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-only", action="store_true",
+                        help="fit nothing: tabulate the runs already under OUT/runs (missing cells say 'not run')")
     args = parser.parse_args()
     runs = (args.out / "runs").resolve()
     data = runs / "data"
@@ -93,8 +102,10 @@ def main() -> None:
               "--order-col", "seq"]
     t, seed = args.threads, str(args.seed)
 
-    def fit_and_evaluate(name: str, *fit_args: str) -> dict:
+    def fit_and_evaluate(name: str, *fit_args: str) -> dict | None:
         run = runs / name
+        if args.report_only and not (run / "metrics.json").is_file():
+            return None
         if not (run / "metrics.json").is_file():
             lmrec("fit", "--out", str(run), "--seed", seed, *target, *fit_args, threads=t)
             lmrec("evaluate", str(run), "-k", "10", threads=t)
@@ -116,12 +127,16 @@ def main() -> None:
     curve: dict = {}
     for fraction in fractions:
         split = ["--set", f"split.train_users={fraction}"]
+        budget = ["--set", f"model.train.epochs={args.epochs}", "--set", f"model.train.patience={args.patience}"]
         row = {"scratch": fit_and_evaluate(f"scratch-{fraction}", "--model", "sasrec-text",
-                                           "--set", "model.adapter=moe", *split)}
+                                           "--set", "model.adapter=moe", *split, *budget)}
         for mode in modes:
-            extra = ["--set", f"model.train.epochs={args.lm_epochs}", "--set", "model.train.batch_size=64",
-                     "--set", "model.lm_negatives=64"] if mode in LM_MODES else []
-            how = ["--model", "sasrec-fused", "--finetune", "recommender"] if mode == "fused" else ["--finetune", mode]
+            extra = ["--set", f"model.train.epochs={args.lm_epochs}", "--set", f"model.train.patience={args.patience}",
+                     "--set", "model.train.batch_size=64", "--set", "model.lm_negatives=64"] \
+                if mode in LM_MODES else budget
+            how = ["--finetune", mode]
+            if mode.startswith("fused"):  # text + a new ID table; fused = recommender, fused-X = finetune X
+                how = ["--model", "sasrec-fused", "--finetune", mode.partition("-")[2] or "recommender"]
             row[mode] = fit_and_evaluate(f"{mode}-{fraction}", "--pretrained", str(checkpoint), *how, *split, *extra)
         curve[str(fraction)] = row
     results["few-shot"] = curve
@@ -142,15 +157,25 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
 
     runs = (args.out / "runs").resolve()
     curve = results["few-shot"]
+    def reference(mode: str, fraction: float) -> str | None:
+        """The full fine-tuning a mode is measured against: of its own model (text, or text + ID) where run."""
+        row = curve[str(fraction)]
+        if mode.startswith("fused") and mode != "fused-full" and row.get("fused-full"):
+            return "fused-full"
+        return "full" if row.get("full") and mode not in ("full", "fused-full") else None
+
     paired = {}
     for fraction in fractions:
-        for mode in ("adapter", "lora", "lora-adapter", "recommender", "fused"):
-            if mode in modes and "full" in modes:
-                test = compare_runs(runs / f"full-{fraction}", runs / f"{mode}-{fraction}")
-                paired[f"{mode}-{fraction}"] = {"p_value": test["p_value"], "mean_diff": test["mean_diff"]}
+        for mode in modes:
+            ref = reference(mode, fraction)
+            if ref and curve[str(fraction)].get(mode):
+                test = compare_runs(runs / f"{ref}-{fraction}", runs / f"{mode}-{fraction}")
+                paired[f"{mode}-{fraction}"] = {"reference": ref, "p_value": test["p_value"],
+                                                "mean_diff": test["mean_diff"]}
     results["paired_vs_full"] = paired
     config = {"command": "python " + " ".join(sys.argv), "partition": info, "fractions": fractions, "modes": modes,
-              "lm_epochs": args.lm_epochs, "threads": args.threads, "seed": args.seed, **environment()}
+              "epochs": args.epochs, "lm_epochs": args.lm_epochs,
+              "patience": args.patience, "threads": args.threads, "seed": args.seed, **environment()}
     atomic_write_json(args.out / "results.json", {"config": config, "results": results})
 
     def cell(r: dict) -> str:
@@ -176,18 +201,26 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
               f"Zero-shot / pop = {zs['ndcg@10'] / max(pop['ndcg@10'], 1e-12):.2f}x.", "",
               "## Few-shot: NDCG@10 on every target user vs the fraction of target users trained on", "",
               "Trainable share is of all parameters the model uses (language model 22.7 M + recommender); full = "
-              "everything end to end, LM included; fused = the checkpoint plus a new ID table (text + ID, "
-              "all recommender weights trained); lora, lora-adapter and full run the LM in the loop "
-              f"({args.lm_epochs} epochs, batch 64, 64 negatives + the batch's targets).", "",
-              "| fraction | train users | mode | NDCG@10 [95% CI] | HR@10 | vs full | p (paired t vs full) | "
+              "everything end to end, LM included; lora-recommender = LoRA in the LM + every recommender weight; "
+              "fused = the checkpoint plus a new ID table (text + ID, all recommender weights trained). Every mode "
+              f"trains until validation NDCG@10 has not improved for {args.patience} epochs (at most {args.epochs} "
+              f"epochs with the LM frozen, {args.lm_epochs} with the LM in the loop: batch 64, 64 uniform negatives "
+              "+ the batch's targets) and keeps its best-validating epoch.", "",
+              "`vs full FT` compares each mode with full fine-tuning of the same model (`full` for the text "
+              "model, `fused-full` for text + ID where it was run) on the same users: relative NDCG@10 difference "
+              "and paired t-test p.", "",
+              "| fraction | train users | mode | NDCG@10 [95% CI] | HR@10 | vs full FT | p (paired t) | "
               "trainable | share | epochs (best) | fit (s) | peak RSS (MiB) |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for fraction in fractions:
         row = curve[str(fraction)]
-        full = row.get("full")
         for mode in ["scratch", *modes]:
             r = row[mode]
-            ratio = f"{r['ndcg@10'] / full['ndcg@10'] - 1:+.1%}" if full and mode != "full" else ""
+            if r is None:
+                lines.append(f"| {fraction:g} | | {mode} | not run | | | | | | | | |")
+                continue
+            ref = reference(mode, fraction) if mode != "scratch" else None
+            ratio = f"{r['ndcg@10'] / row[ref]['ndcg@10'] - 1:+.1%} ({ref})" if ref else ""
             p = paired.get(f"{mode}-{fraction}", {}).get("p_value")
             share = f"{r['trainable'] / r['total']:.2%}" if r["trainable"] is not None else "100% (recommender)"
             trainable = f"{r['trainable']:,}" if r["trainable"] is not None else "all"
@@ -201,7 +234,8 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for mode in ["scratch", *modes]:
-        ax.plot(fractions, [curve[str(f)][mode]["ndcg@10"] for f in fractions], marker="o", label=mode)
+        points = [(f, curve[str(f)][mode]["ndcg@10"]) for f in fractions if curve[str(f)][mode]]
+        ax.plot([f for f, _ in points], [v for _, v in points], marker="o", label=mode)
     ax.axhline(zs["ndcg@10"], color="grey", linestyle="--", label="zero-shot")
     ax.axhline(pop["ndcg@10"], color="black", linestyle=":", label="pop")
     ax.set_xscale("log")
