@@ -28,6 +28,7 @@ from report_file import write_keeping_notes
 
 ROOT = Path(__file__).resolve().parents[1]
 LM_MODES = ("lora", "lora-adapter", "lora-recommender", "full", "fused-full")
+LM_BATCH = ["--set", "model.train.batch_size=64", "--set", "model.lm_negatives=64"]  # LM-in-the-loop step size
 
 
 def partition(data: Path, out: Path, seed: int) -> dict:
@@ -102,11 +103,14 @@ def main() -> None:
               "--order-col", "seq"]
     t, seed = args.threads, str(args.seed)
 
+    def budget(epochs: int) -> list[str]:
+        return ["--set", f"model.train.epochs={epochs}", "--set", f"model.train.patience={args.patience}"]
+
     def fit_and_evaluate(name: str, *fit_args: str) -> dict | None:
         run = runs / name
-        if args.report_only and not (run / "metrics.json").is_file():
-            return None
         if not (run / "metrics.json").is_file():
+            if args.report_only:
+                return None
             lmrec("fit", "--out", str(run), "--seed", seed, *target, *fit_args, threads=t)
             lmrec("evaluate", str(run), "-k", "10", threads=t)
         return collect(run)
@@ -127,13 +131,10 @@ def main() -> None:
     curve: dict = {}
     for fraction in fractions:
         split = ["--set", f"split.train_users={fraction}"]
-        budget = ["--set", f"model.train.epochs={args.epochs}", "--set", f"model.train.patience={args.patience}"]
         row = {"scratch": fit_and_evaluate(f"scratch-{fraction}", "--model", "sasrec-text",
-                                           "--set", "model.adapter=moe", *split, *budget)}
+                                           "--set", "model.adapter=moe", *split, *budget(args.epochs))}
         for mode in modes:
-            extra = ["--set", f"model.train.epochs={args.lm_epochs}", "--set", f"model.train.patience={args.patience}",
-                     "--set", "model.train.batch_size=64", "--set", "model.lm_negatives=64"] \
-                if mode in LM_MODES else budget
+            extra = [*budget(args.lm_epochs), *LM_BATCH] if mode in LM_MODES else budget(args.epochs)
             how = ["--finetune", mode]
             if mode.startswith("fused"):  # text + a new ID table; fused = recommender, fused-X = finetune X
                 how = ["--model", "sasrec-fused", "--finetune", mode.partition("-")[2] or "recommender"]
@@ -157,6 +158,7 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
 
     runs = (args.out / "runs").resolve()
     curve = results["few-shot"]
+
     def reference(mode: str, fraction: float) -> str | None:
         """The full fine-tuning a mode is measured against: of its own model (text, or text + ID) where run."""
         row = curve[str(fraction)]

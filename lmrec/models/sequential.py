@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -26,7 +26,8 @@ from lmrec.train.validation import validation_ndcg
 
 log = logging.getLogger(__name__)
 ItemRepr = Literal["id", "text", "fused"]
-FINETUNE_MODES = ("none", "recommender", "adapter", "lora", "lora-adapter", "lora-recommender", "full")
+FinetuneMode = Literal["none", "recommender", "adapter", "lora", "lora-adapter", "lora-recommender", "full"]
+FINETUNE_MODES: tuple[str, ...] = get_args(FinetuneMode)
 
 
 def _train_defaults() -> TrainConfig:
@@ -59,8 +60,7 @@ class SequentialConfig:
     # none (zero-shot), recommender (all but the LM), adapter (the text adapter only), lora (LoRA on the LM only),
     # lora-adapter (LoRA + the adapter), lora-recommender (LoRA + all but the LM), full (everything, the LM included)
     pretrained: str | None = None
-    finetune: Literal["none", "recommender", "adapter", "lora", "lora-adapter", "lora-recommender", "full"] = \
-        "recommender"
+    finetune: FinetuneMode = "recommender"
     lora_rank: int = 8
     lm_lr: float = 5e-5  # lr of the LM's own weights in finetune=full
     lora_lr: float = 1e-3  # lr of the LoRA weights (finetune=lora*)

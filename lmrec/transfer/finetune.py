@@ -38,6 +38,11 @@ ARCHITECTURE_FIELDS = ("dim", "layers", "heads", "hidden", "max_len", "adapter",
 RECOMMENDER_PART = {"lora": "lora", "lora-adapter": "adapter", "lora-recommender": "recommender", "full": "recommender"}
 
 
+def lm_mode(finetune: str) -> str:
+    """How the LM itself trains in an LM-in-the-loop mode: all its weights (full) or LoRA weights (lora*)."""
+    return "full" if finetune == "full" else "lora"
+
+
 def pretrained_spec(directory: str | Path) -> tuple[str, Any]:
     """(model name, config) of a `lmrec pretrain` checkpoint (DIR/model, or a saved model directory itself), read
     from its config.yaml alone: building a run's config needs no weights."""
@@ -192,12 +197,12 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
     if catalog is None:
         raise ConfigError(f"finetune={cfg.finetune!r} needs the catalogue's item text")
     assert model.module_ is not None
-    lm_mode = "full" if cfg.finetune == "full" else "lora"
-    lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=lm_mode,
+    mode = lm_mode(cfg.finetune)
+    lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=mode,
                               lora_rank=cfg.lora_rank, max_tokens=cfg.lm_max_tokens)
     sequence = model.module_
     set_trainable(sequence, RECOMMENDER_PART[cfg.finetune])
-    joint = _Joint(sequence, lm, cfg.lm_lr if lm_mode == "full" else cfg.lora_lr)
+    joint = _Joint(sequence, lm, cfg.lm_lr if mode == "full" else cfg.lora_lr)
     text_tower = getattr(sequence.tower, "text", sequence.tower)
     stale = {"value": True}
 
@@ -265,8 +270,8 @@ def tuned_language_model(config: Any, state: dict[str, Tensor]) -> nn.Module:
     """Rebuild a saved model's fine-tuned LM (no texts yet; `TunedTextEncoder` adds them)."""
     from lmrec.transfer.lm_encoder import TrainableTextEncoder
 
-    lm = TrainableTextEncoder([], config.encoder, mode="full" if config.finetune == "full" else "lora",
-                              lora_rank=config.lora_rank, max_tokens=config.lm_max_tokens)
+    lm = TrainableTextEncoder([], config.encoder, mode=lm_mode(config.finetune), lora_rank=config.lora_rank,
+                              max_tokens=config.lm_max_tokens)
     lm.load_adapter_state(state)
     return lm.eval()
 
