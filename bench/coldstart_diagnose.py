@@ -14,11 +14,13 @@ import argparse
 import numpy as np
 import torch
 
+from lmrec.data.config import load_data
 from lmrec.data.split import SplitConfig
-from lmrec.eval.coldstart import cold_start_data, place_new_items
+from lmrec.eval.coldstart import cold_start_data, place_items
 from lmrec.models.base import mask_seen
-from lmrec.models.registry import get_model_class
-from lmrec.run import build_config, load_data
+from lmrec.models.registry import create_model
+from lmrec.models.sequence import SequentialRecommender
+from lmrec.pipeline import build_config
 
 OFFICE = "../shared/data/amazon-office-2014/"
 
@@ -33,13 +35,12 @@ def main() -> None:
     torch.set_num_threads(1)
     config = build_config(None, {"data": {"interactions": args.interactions, "items": args.items,
                                           "order_col": args.order_col}, "model": {"name": "pop"}})
-    data = cold_start_data(load_data(config), SplitConfig(method="global_time", test_quantile=0.9,
+    data = cold_start_data(load_data(config.data, config.prepare), SplitConfig(method="global_time", test_quantile=0.9,
                                                           valid_quantile=0.8))
     print(f"{data.n_known} known + {data.n_items - data.n_known} new items; {len(data.test)} test users")
     for name in args.models.split(","):
-        cls = get_model_class(name)
-        model = cls(cls.Config()).fit(data.train, valid=data.valid, catalog=data.known_catalog)
-        place_new_items(model, data)
+        model = create_model(name).fit(data.train, valid=data.valid, catalog=data.known_catalog)
+        place_items(model, data)
         print(f"\n{name}:")
         for line in vector_norms(model, data.n_known):
             print("  " + line)
@@ -50,19 +51,19 @@ def main() -> None:
 
 def vector_norms(model, n_known: int) -> list[str]:
     """Mean L2 norm of the item table rows, known vs new, and of a fused tower's parts."""
-    module = getattr(model, "module_", None)
-    if module is None:
+    if not isinstance(model, SequentialRecommender):
         return []
-    tower = module.tower
+    module = model.module_
     with torch.no_grad():
-        parts = {"item vector": tower()}
-        if hasattr(tower, "ids"):
-            parts["text part"] = tower.text()
-            parts["alpha * ID part"] = tower.alpha * tower.ids()
+        parts = {"item vector": module.item_table()}
+        if module.id_part is not None and module.text_part is not None:
+            alpha = module.parameter_groups()["alpha"][0]
+            parts["text part"] = module.text_part()
+            parts["alpha * ID part"] = alpha * module.id_part()
     lines = [f"{part}: known {rows[:n_known].norm(dim=1).mean():.3f}, new {rows[n_known:].norm(dim=1).mean():.3f}"
              for part, rows in parts.items()]
-    if hasattr(tower, "alpha"):
-        lines.append(f"alpha = {float(tower.alpha.detach()):.3f}")
+    if module.parameter_groups()["alpha"]:
+        lines.append(f"alpha = {float(module.parameter_groups()['alpha'][0].detach()):.3f}")
     return lines
 
 

@@ -27,7 +27,7 @@ from lmrec.data.split import Holdout  # noqa: E402
 from lmrec.data.types import Histories, Interactions, Sequences  # noqa: E402
 from lmrec.eval import EvalOptions, evaluate  # noqa: E402
 from lmrec.eval.ranking import default_batch_size  # noqa: E402
-from lmrec.models.base import environment  # noqa: E402
+from lmrec.provenance import environment  # noqa: E402
 
 
 class MeanFactorModel:

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from lmrec.data.sources import load_dataset  # noqa: E402
 from lmrec.text import EncoderConfig, SentenceEncoder  # noqa: E402
-from lmrec.transfer.lm_encoder import TrainableTextEncoder  # noqa: E402
+from lmrec.text.trainable import TrainableTextEncoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

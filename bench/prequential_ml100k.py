@@ -23,10 +23,11 @@ import torch
 
 from lmrec.data import load_dataset
 from lmrec.data.split import global_time_split
-from lmrec.models.base import environment
-from lmrec.models.sasrec import SASRec
+from lmrec.models.registry import create_model
+from lmrec.models.sequence import SequentialRecommender
 from lmrec.online.prequential import PrequentialConfig, PrequentialResult, compare, holdout_last, prequential
 from lmrec.online.updater import UpdateConfig, Updater
+from lmrec.provenance import environment
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,13 +79,12 @@ def main() -> None:
     print(report)
 
 
-def initial_model(train, fingerprint: str, args) -> tuple[SASRec, str]:
+def initial_model(train, fingerprint: str, args) -> tuple[SequentialRecommender, str]:
     """SASRec with the library defaults fitted on `train`, or loaded from --model-cache (its fit time kept)."""
     cached = args.model_cache / f"sasrec-{fingerprint}-seed{args.seed}" if args.model_cache else None
     if cached is not None and (cached / "fit_seconds.txt").is_file():
-        return SASRec.load(cached), f"{(cached / 'fit_seconds.txt').read_text()}s (loaded from {cached})"
-    model = SASRec()
-    model = SASRec(replace(model.config, train=replace(model.config.train, seed=args.seed, threads=args.threads)))
+        return SequentialRecommender.load(cached), f"{(cached / 'fit_seconds.txt').read_text()}s (loaded from {cached})"
+    model = create_model("sasrec", {"train": {"seed": args.seed, "threads": args.threads}})
     started = time.perf_counter()
     model.fit(train)
     fit_seconds = time.perf_counter() - started

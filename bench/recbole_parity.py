@@ -44,9 +44,10 @@ from lmrec.data import load_dataset  # noqa: E402
 from lmrec.data.split import Holdout, Split, leave_last_out  # noqa: E402
 from lmrec.data.types import Dataset  # noqa: E402
 from lmrec.io import atomic_write_text  # noqa: E402
-from lmrec.models.base import BaseRecommender, environment, mask_seen  # noqa: E402
+from lmrec.models.base import BaseRecommender, mask_seen  # noqa: E402
 from lmrec.models.mf import BPR, BPRConfig  # noqa: E402
-from lmrec.models.registry import get_model_class  # noqa: E402
+from lmrec.models.registry import create_model  # noqa: E402
+from lmrec.provenance import environment  # noqa: E402
 
 SEED = 0  # BPR training seed, torch's global seed, first seed of the Pop re-creation
 POP_SEEDS = 20
@@ -209,13 +210,13 @@ def main() -> None:
     rows: list[Row] = []
     tick = time.perf_counter()
     for name in ("pop", "itemknn", "ease"):
-        model = get_model_class(name)().fit(split.train, valid=split.valid, catalog=ds.catalog)
+        model = create_model(name).fit(split.train, valid=split.valid, catalog=ds.catalog)
         rows.append(evaluate(name, name, model, split))
     lmrec_rows, lmrec_epochs = bpr_rows(lmrec_label, lmrec_bpr, split, ds)
     recbole_rows, recbole_epochs = bpr_rows(recbole_label, recbole_bpr, split, ds)
     rows += lmrec_rows + recbole_rows
     for name, label in (("tfidf", "tfidf"), ("hybrid", "hybrid (ease + tfidf, alpha 0.8)")):
-        model = get_model_class(name)().fit(split.train, valid=split.valid, catalog=ds.catalog)
+        model = create_model(name).fit(split.train, valid=split.valid, catalog=ds.catalog)
         rows.append(evaluate(label, name, model, split))
     fit_seconds = time.perf_counter() - tick
 

@@ -37,7 +37,7 @@ TOKEN = "fault-token"
 
 def toy_run(work: Path) -> Path:
     from lmrec.data import from_dataframes
-    from lmrec.run import build_config, fit_run
+    from lmrec.pipeline import build_config, fit_run
 
     rng = np.random.default_rng(0)
     rows = [(f"user{u}", f"item{i}", 1_600_000_000 + t) for u in range(200)

@@ -188,7 +188,6 @@ def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | No
     from lmrec.data.types import Histories
     from lmrec.serve import ServeConfig, create_app
     from lmrec.serve.app import json_response
-    from lmrec.serve.index import retrieve
     from lmrec.serve.schemas import RecommendRequest
 
     torch.set_num_threads(1)
@@ -199,7 +198,7 @@ def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | No
     state = app.state.serving
     snapshot = state.snapshot
     timings: dict[str, list[float]] = {k: [] for k in ("validate", "history", "model", "respond", "asgi_total")}
-    index, parts = (snapshot.index, snapshot.parts) if snapshot.index is not None else (None, None)
+    pipeline = snapshot.pipeline()
 
     async def call(body: bytes) -> None:
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
@@ -226,7 +225,7 @@ def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | No
         seq = state.user_history(snapshot, request.user_id)
         histories = Histories.from_lists([seq])
         t2 = time.perf_counter()
-        top = retrieve(snapshot.model, histories, request.k, index=index, parts=parts)
+        top = pipeline.rank(histories, request.k)
         t3 = time.perf_counter()
         raw = snapshot.items.raw
         json_response({"items": [{"item_id": raw[j], "score": float(s)}

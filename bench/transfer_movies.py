@@ -44,7 +44,7 @@ def main() -> None:
         if not (checkpoint / "meta.json").is_file():
             lmrec("pretrain", *source, "--data-dir", str(data), "--out", str(checkpoint), threads=t)
         if not (run / "metrics.json").is_file():
-            lmrec("evaluate", "--zero-shot", str(checkpoint), *target, "--out", str(run), "-k", "10", threads=t)
+            lmrec("zero-shot", str(checkpoint), *target, "--out", str(run), "-k", "10", threads=t)
         rows[name] = (json.loads((run / "metrics.json").read_text())["test"],
                       json.loads((checkpoint / "meta.json").read_text()))
     base = json.loads((pop / "metrics.json").read_text())["test"]

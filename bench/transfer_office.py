@@ -5,7 +5,7 @@ count, and its users into two random halves. Source = first users x first catego
 the other categories: no item and no user is shared, so nothing but the language model's view of text carries
 over. Users with fewer than 3 events in a catalogue are dropped from it (leave-last-out needs 3).
 
-Steps: `lmrec pretrain` on the source; on the target: `lmrec evaluate --zero-shot`, pop and ID-only SASRec, then
+Steps: `lmrec pretrain` on the source; on the target: `lmrec zero-shot`, pop and ID-only SASRec, then
 for each fraction of target users a text model trained from scratch and the checkpoint fine-tuned in each mode
 (`lmrec fit --pretrained --finetune MODE --set split.train_users=F`); all evaluated on every target user.
 
@@ -121,7 +121,7 @@ def main() -> None:
               "--order-col", "seq", "--seed", seed, "--out", str(checkpoint), threads=t)
     results: dict = {"pretrain": json.loads((checkpoint / "meta.json").read_text())["fit_seconds"]}
     if not (runs / "zero-shot" / "metrics.json").is_file():
-        lmrec("evaluate", "--zero-shot", str(checkpoint), *target, "--out", str(runs / "zero-shot"), "-k", "10",
+        lmrec("zero-shot", str(checkpoint), *target, "--out", str(runs / "zero-shot"), "-k", "10",
               threads=t)
     results["zero-shot"] = collect(runs / "zero-shot")
     results["pop"] = fit_and_evaluate("pop", "--model", "pop")
@@ -153,8 +153,8 @@ def write_report(args: argparse.Namespace, info: dict, results: dict, fractions:
 
     sys.path.insert(0, str(ROOT))
     from lmrec.io import atomic_write_json
-    from lmrec.models.base import environment
-    from lmrec.run import compare_runs
+    from lmrec.pipeline import compare_runs
+    from lmrec.provenance import environment
 
     runs = (args.out / "runs").resolve()
     curve = results["few-shot"]

@@ -27,10 +27,12 @@ from lmrec.data.split import Holdout, Split, SplitConfig, make_split
 from lmrec.data.types import Catalog, Dataset, Histories, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError
 from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate
-from lmrec.eval.ranking import Scorer
+from lmrec.models.capabilities import GrowableCatalogue, Scorer, supports
+from lmrec.models.growth import place_new_items
+from lmrec.provenance import environment
+from lmrec.train.progress import Reporter, epoch_progress
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
 SUBSETS = ("all", "new", "known")
 
 
@@ -130,29 +132,9 @@ def _take(catalog: Catalog, rows: np.ndarray) -> Catalog:
 
 
 # -- bringing new items in -------------------------------------------------------------------------------------------
-def can_add_items(model: Any) -> bool:
-    """The service's test (lmrec.serve.state): the model has `add_items` and text vectors to place items by."""
-    return callable(getattr(model, "add_items", None)) and getattr(model, "text_vectors", None) is not None
-
-
 def needs_text(model: Any) -> bool:
-    """Whether fitting the model reads item text (text and fused towers, content models)."""
-    config = getattr(model, "config", None)
-    return hasattr(config, "encoder") and getattr(config, "item_repr", "text") != "id"
-
-
-def encode_new_items(model: Any, data: ColdStartData) -> np.ndarray:
-    """The new items' text through the model's own encoder config, as the service encodes a POSTed item: a TF-IDF
-    encoder is refitted on the known catalogue, which reproduces the vectors the model was trained with."""
-    from lmrec.text.encoder import TfidfEncoder, make_encoder
-
-    if data.new_catalog is None or data.known_catalog is None:
-        raise DataError("new items have no catalogue text to place them by (pass --items FILE)")
-    config = model.config.encoder
-    encoder = make_encoder(config)
-    if isinstance(encoder, TfidfEncoder):
-        encoder.fit(data.known_catalog.texts(config.template))
-    return encoder.encode(data.new_catalog.texts(config.template), batch_size=config.batch_size)
+    """Whether fitting the model reads item text: the models that place new items by their text."""
+    return supports(model, GrowableCatalogue)
 
 
 class KnownItemsOnly:
@@ -176,12 +158,15 @@ class KnownItemsOnly:
         return torch.cat([known, pad], dim=1)  # [B, N]
 
 
-def place_new_items(model: Any, data: ColdStartData) -> tuple[Scorer, bool]:
+def place_items(model: Any, data: ColdStartData) -> tuple[Scorer, bool]:
     """(a scorer over all N items, whether new items are truly scored)."""
     if data.n_items == data.n_known:
         return model, True
-    if can_add_items(model):
-        indices = model.add_items(encode_new_items(model, data))
+    if supports(model, GrowableCatalogue):
+        if data.new_catalog is None:
+            raise DataError("new items have no catalogue text to place them by (pass --items FILE)")
+        config = model.config.encoder
+        indices = place_new_items(model, data.new_catalog.texts(config.template), catalog=data.known_catalog)
         if len(indices) and (indices[0] != data.n_known or indices[-1] != data.n_items - 1):
             raise DataError(f"add_items returned indices {indices[0]}..{indices[-1]}, expected "
                             f"{data.n_known}..{data.n_items - 1}")
@@ -220,36 +205,31 @@ class ColdStartReport:
 
 
 def evaluate_cold_start(name: str, model: Any, data: ColdStartData, *, options: EvalOptions | None = None,
-                        progress: Progress | None = None) -> ModelColdStart:
+                        progress: Reporter | None = None) -> ModelColdStart:
     """Fit `model` (unfitted) on the known part, place the new items, rank the test holdout over all N items."""
     options = options or EvalOptions()
     _check_text(name, model, data)
-    if progress is not None and hasattr(model, "progress"):
-        model.progress = lambda *a: progress(f"{name}: fit", *a[:2])
     started = time.perf_counter()
-    model.fit(data.train, valid=data.valid, catalog=data.known_catalog)
+    model.fit(data.train, valid=data.valid, catalog=data.known_catalog,
+              progress=epoch_progress(progress, f"{name}: fit"))
     fit_seconds = time.perf_counter() - started
-    if getattr(model, "n_items_", data.n_known) != data.n_known:
+    if model.n_items_ != data.n_known:
         raise DataError(f"{name} fitted {model.n_items_} items, expected the {data.n_known} known ones")
     started = time.perf_counter()
-    scorer, placed = place_new_items(model, data)
+    scorer, placed = place_items(model, data)
     holdouts = {"all": data.test, "new": keep_targets(data.test, data.is_new),
                 "known": keep_targets(data.test, lambda items: ~data.is_new(items))}
     results = {}
     for subset, holdout in holdouts.items():
         report = (lambda d, t, s=subset: progress(f"{name}: rank ({s})", d, t)) if progress is not None else None
         results[subset] = evaluate(scorer, holdout, n_items=data.n_items, options=options, progress=report)
-    fit_log = getattr(model, "fit_log_", None)
-    return ModelColdStart(name, placed, fit_seconds, time.perf_counter() - started, results,
-                          fit_log if isinstance(fit_log, dict) else None)
+    return ModelColdStart(name, placed, fit_seconds, time.perf_counter() - started, results, model.fit_log_)
 
 
 def run_cold_start(data: ColdStartData, models: Mapping[str, Any], *, options: EvalOptions | None = None,
-                   config: dict[str, Any] | None = None, progress: Progress | None = None,
+                   config: dict[str, Any] | None = None, progress: Reporter | None = None,
                    log_line: Callable[[str], None] | None = None) -> ColdStartReport:
     """Every (name -> unfitted model) through `evaluate_cold_start`; `config` is recorded in the report."""
-    from lmrec.models.base import environment
-
     options = options or EvalOptions()
     for name, model in models.items():  # fail before minutes of training, not after
         _check_text(name, model, data)
@@ -282,6 +262,5 @@ def _digest(values: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(values, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
-__all__ = ["SUBSETS", "ColdStartData", "ColdStartReport", "KnownItemsOnly", "ModelColdStart",
-           "can_add_items", "cold_start_data", "encode_new_items", "evaluate_cold_start", "keep_targets",
-           "needs_text", "place_new_items", "run_cold_start"]
+__all__ = ["SUBSETS", "ColdStartData", "ColdStartReport", "KnownItemsOnly", "ModelColdStart", "cold_start_data",
+           "evaluate_cold_start", "keep_targets", "needs_text", "place_items", "run_cold_start"]

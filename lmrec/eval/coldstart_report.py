@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lmrec.config import write_yaml
 from lmrec.eval.coldstart import SUBSETS, ColdStartReport
 from lmrec.io import atomic_write_json, atomic_write_text
@@ -92,6 +94,6 @@ def _plain(value: Any) -> Any:
         return str(value)  # str subclasses (torch.__version__) are not safe YAML
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
+    if isinstance(value, np.generic):
         return value.item()
     return value

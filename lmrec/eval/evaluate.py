@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,10 +20,11 @@ from lmrec.data.split import Holdout
 from lmrec.data.types import PAD, IdMap, Interactions
 from lmrec.errors import ConfigError
 from lmrec.eval import beyond
-from lmrec.eval.metrics import ACCURACY_METRICS, METRIC_FUNCTIONS, auc
-from lmrec.eval.ranking import Ranking, Scorer, rank_holdout
+from lmrec.eval.ranking import Ranking, rank_holdout
 from lmrec.eval.stats import bootstrap_ci
 from lmrec.io import atomic_write
+from lmrec.metrics import ACCURACY_METRICS, METRIC_FUNCTIONS, auc
+from lmrec.ranking import Stage
 
 
 @dataclass(frozen=True)
@@ -73,19 +75,21 @@ class EvalResult:
         return out
 
 
-def evaluate(model: Scorer, holdout: Holdout, *, n_items: int, options: EvalOptions = EvalOptions(),
+def evaluate(model: Any, holdout: Holdout, *, n_items: int, options: EvalOptions = EvalOptions(),
              train: Interactions | None = None, item_vectors: np.ndarray | None = None,
              item_categories: list[frozenset[str]] | None = None,
-             progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Rank every holdout user over all items and summarise.
+             progress: Callable[[int, int], None] | None = None, stages: tuple[Stage, ...] = ()) -> EvalResult:
+    """Rank every holdout user over all items (a scorer or a top-k-only ranker; then the re-ranking `stages`,
+    as the service runs them) and summarise.
 
     Accuracy (hr, recall, precision, ndcg, mrr, map @k; auc) gets per-user values and percentile-bootstrap
     CIs. Beyond accuracy @k: coverage and gini always; novelty and arp when `train` is given (popularity =
-    training counts); ild when `item_vectors` (1 - cosine) or `item_categories` (1 - Jaccard) is given.
+    training counts); ild from `item_categories` (1 - Jaccard) when given, else from `item_vectors`
+    (1 - cosine), and ild_cos from `item_vectors` whenever they are given.
     """
     ranking = rank_holdout(model, holdout, n_items=n_items, k=max(options.ks),
                            exclude_seen=options.exclude_seen, batch_size=options.batch_size,
-                           progress=progress)
+                           progress=progress, stages=stages)
     per_user: dict[str, np.ndarray] = {}
     metrics: dict[str, float] = {}
     for k in options.ks:
@@ -115,9 +119,12 @@ def _beyond_metrics(ranking: Ranking, n_items: int, ks: tuple[int, ...], train: 
         if counts is not None:
             out[f"novelty@{k}"] = _mean(beyond.novelty(lists, k, counts))
             out[f"arp@{k}"] = _mean(beyond.average_popularity(lists, k, counts))
-        if item_vectors is not None or item_categories is not None:
-            out[f"ild@{k}"] = _mean(beyond.intra_list_diversity(lists, k, item_vectors=item_vectors,
-                                                                 item_categories=item_categories))
+        if item_categories is not None:
+            out[f"ild@{k}"] = _mean(beyond.intra_list_diversity(lists, k, item_categories=item_categories))
+        if item_vectors is not None:
+            ild_cos = _mean(beyond.intra_list_diversity(lists, k, item_vectors=item_vectors))
+            out[f"ild_cos@{k}"] = ild_cos
+            out.setdefault(f"ild@{k}", ild_cos)
     return out
 
 

@@ -8,8 +8,10 @@ only a [batch, n_items] block.
 
 Ranks: `target_ranks` holds, per target, the number of unmasked candidates scored strictly higher plus half
 of the other unmasked candidates tied with it (the expected 0-based rank under random tie-breaking). It
-feeds AUC only; the top-k lists (and so every @k metric) come from `torch.topk`, whose order among exact
-ties is unspecified.
+feeds AUC only; the top-k lists (and so every @k metric) come from the ranking pipeline (lmrec.ranking: mask,
+top-k, then any re-ranking stages, exactly as the service runs them), whose order among exact ties is
+unspecified. A model that only returns lists (a `TopKRanker`) is ranked through its own `recommend`; its target
+ranks, and so AUC, are NaN.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +27,8 @@ import torch
 from lmrec.data.split import Holdout
 from lmrec.data.types import PAD, Histories, Sequences
 from lmrec.errors import DataError, LmrecError
-from lmrec.models.base import mask_seen
+from lmrec.models.capabilities import Scorer, supports
+from lmrec.ranking import Candidates, RankingPipeline, Stage
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +36,6 @@ SCORE_BUDGET_BYTES = 256 * 2**20
 MAX_AUTO_BATCH = 1024
 _COMPARE_MAX_TARGETS = 64  # above this many targets per user in a chunk, ranks come from one sort per row
 _CHUNK_ELEMENTS = 8_000_000  # score entries per rank-counting chunk, so comparison temporaries stay small
-
-
-class Scorer(Protocol):
-    def score(self, histories: Histories) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,12 +71,15 @@ def default_batch_size(n_items: int) -> int:
     return int(max(1, min(MAX_AUTO_BATCH, SCORE_BUDGET_BYTES // (4 * max(n_items, 1)))))
 
 
-def rank_holdout(model: Scorer, holdout: Holdout, *, n_items: int, k: int, exclude_seen: bool = True,
-                 batch_size: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> Ranking:
-    """Score every holdout user with `model` against all `n_items` items and keep the top `k` per user."""
+def rank_holdout(model: Any, holdout: Holdout, *, n_items: int, k: int, exclude_seen: bool = True,
+                 batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+                 stages: tuple[Stage, ...] = ()) -> Ranking:
+    """Rank every holdout user with `model` over all `n_items` items (then the re-ranking `stages`) and keep the
+    top `k` per user."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    pipeline = RankingPipeline.for_model(model, stages)
+    scorer = supports(model, Scorer)
     batch_size = batch_size or default_batch_size(n_items)
     rows, targets, dropped, n_masked = _reachable_targets(holdout, n_items, exclude_seen)
     n_users = len(rows)
@@ -86,22 +88,23 @@ def rank_holdout(model: Scorer, holdout: Holdout, *, n_items: int, k: int, exclu
     hits = np.zeros((n_users, k), dtype=bool)
     ranks = np.zeros(len(targets.items), dtype=np.float64)
     width = min(k, n_items)
-    buffer = torch.empty((min(batch_size, max(n_users, 1)), n_items), dtype=torch.float32)  # reused per batch
+    buffer = torch.empty((min(batch_size, max(n_users, 1)) if scorer else 0, n_items), dtype=torch.float32)
     for start in range(0, n_users, batch_size):
         stop = min(start + batch_size, n_users)
         histories = holdout.inputs.histories(rows[start:stop])
         lo, hi = targets.indptr[start], targets.indptr[stop]
         owner = np.repeat(np.arange(stop - start), targets.lengths[start:stop])
-        with torch.inference_mode():
-            scores = _score(model, histories, n_items, buffer[: stop - start])
-            if exclude_seen:
-                mask_seen(scores, histories)
-            top = torch.topk(scores, width, dim=1)
-        ranks[lo:hi] = _target_ranks(scores.numpy(), owner, targets.items[lo:hi], n_masked[start:stop])
-        items, values = top.indices.numpy(), top.values.numpy()
-        items = np.where(np.isneginf(values), PAD, items)
-        topk_items[start:stop, :width], topk_scores[start:stop, :width] = items, values
-        hits[start:stop, :width] = _hits(items, owner, targets.items[lo:hi], n_items)
+        if scorer:
+            with torch.inference_mode():
+                scores = _score(model, histories, n_items, buffer[: stop - start])
+                found = pipeline.select(scores, histories, width, exclude_seen=exclude_seen)  # masks `scores`
+            ranks[lo:hi] = _target_ranks(scores.numpy(), owner, targets.items[lo:hi], n_masked[start:stop])
+        else:
+            found = Candidates.from_topk(pipeline.rank(histories, width, exclude_seen=exclude_seen))
+            ranks[lo:hi] = np.nan
+        items, values = found.items[:, :width], found.scores[:, :width]
+        topk_items[start:stop, : items.shape[1]], topk_scores[start:stop, : items.shape[1]] = items, values
+        hits[start:stop, : items.shape[1]] = _hits(items, owner, targets.items[lo:hi], n_items)
         if progress is not None:
             progress(stop, n_users)
     return Ranking(np.asarray(holdout.users)[rows], rows, topk_items, topk_scores, hits, targets, ranks,
@@ -141,14 +144,14 @@ def _reachable_targets(holdout: Holdout, n_items: int,
     return rows, kept, dropped, n_masked.astype(np.int64)
 
 
-def _score(model: Scorer, histories: Histories, n_items: int, out: torch.Tensor) -> torch.Tensor:
+def _score(model: Any, histories: Histories, n_items: int, out: torch.Tensor) -> torch.Tensor:
     """The model's [B, n_items] scores copied into `out` (CPU float32, ours to mask).
 
     The model's tensor is never written to; one reused buffer spares the allocator a fresh block per batch.
     """
     scores = model.score(histories)
     if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(histories), n_items):
-        shape = tuple(scores.shape) if hasattr(scores, "shape") else type(scores).__name__
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise LmrecError(f"{type(model).__name__}.score returned {shape}; expected a tensor "
                          f"[{len(histories)}, {n_items}]")
     out.copy_(scores.detach())

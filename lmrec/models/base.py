@@ -7,7 +7,6 @@ and a user from the live stream go through one code path.
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -16,11 +15,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from lmrec.config import from_dict, read_yaml, to_dict, write_yaml
+from lmrec.config import read_yaml, to_dict, write_yaml
 from lmrec.data.split import Holdout
 from lmrec.data.types import Catalog, Histories, Interactions
-from lmrec.errors import ModelFileError, NotFittedError
+from lmrec.device import CPU
+from lmrec.errors import LmrecError, ModelFileError, NotFittedError
 from lmrec.io import atomic_write, atomic_write_json
+from lmrec.provenance import environment
+from lmrec.train.trainer import Progress
 
 WEIGHTS, CONFIG, META = "weights.safetensors", "config.yaml", "meta.json"
 
@@ -35,11 +37,11 @@ class TopK:
 
 @runtime_checkable
 class Recommender(Protocol):
-    name: ClassVar[str]
+    name: str
     config: Any
 
-    def fit(self, train: Interactions, *, valid: Holdout | None = None,
-            catalog: Catalog | None = None) -> Recommender: ...
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None) -> Recommender: ...
     def score(self, histories: Histories) -> torch.Tensor: ...
     def recommend(self, histories: Histories, k: int, *, exclude_seen: bool = True) -> TopK: ...
     def save(self, directory: str | Path) -> None: ...
@@ -49,18 +51,28 @@ class BaseRecommender:
     """Shared plumbing: recommend via score + mask + top-k, save/load as safetensors + config.yaml + meta.json.
 
     Subclasses define `Config` (a frozen dataclass), `fit`, `score`, and `_state()` / `_set_state()` that move
-    learned tensors in and out.
+    learned tensors in and out. `name` is the registered name the instance was created under (presets share a
+    class); `device` is where it computes (`to(device)`; models without torch state compute on the CPU).
     """
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type]
+    sequential: ClassVar[bool] = False  # learns order: the contract checks next-item learning on the ring
+    personalised: ClassVar[bool] = True  # False: every history gets the same scores (popularity)
 
-    def __init__(self, config: Any = None) -> None:
+    def __init__(self, config: Any = None, *, name: str | None = None) -> None:
         self.config = config if config is not None else self.Config()
+        if name is not None:
+            self.name = name  # type: ignore[misc]
+        self.device = CPU
         self.n_items_: int | None = None
+        self.fit_log_: dict | None = None  # what the Trainer recorded, for models that train
 
     # -- the contract ----------------------------------------------------------------------------------------
-    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None):
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None):
+        """Learn from `train` (`valid` steers early stopping, `catalog` gives item text); `progress` gets one
+        `EpochRecord` per training epoch. Returns self."""
         raise NotImplementedError
 
     def score(self, histories: Histories) -> torch.Tensor:
@@ -76,7 +88,18 @@ class BaseRecommender:
                 scores = mask_seen(scores, histories)
             k = min(k, scores.shape[1])
             top = torch.topk(scores, k, dim=1)
-        return TopK(top.indices.numpy(), top.values.numpy())
+        return TopK(top.indices.cpu().numpy(), top.values.cpu().numpy())
+
+    def capabilities(self) -> frozenset[type]:
+        """The capability protocols this instance supports (lmrec.models.capabilities); subclasses narrow it
+        when a config disables one."""
+        from lmrec.models.capabilities import class_capabilities
+
+        return frozenset(class_capabilities(type(self)))
+
+    def to(self, device: torch.device) -> BaseRecommender:
+        """Compute on `device` from now on; returns self. Models without torch state stay on the CPU."""
+        return self
 
     # -- persistence -----------------------------------------------------------------------------------------
     def _state(self) -> dict[str, torch.Tensor]:
@@ -93,20 +116,29 @@ class BaseRecommender:
         tensors = {k: v.detach().contiguous().cpu() for k, v in self._state().items()}
         tensors["_n_items"] = torch.tensor([self.n_items_], dtype=torch.int64)
         atomic_write(directory / WEIGHTS, lambda tmp: save_file(tensors, str(tmp)))
-        write_yaml(directory / CONFIG, {"model": self.name, "config": to_dict(self.config)})
+        write_yaml(directory / CONFIG, {"model": self.name, "config": to_dict(self.config)})  # config complete
         atomic_write_json(directory / META, {"model": self.name, **environment()})
 
     @classmethod
     def load(cls, directory: str | Path) -> BaseRecommender:
         """Rebuild a saved model (no code runs from the files: YAML + safetensors only)."""
+        from lmrec.models.registry import get_model
+
         directory = Path(directory)
         for required in (WEIGHTS, CONFIG):
             if not (directory / required).is_file():
                 raise ModelFileError(f"{directory}: missing {required}; not a saved lmrec model")
         saved = read_yaml(directory / CONFIG)
-        if saved.get("model") != cls.name:
-            raise ModelFileError(f"{directory}: holds model {saved.get('model')!r}, not {cls.name!r}")
-        model = cls(from_dict(cls.Config, saved.get("config", {})))
+        try:
+            entry = get_model(str(saved.get("model")))
+        except LmrecError:
+            entry = None
+        if entry is None or not issubclass(entry.cls, cls):
+            raise ModelFileError(f"{directory}: holds model {saved.get('model')!r}, not a {cls.__name__}")
+        try:
+            model = entry.create(saved.get("config") or {})
+        except LmrecError as exc:
+            raise ModelFileError(f"{directory / CONFIG}: {exc}") from None
         try:
             tensors = load_file(str(directory / WEIGHTS))
         except Exception as exc:  # safetensors raises its own error types for corrupt files
@@ -127,31 +159,22 @@ def mask_seen(scores: torch.Tensor, histories: Histories) -> torch.Tensor:
     """Set the score of every item in each history to -inf (in place on a float tensor; returns it)."""
     mask = histories.mask
     rows = np.broadcast_to(np.arange(len(histories))[:, None], histories.seq.shape)[mask]
-    scores[torch.from_numpy(rows), torch.from_numpy(histories.seq[mask])] = float("-inf")
+    index = (torch.from_numpy(rows).to(scores.device), torch.from_numpy(histories.seq[mask]).to(scores.device))
+    scores[index] = float("-inf")
     return scores
 
 
-def environment() -> dict[str, str]:
-    """Library versions recorded beside every model and result."""
-    import lmrec
-
-    versions = {"lmrec": lmrec.__version__, "python": platform.python_version(), "torch": torch.__version__,
-                "numpy": np.__version__}
-    for name in ("scipy", "pandas", "sklearn", "safetensors"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    return {"versions": versions, "platform": platform.platform()}
-
-
-def load_model(directory: str | Path) -> BaseRecommender:
-    """Load any saved model; the class is chosen by the name in config.yaml."""
-    from lmrec.models.registry import get_model_class
+def load_model(directory: str | Path, *, device: torch.device = CPU) -> BaseRecommender:
+    """Load any saved model onto `device`; the class is chosen by the name in config.yaml."""
+    from lmrec.models.registry import get_model
 
     directory = Path(directory)
     if not (directory / CONFIG).is_file():
         raise ModelFileError(f"{directory}: no {CONFIG}; not a saved lmrec model")
     name = read_yaml(directory / CONFIG).get("model")
-    return get_model_class(str(name)).load(directory)
+    try:
+        entry = get_model(str(name))
+    except LmrecError as exc:
+        raise ModelFileError(f"{directory / CONFIG}: {exc}") from None
+    return entry.cls.load(directory).to(device)
 

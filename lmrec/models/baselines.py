@@ -19,6 +19,7 @@ from lmrec.errors import ConfigError, DataError
 from lmrec.models._scoring import history_csr, history_dense, item_counts, popularity_fallback
 from lmrec.models.base import BaseRecommender
 from lmrec.models.registry import register
+from lmrec.train.trainer import Progress
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,8 @@ class Pop(BaseRecommender):
     Config = PopConfig
     personalised: ClassVar[bool] = False
 
-    def fit(
-        self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None
-    ) -> Pop:
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None) -> Pop:
         counts = item_counts(train).double()
         tie_break = torch.arange(train.n_items, dtype=torch.float64) / (2.0 * max(train.n_items, 1))
         self.scores_ = (counts - tie_break).float()  # [N]
@@ -80,9 +80,8 @@ class ItemKNN(BaseRecommender):
 
     Config = ItemKNNConfig
 
-    def fit(
-        self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None
-    ) -> ItemKNN:
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None) -> ItemKNN:
         self.similarity_ = cosine_topk(
             train.to_csr(), self.config.k, self.config.shrink, self.config.block_size
         )
@@ -163,9 +162,8 @@ class EASE(BaseRecommender):
 
     Config = EASEConfig
 
-    def fit(
-        self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None
-    ) -> EASE:
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None) -> EASE:
         n = train.n_items
         if n > self.config.max_items:
             raise DataError(f"ease: {n} items need a dense {n}x{n} inverse; raise max_items or use itemknn")

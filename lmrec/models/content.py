@@ -18,6 +18,7 @@ from lmrec.errors import ConfigError, DataError
 from lmrec.models._scoring import check_items, item_counts, popularity_fallback
 from lmrec.models.base import BaseRecommender
 from lmrec.models.registry import register
+from lmrec.train.trainer import Progress
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,8 @@ class TfidfRecommender(BaseRecommender):
 
     Config = TfidfConfig
 
-    def fit(
-        self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None
-    ) -> TfidfRecommender:
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None) -> TfidfRecommender:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         if catalog is None:

@@ -12,12 +12,12 @@ from typing import Any
 
 import torch
 
-from lmrec.config import from_dict
 from lmrec.data.split import Holdout
 from lmrec.data.types import Catalog, Histories, Interactions
 from lmrec.errors import ConfigError
 from lmrec.models.base import BaseRecommender
-from lmrec.models.registry import get_model_class, register
+from lmrec.models.registry import get_model, register
+from lmrec.train.trainer import Progress
 
 
 @dataclass(frozen=True)
@@ -39,20 +39,22 @@ class HybridConfig:
 class Hybrid(BaseRecommender):
     Config = HybridConfig
 
+    def __init__(self, config: HybridConfig | None = None, *, name: str | None = None) -> None:
+        super().__init__(config, name=name)
+        self.cf_: BaseRecommender | None = None
+        self.content_: BaseRecommender | None = None
+
     def _parts(self) -> tuple[BaseRecommender, BaseRecommender]:
         cfg = self.config
-        cf_cls, content_cls = get_model_class(cfg.cf), get_model_class(cfg.content)
-        return (
-            cf_cls(from_dict(cf_cls.Config, cfg.cf_config, where="cf_config.")),
-            content_cls(from_dict(content_cls.Config, cfg.content_config, where="content_config.")),
-        )
+        cf, content = get_model(cfg.cf), get_model(cfg.content)
+        return (cf.cls(cf.config(cfg.cf_config, where="cf_config."), name=cf.name),
+                content.cls(content.config(cfg.content_config, where="content_config."), name=content.name))
 
-    def fit(
-        self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None
-    ) -> Hybrid:
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None) -> Hybrid:
         cf, content = self._parts()
-        self.cf_ = cf.fit(train, valid=valid, catalog=catalog)
-        self.content_ = content.fit(train, valid=valid, catalog=catalog)
+        self.cf_ = cf.to(self.device).fit(train, valid=valid, catalog=catalog, progress=progress)
+        self.content_ = content.to(self.device).fit(train, valid=valid, catalog=catalog, progress=progress)
         self.n_items_ = train.n_items
         return self
 
@@ -60,8 +62,15 @@ class Hybrid(BaseRecommender):
         self._check_fitted()
         alpha = self.config.alpha
         return alpha * standardise(self.cf_.score(histories)) + (1 - alpha) * standardise(
-            self.content_.score(histories)
+            self.content_.score(histories).to(self.cf_.device)
         )  # [B, N]
+
+    def to(self, device: torch.device) -> Hybrid:
+        self.device = torch.device(device)
+        for part in (self.cf_, self.content_):
+            if part is not None:
+                part.to(self.device)
+        return self
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {

@@ -20,11 +20,11 @@ from lmrec.data.split import Holdout
 from lmrec.data.types import Catalog, Histories, Interactions
 from lmrec.errors import ConfigError, DataError
 from lmrec.models._scoring import history_dense, item_counts, popularity_fallback
-from lmrec.models.base import BaseRecommender
 from lmrec.models.registry import register
-from lmrec.train.losses import bpr_loss
-from lmrec.train.trainer import Batch, TrainConfig, Trainer
-from lmrec.train.validation import validation_ndcg
+from lmrec.models.torch_base import TorchRecommender
+from lmrec.train.batches import PairBatch
+from lmrec.train.losses import LossInputs, get_loss
+from lmrec.train.trainer import Progress, TrainConfig
 
 
 class MatrixFactorization(nn.Module):
@@ -63,15 +63,19 @@ class BPRConfig:
             raise ConfigError(f"bpr needs dim >= 1, negatives >= 1, fold_in_reg >= 0; got {self}")
 
 
-@register("bpr")
-class BPR(BaseRecommender):
+# Small-data settings so BPR converges on the toy set within seconds (the contract suite).
+BPR_TINY = {"dim": 8, "train": {"epochs": 30, "batch_size": 32, "lr": 0.02, "weight_decay": 1e-2, "patience": 30,
+                                "threads": 1}}
+
+
+@register("bpr", tiny=BPR_TINY)
+class BPR(TorchRecommender):
     """BPR-MF (Rendle et al. 2009) with pairwise log-sigmoid loss and uniform negatives."""
 
     Config = BPRConfig
 
-    def fit(
-        self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None
-    ) -> BPR:
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None) -> BPR:
         cfg = self.config
         if len(train) == 0:
             raise DataError("bpr: no training interactions")
@@ -87,20 +91,17 @@ class BPR(BaseRecommender):
             negatives = sample_negatives(rng, users[order], pairs, train.n_items, cfg.negatives)  # [E, K]
             for start in range(0, len(order), cfg.train.batch_size):
                 pick = order[start : start + cfg.train.batch_size]
-                yield (
-                    torch.from_numpy(users[pick]),
-                    torch.from_numpy(items[pick]),
-                    torch.from_numpy(negatives[start : start + cfg.train.batch_size]),
-                )
+                yield PairBatch(torch.from_numpy(users[pick]), torch.from_numpy(items[pick]),
+                                torch.from_numpy(negatives[start : start + cfg.train.batch_size]))
 
-        validate = (lambda: validation_ndcg(self, valid)) if valid is not None and len(valid) else None
-        self.fit_log_ = Trainer(cfg.train).fit(self.module_, batches, _loss, validate=validate)
+        self.fit_log_ = self._train(self.module_, batches, _loss, config=cfg.train, valid=valid,
+                                    progress=progress).to_dict()
         return self
 
     def score(self, histories: Histories) -> torch.Tensor:
         self._check_fitted()
         with torch.no_grad():
-            q = self.module_.item.weight.detach()  # [N, D]
+            q = self.module_.item.weight.detach().cpu()  # [N, D]
             users = self.fold_in(history_dense(histories, self.n_items_), q)  # [B, D]
             scores = users @ q.T  # [B, N]
         return popularity_fallback(scores, histories, self.counts_)
@@ -126,9 +127,10 @@ class BPR(BaseRecommender):
         self.counts_ = tensors["counts"]
 
 
-def _loss(module: nn.Module, batch: Batch) -> torch.Tensor:
-    users, positives, negatives = batch  # [B], [B], [B, K]
-    return bpr_loss(module(users, positives[:, None])[:, 0], module(users, negatives))
+def _loss(module: nn.Module, batch: PairBatch) -> torch.Tensor:
+    """The registered "bpr" loss on (user vector, positive, the user's sampled negatives)."""
+    return get_loss("bpr")(LossInputs(module.user(batch.users), batch.positives, module.item.weight,
+                                      batch.negatives))
 
 
 def sample_negatives(

@@ -13,9 +13,12 @@ from lmrec.data.types import Catalog, Histories, Interactions
 from lmrec.errors import ConfigError, DataError
 from lmrec.models._scoring import check_items, item_counts, popularity_fallback
 from lmrec.models.base import BaseRecommender
+from lmrec.models.capabilities import GrowableCatalogue, ItemVectors
 from lmrec.models.hybrid import Hybrid, HybridConfig
 from lmrec.models.registry import register
+from lmrec.text.base import ItemEncoder
 from lmrec.text.encoder import EncoderConfig
+from lmrec.train.trainer import Progress
 
 
 @dataclass(frozen=True)
@@ -29,17 +32,18 @@ class SemanticConfig:
 
 
 @register("lm-content")
-class SemanticContent(BaseRecommender):
+class SemanticContent(BaseRecommender, GrowableCatalogue, ItemVectors):
     """Cosine between a history profile and item vectors from the item encoder (all-MiniLM-L6-v2 by default)."""
 
     Config = SemanticConfig
 
-    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None):
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None):
         from lmrec.text.encoder import encode_catalog
 
         if catalog is None or len(catalog) != train.n_items:
             raise DataError("lm-content needs a catalogue with one text row per item (--items FILE)")
-        vectors = encode_catalog(catalog, self.config.encoder)
+        vectors = encode_catalog(catalog, self.config.encoder, device=self.device)
         if not np.any(vectors):
             raise DataError("lm-content: every catalogue text is empty; set text fields or a template")
         self.item_vectors_ = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))  # [N, T]
@@ -62,7 +66,17 @@ class SemanticContent(BaseRecommender):
     @property
     def text_vectors(self) -> torch.Tensor | None:
         """The item text vectors [N, T] scores are built from (None before fit)."""
-        return getattr(self, "item_vectors_", None)
+        return self.item_vectors_ if self.n_items_ is not None else None
+
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return self.item_vectors_.numpy()
+
+    def new_item_encoder(self, catalog: Catalog | None) -> ItemEncoder:
+        """The configured encoder (TF-IDF refitted on `catalog`, which reproduces the training vectors)."""
+        from lmrec.text.encoder import catalogue_encoder
+
+        return catalogue_encoder(self.config.encoder, catalog, device=self.device)
 
     def add_items(self, text_vectors: np.ndarray) -> np.ndarray:
         """Append items known only by their text vectors [n, T] (no interactions yet); returns their dense indices.

@@ -19,7 +19,10 @@ import numpy as np
 from lmrec.data.split import Holdout
 from lmrec.data.types import PAD, Catalog, Histories, Interactions, Sequences
 from lmrec.errors import ConfigError
+from lmrec.metrics import hit_matrix, hit_rate
+from lmrec.metrics import ndcg as ndcg_at
 from lmrec.online.updater import Updater, concat
+from lmrec.ranking import RankingPipeline
 
 DAY = 86_400
 
@@ -121,14 +124,14 @@ def score_events(model: Any, seqs: Sequences, users: np.ndarray, positions: np.n
                  config: PrequentialConfig) -> tuple[np.ndarray, np.ndarray]:
     """hit@k and ndcg@k of each target given its user's first `positions[e]` items as the query."""
     hit, ndcg = np.zeros(len(users)), np.zeros(len(users))
+    pipeline = RankingPipeline.for_model(model)
     for lo in range(0, len(users), config.batch_size):
         part = slice(lo, lo + config.batch_size)
-        top = model.recommend(prefix_histories(seqs, users[part], positions[part]), config.k,
-                              exclude_seen=config.exclude_seen).items  # [b, k]
-        found = top == targets[part, None]
-        rank = found.argmax(axis=1)
-        hit[part] = found.any(axis=1)
-        ndcg[part] = np.where(hit[part] > 0, 1.0 / np.log2(rank + 2.0), 0.0)
+        top = pipeline.rank(prefix_histories(seqs, users[part], positions[part]), config.k,
+                            exclude_seen=config.exclude_seen).items  # [b, k]
+        one = np.ones(len(top), dtype=np.int64)
+        found = hit_matrix(top, np.arange(len(top) + 1), targets[part], config.k)
+        hit[part], ndcg[part] = hit_rate(found, one, config.k), ndcg_at(found, one, config.k)
     return hit, ndcg
 
 
@@ -168,8 +171,8 @@ def compare(static: PrequentialResult, online: PrequentialResult, *, later_from:
     out: dict[str, Any] = {}
     for part, mask in (("all", np.ones(len(static.rows), bool)), ("later", static.later(later_from))):
         entry: dict[str, Any] = {"events": int(mask.sum())}
-        for metric, attr in ((f"hr@{static.k}", "hit"), (f"ndcg@{static.k}", "ndcg")):
-            a, b = getattr(static, attr)[mask], getattr(online, attr)[mask]
+        for metric, a, b in ((f"hr@{static.k}", static.hit[mask], online.hit[mask]),
+                             (f"ndcg@{static.k}", static.ndcg[mask], online.ndcg[mask])):
             entry[metric] = {
                 static.name: _mean(a), f"{static.name}_ci": bootstrap_ci(a, n_boot, seed=seed),
                 online.name: _mean(b), f"{online.name}_ci": bootstrap_ci(b, n_boot, seed=seed),
@@ -205,16 +208,16 @@ def _mean(values: np.ndarray) -> float:
 
 def prequential_run(run: Any, *, config: PrequentialConfig = PrequentialConfig(),
                     update: Any = None) -> dict:
-    """`lmrec evaluate RUN_DIR --prequential`: static (the run's model) vs online (Updater) on the run's test
+    """`lmrec prequential RUN_DIR`: static (the run's model) vs online (Updater) on the run's test
     period; the validation holdout (between the training data and the cut) is the forgetting probe. Needs a
     global_time split and the run's data (read again, checked against the recorded digest)."""
+    from lmrec.data.config import load_data
     from lmrec.errors import DataError
-    from lmrec.run import load_data
 
     info = run.split.info
     if info.get("method") != "global_time":
         raise ConfigError("--prequential needs a run with a global time split (--set split.method=global_time)")
-    dataset = load_data(run.config)
+    dataset = load_data(run.config.data, run.config.prepare)
     if dataset.digest() != run.meta["dataset"]["digest"]:
         raise DataError("the run's data changed since `lmrec fit` (digest differs); refit before --prequential")
     inter, cut = dataset.interactions, int(info["cut"])

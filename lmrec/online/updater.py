@@ -1,9 +1,10 @@
 """Learn from new events without forgetting: fine-tune on the new windows plus a replayed sample of old ones.
 
 `Updater.update(model, new, seen)` returns a *new* model (the served one is never touched mid-update):
-- sequence models (anything with `partial_fit`): the windows that end in a new event, each with its user's
-  earlier items as context, plus `replay_ratio` times as many windows sampled from the data seen before, a few
-  epochs at a small learning rate; ID embeddings move with the new data, frozen text vectors stay as they are;
+- models with incremental updates (`IncrementalUpdates`: the sequence models): the windows that end in a new
+  event, each with its user's earlier items as context, plus `replay_ratio` times as many windows sampled from the
+  data seen before, a few epochs at a small learning rate; ID embeddings move with the new data, frozen text
+  vectors stay as they are;
 - every other model (pop, itemknn, ease, ...): a refit on everything seen so far (closed form, cheap).
 
 `update_run(RUN_DIR)` does that for a run directory fed by the event log (RUN_DIR/events.sqlite), and commits
@@ -12,7 +13,8 @@ the result as one atomic step:
     RUN_DIR/versions/<version>/   model/ + ids.json + history.npz + update.json (written as .tmp-<version>,
                                   fsynced, then renamed into place)
     RUN_DIR/update_state.json     {"version", "last_event_id", ...}: the pointer and the event cursor in one file,
-                                  replaced by an atomic rename; `load_run` follows it.
+                                  replaced by an atomic rename (`RunDir.commit_update_state`); `load_run` follows
+                                  it.
 
 A crash before the pointer's rename leaves the previous version current and the cursor where it was, so the
 next update reads the same events again; leftovers (`.tmp-*`, orphan versions) are removed on the next update.
@@ -21,7 +23,6 @@ next update reads the same events again; leftovers (`.tmp-*`, orphan versions) a
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import shutil
@@ -36,12 +37,13 @@ import numpy as np
 
 from lmrec.data.types import Catalog, IdMap, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError, ModelFileError
-from lmrec.io import atomic_write, atomic_write_json
+from lmrec.io import atomic_write_json
+from lmrec.models.capabilities import IncrementalUpdates, supports
+from lmrec.models.sequence.windows import training_windows
+from lmrec.pipeline.artefacts import save_history, save_ids
+from lmrec.pipeline.rundir import RunDir, fsync_dir
 
 log = logging.getLogger(__name__)
-
-STATE = "update_state.json"
-VERSIONS = "versions"
 
 
 @dataclass(frozen=True)
@@ -95,18 +97,17 @@ class Updater:
         version = version or new_version(new)
         if len(new) == 0:
             return UpdateResult(model, version, {"mode": "none", "new_events": 0, "seconds": 0.0})
-        if hasattr(model, "partial_fit"):
+        if supports(model, IncrementalUpdates):
             updated, info = self._fine_tune(model, new, seen)
         else:
-            updated = type(model)(model.config).fit(concat(seen, new), catalog=catalog)
+            updated = type(model)(model.config, name=model.name).to(model.device).fit(concat(seen, new),
+                                                                                     catalog=catalog)
             info = {"mode": "refit", "train_events": len(seen) + len(new)}
         info = {**info, "new_events": len(new), "seconds": time.perf_counter() - started}
         log.info("update %s: %s", version, info)
         return UpdateResult(updated, version, info)
 
     def _fine_tune(self, model: Any, new: Interactions, seen: Interactions) -> tuple[Any, dict]:
-        from lmrec.models.sequential import training_windows
-
         cfg, max_len = self.config, int(model.config.max_len)
         fresh = recent_windows(concat(seen, new).sequences(), np.bincount(new.user, minlength=new.n_users), max_len)
         old = training_windows(seen, max_len) if cfg.replay_ratio > 0 and len(seen) else []
@@ -115,29 +116,12 @@ class Updater:
         replay = [old[i] for i in rng.choice(len(old), size=n_replay, replace=False)] if n_replay else []
         lr = cfg.lr if cfg.lr is not None else cfg.lr_scale * model.config.train.lr
         updated = copy.deepcopy(model)
-        frozen = _freeze_text(updated) if cfg.freeze_text else []
-        try:
-            fit_log = updated.partial_fit(windows_as_interactions(fresh, model.n_items_), epochs=cfg.epochs,
-                                          replay=windows_as_interactions(replay, model.n_items_) if replay else None,
-                                          lr=lr)
-        finally:
-            for parameter in frozen:
-                parameter.requires_grad_(True)
+        fit_log = updated.partial_fit(windows_as_interactions(fresh, model.n_items_), epochs=cfg.epochs,
+                                      replay=windows_as_interactions(replay, model.n_items_) if replay else None,
+                                      lr=lr, freeze_text=cfg.freeze_text)
         epochs = fit_log.get("epochs") or []
         return updated, {"mode": "partial_fit", "new_windows": len(fresh), "replay_windows": len(replay),
                          "epochs": len(epochs), "lr": lr, "loss": epochs[-1]["loss"] if epochs else None}
-
-
-def _freeze_text(model: Any) -> list:
-    """Stop the gradients of a text or fused item tower's text part; returns the parameters to thaw."""
-    tower = getattr(getattr(model, "module_", None), "tower", None)
-    text = getattr(tower, "text", tower if hasattr(tower, "adapter") else None)
-    if text is None:
-        return []
-    frozen = [p for p in text.parameters() if p.requires_grad]
-    for parameter in frozen:
-        parameter.requires_grad_(False)
-    return frozen
 
 
 # -- windows and interactions ------------------------------------------------------------------------------------
@@ -196,13 +180,7 @@ def new_version(new: Interactions) -> str:
 # -- run directories ---------------------------------------------------------------------------------------------
 def read_state(run_dir: str | Path) -> dict[str, Any]:
     """RUN_DIR/update_state.json, or the state of a run never updated (version None, cursor 0)."""
-    path = Path(run_dir) / STATE
-    if not path.is_file():
-        return {"version": None, "last_event_id": 0, "updates": 0}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: unreadable update state ({exc})") from None
+    return RunDir(run_dir).update_state()
 
 
 def update_run(run_dir: str | Path, events_db: str | Path | None = None, *,
@@ -219,13 +197,13 @@ def update_run(run_dir: str | Path, events_db: str | Path | None = None, *,
 
 
 def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfig) -> str:
-    from lmrec.online.events import EventLog, default_path
-    from lmrec.run import load_run
+    from lmrec.online.events import EventLog
+    from lmrec.pipeline.load import load_run
 
     _clean_leftovers(run_dir)
     state = read_state(run_dir)
     run = load_run(run_dir)
-    events_db = Path(events_db or default_path(run_dir))
+    events_db = Path(events_db or RunDir(run_dir).events)
     if not events_db.is_file():
         raise ModelFileError(f"{events_db}: no event log (the service writes RUN_DIR/events.sqlite)")
     with EventLog(events_db) as event_log:
@@ -235,7 +213,7 @@ def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfi
     users, new, skipped = events_as_interactions(events, run.users, run.items)
     if len(new) == 0:  # only unknown items: move the cursor past them, keep the model
         log.warning("skipped %d events naming items the model does not know", skipped)
-        commit(run_dir, {**state, "last_event_id": int(events[-1].id), "updated_at": time.time()})
+        RunDir(run_dir).commit_update_state({**state, "last_event_id": int(events[-1].id), "updated_at": time.time()})
         return state["version"] or "initial"
     seen = history_interactions(run.history, len(users))
     result = Updater(config).update(run.model, new, seen, catalog=run.catalog,
@@ -245,8 +223,8 @@ def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfi
             "first_event_id": events[0].id, "last_event_id": events[-1].id, "previous": state["version"]}
     write_version(run_dir, result.version, result.model, users, run.items, Sequences(history.indptr, history.items),
                   info)
-    commit(run_dir, {"version": result.version, "last_event_id": int(events[-1].id),
-                     "updates": int(state["updates"]) + 1, "updated_at": time.time()})
+    RunDir(run_dir).commit_update_state({"version": result.version, "last_event_id": int(events[-1].id),
+                                         "updates": int(state["updates"]) + 1, "updated_at": time.time()})
     _prune(run_dir, result.version, config.keep_versions)
     return result.version
 
@@ -257,7 +235,7 @@ def _exclusive(run_dir: Path) -> Iterator[None]:
 
     if not run_dir.is_dir():
         raise ModelFileError(f"{run_dir}: no such run directory")
-    with open(run_dir / ".update.lock", "w") as handle:
+    with open(RunDir(run_dir).update_lock, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -284,31 +262,25 @@ def events_as_interactions(events: list, users: IdMap, items: IdMap) -> tuple[Id
 def write_version(run_dir: Path, version: str, model: Any, users: IdMap, items: IdMap, history: Sequences,
                   info: dict) -> Path:
     """Write RUN_DIR/versions/<version>/ complete (via a .tmp- directory and a rename); not yet current."""
-    root = run_dir / VERSIONS
-    tmp, final = root / f".tmp-{version}", root / version
+    layout = RunDir(run_dir)
+    root, final = layout.versions, layout.version(version)
+    tmp = root / f".tmp-{version}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save(tmp / "model")
-    atomic_write_json(tmp / "ids.json", {"users": users.raw.tolist(), "items": items.raw.tolist()})
-    atomic_write(tmp / "history.npz",
-                 lambda path: np.savez(open(path, "wb"), indptr=history.indptr, items=history.items))
+    save_ids(tmp / "ids.json", users, items)
+    save_history(tmp / "history.npz", history)
     atomic_write_json(tmp / "update.json", {"version": version, **info})
     _fsync_tree(tmp)
     if final.exists():  # an orphan of a crash between this rename and the commit; never the current version
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _fsync_dir(root)
+    fsync_dir(root)
     return final
 
 
-def commit(run_dir: Path, state: dict[str, Any]) -> None:
-    """The single commit point: replace update_state.json (pointer + cursor) by an atomic rename."""
-    atomic_write_json(run_dir / STATE, state)
-    _fsync_dir(run_dir)
-
-
 def _clean_leftovers(run_dir: Path) -> None:
-    root = run_dir / VERSIONS
+    root = RunDir(run_dir).versions
     if root.is_dir():
         for tmp in root.glob(".tmp-*"):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -316,7 +288,7 @@ def _clean_leftovers(run_dir: Path) -> None:
 
 def _prune(run_dir: Path, current: str, keep: int) -> None:
     """Delete all but the newest `keep` versions besides the current one (orphans included)."""
-    root = run_dir / VERSIONS
+    root = RunDir(run_dir).versions
     others = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != current),
                     key=lambda p: p.name)
     for path in others[: max(len(others) - keep, 0)]:
@@ -329,12 +301,4 @@ def _fsync_tree(directory: Path) -> None:
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
     for path in [directory, *(p for p in directory.rglob("*") if p.is_dir())]:
-        _fsync_dir(path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(path)

@@ -1,5 +1,6 @@
-"""`create_app(run_dir, config) -> FastAPI`: the HTTP face of a run. Routes turn JSON into `Histories` and call the
-model through `lmrec.serve.index.retrieve`; writes go to the `EventLog` / the added-items file before the 2xx.
+"""`create_app(run_dir, config) -> FastAPI`: the HTTP face of a run. Routes turn JSON into `Histories` and rank
+through the one ranking pipeline (lmrec.ranking, the code `lmrec evaluate --rerank` runs); writes go to the
+`EventLog` / the added-items file before the 2xx.
 
     POST /recommend            {user_id | history, k, exclude_seen, include/exclude_categories, blocklist, diversity}
     POST /events               one event or a list (bearer token)
@@ -28,9 +29,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lmrec.data.types import Histories
 from lmrec.errors import LmrecError, UnknownIdError
 from lmrec.online.events import Event
+from lmrec.ranking import Exclusions
 from lmrec.serve.batching import Batcher
 from lmrec.serve.config import ServeConfig
-from lmrec.serve.index import Exclusions, mmr, retrieve, similar
+from lmrec.serve.index import similar
 from lmrec.serve.metrics import Metrics
 from lmrec.serve.middleware import Guard
 from lmrec.serve.schemas import (
@@ -101,25 +103,19 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         seq, unknown = _query_history(state, snapshot, body)
         histories = Histories.from_lists([seq])
         exclusions = _exclusions(snapshot, body)
-        index, parts = (snapshot.index, snapshot.parts) if snapshot.index is not None else (None, None)
         if body.diversity is None and exclusions.empty and config.coalesce > 1:
             items, scores = await batcher.submit(snapshot, seq, body.k, body.exclude_seen)
-        elif body.diversity is None:
-            top = retrieve(snapshot.model, histories, body.k, exclude_seen=body.exclude_seen,
-                           exclusions=exclusions, index=index, parts=parts)
-            items, scores = top.items[0], top.scores[0]
         else:
-            vectors = snapshot.vectors
-            if vectors is None:
-                raise HTTPException(422, "diversity needs item vectors; this model has neither text vectors nor "
-                                         "an item table")
-            pool = min(len(snapshot.items), max(config.mmr_candidates, 2 * body.k))
-            top = retrieve(snapshot.model, histories, pool, exclude_seen=body.exclude_seen, exclusions=exclusions,
-                           index=index, parts=parts)
-            finite = np.isfinite(top.scores[0])
-            items, scores = top.items[0][finite], top.scores[0][finite]
-            order = mmr(items, scores, vectors, body.k, float(body.diversity.lambda_))
-            items, scores = items[order], scores[order]
+            stages = ()
+            if body.diversity is not None:
+                mmr = snapshot.mmr(float(body.diversity.lambda_))
+                if mmr is None:
+                    raise HTTPException(422, "diversity needs item vectors; this model has neither text vectors "
+                                             "nor an item table")
+                stages = (mmr,)
+            top = snapshot.pipeline(stages).rank(histories, body.k, exclude_seen=body.exclude_seen,
+                                                 exclusions=exclusions)
+            items, scores = top.items[0], top.scores[0]
         raw = snapshot.items.raw
         rows = [{"item_id": raw[i], "score": float(s)} for i, s in zip(items.tolist(), scores.tolist(), strict=True)
                 if i >= 0 and np.isfinite(s)]
@@ -185,7 +181,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
     async def health() -> Response:
         snapshot = state.snapshot
         return json_response({
-            "status": "ok", "model": getattr(snapshot.model, "name", type(snapshot.model).__name__),
+            "status": "ok", "model": snapshot.model.name,
             "model_version": snapshot.version, "items": len(snapshot.items), "users": len(snapshot.users),
             "items_added": len(snapshot.items) - snapshot.n_trained_items, "events_ingested": state.events_ingested,
             "retrieval": snapshot.retrieval, "can_add_items": state.can_add_items(snapshot),
@@ -256,8 +252,9 @@ def _check_limits(body: RecommendRequest, config: ServeConfig) -> None:
         raise HTTPException(422, "give exactly one of user_id or history")
     if body.history is not None and len(body.history) > config.max_history:
         raise HTTPException(422, f"history has {len(body.history)} items; the limit is {config.max_history}")
-    for name in ("include_categories", "exclude_categories"):
-        if len(getattr(body, name) or ()) > config.max_category_filters:
+    for name, values in (("include_categories", body.include_categories),
+                         ("exclude_categories", body.exclude_categories)):
+        if len(values or ()) > config.max_category_filters:
             raise HTTPException(422, f"{name}: at most {config.max_category_filters} categories")
     if len(body.blocklist or ()) > config.max_blocklist:
         raise HTTPException(422, f"blocklist: at most {config.max_blocklist} items")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lmrec.data.types import Histories
-from lmrec.serve.index import retrieve
+from lmrec.models.sequence import SequentialRecommender
 
 Row = tuple[np.ndarray, np.ndarray]  # (item indices [k], scores [k])
 
@@ -66,9 +66,8 @@ class Batcher:
         if not rows:
             return
         try:
-            index, parts = (snapshot.index, snapshot.parts) if snapshot.index is not None else (None, None)
-            top = retrieve(snapshot.model, Histories.from_lists([seq for seq, _ in rows]), k,
-                           exclude_seen=exclude_seen, index=index, parts=parts)
+            top = snapshot.pipeline().rank(Histories.from_lists([seq for seq, _ in rows]), k,
+                                           exclude_seen=exclude_seen)
         except Exception as exc:  # delivered to every waiting request; the app's handlers answer it
             for _, future in rows:
                 if not future.done():
@@ -84,5 +83,6 @@ class Batcher:
 def _width(model: Any, length: int) -> int:
     """The part of a history's length the model's input depends on: a sequence model reads the last `max_len`
     items (so every longer history has the same, padding-free input width); other models the whole history."""
-    max_len = getattr(getattr(model, "config", None), "max_len", None)
-    return min(length, int(max_len)) if isinstance(max_len, int) and max_len > 0 else length
+    if isinstance(model, SequentialRecommender):
+        return min(length, int(model.config.max_len))
+    return length

@@ -29,12 +29,15 @@ class ServeConfig:
     event_log: str | None = None  # default RUN_DIR/events.sqlite
     watch_updates_s: float = 0.0  # > 0: look this often for a version `lmrec update` made current, and serve it
     torch_threads: int | None = 1  # set by `lmrec serve`, not by create_app (process-wide)
+    device: str = "cpu"  # where the model scores: cpu, cuda, cuda:N (`lmrec serve --device`)
 
     def __post_init__(self) -> None:
-        for name in ("max_k", "max_history", "max_batch", "max_body_bytes", "mmr_candidates", "faiss_min_items",
-                     "coalesce"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"ServeConfig.{name}={getattr(self, name)!r} must be a positive integer")
+        limits = {"max_k": self.max_k, "max_history": self.max_history, "max_batch": self.max_batch,
+                  "max_body_bytes": self.max_body_bytes, "mmr_candidates": self.mmr_candidates,
+                  "faiss_min_items": self.faiss_min_items, "coalesce": self.coalesce}
+        for name, value in limits.items():
+            if int(value) < 1:
+                raise ConfigError(f"ServeConfig.{name}={value!r} must be a positive integer")
 
     def write_token(self) -> str | None:
         """The bearer token writes must present, or None when none is configured."""

@@ -27,14 +27,17 @@ from typing import Any
 import numpy as np
 
 from lmrec.data.types import Catalog, IdMap, Sequences
-from lmrec.errors import ConfigError, DataError, UnknownIdError
-from lmrec.online.events import Event, EventLog, default_path
+from lmrec.errors import ConfigError, DataError, LmrecError, UnknownIdError
+from lmrec.models.capabilities import GrowableCatalogue, supports
+from lmrec.models.growth import new_item_encoder, place_new_items
+from lmrec.online.events import Event, EventLog
+from lmrec.pipeline.rundir import RunDir
+from lmrec.ranking import MMR, RankingPipeline, Stage, similarity_vectors
 from lmrec.serve.catalogue import ItemCatalogue
 from lmrec.serve.config import ServeConfig
-from lmrec.serve.index import DotProduct, FaissIndex, dot_product, item_vectors, padding_invariant
+from lmrec.serve.index import DotProduct, FaissIndex, dot_product, padding_invariant, retriever_for
 
 log = logging.getLogger(__name__)
-ADDED_ITEMS = "added_items.jsonl"
 
 
 class Conflict(ConfigError):
@@ -81,8 +84,24 @@ class Snapshot:
     @cached_property
     def vectors(self) -> np.ndarray | None:
         """Normalised item vectors for /similar and diversity (None when the model has none)."""
-        has_own = getattr(self.model, "text_vectors", None) is not None or hasattr(self.model, "item_vectors_")
-        return item_vectors(self.model, None if has_own else self.parts)
+        return similarity_vectors(self.model)
+
+    @cached_property
+    def retriever(self) -> Any:
+        return retriever_for(self.model, self.index, self.parts)
+
+    def pipeline(self, stages: tuple[Stage, ...] = ()) -> RankingPipeline:
+        """The ranking pipeline over this snapshot's model (FAISS retrieval when indexed)."""
+        return RankingPipeline(self.retriever, stages)
+
+    def mmr(self, lam: float) -> MMR | None:
+        """The MMR stage evaluation runs for `--rerank mmr:LAMBDA` (None when the model has no item vectors)."""
+        vectors = self.vectors
+        return None if vectors is None else MMR(lam, vectors, candidates=self.config.mmr_candidates)
+
+    @property
+    def can_add_items(self) -> bool:
+        return supports(self.model, GrowableCatalogue)
 
     @cached_property
     def pads_freely(self) -> bool:
@@ -102,7 +121,7 @@ class Snapshot:
 
     def warm(self) -> Snapshot:
         """Build the lazy parts now (index), so the first request after a swap is not slow."""
-        _ = self.index, self.pads_freely
+        _ = self.retriever, self.pads_freely
         return self
 
 
@@ -111,8 +130,9 @@ class ServingState:
 
     def __init__(self, run_dir: str | Path, config: ServeConfig | None = None) -> None:
         self.home = Path(run_dir)
+        self.layout = RunDir(self.home)
         self.config = config or ServeConfig()
-        self.log = EventLog(self.config.event_log or default_path(self.home))
+        self.log = EventLog(self.config.event_log or self.layout.events)
         self._write_lock = threading.RLock()  # item writes, swaps, reloads
         self._events_lock = threading.Lock()  # event appends and the user-event cache
         self._user_events: dict[str, list[str]] = {}
@@ -133,7 +153,7 @@ class ServingState:
         """Serve `model` from now on (atomic); it must score the current item space (added items included)."""
         with self._write_lock:
             current = self.snapshot
-            n_items = getattr(model, "n_items_", None)
+            n_items = model.n_items_
             if n_items != len(current.items):
                 raise ConfigError(f"new model scores {n_items} items, the service has {len(current.items)}; "
                                   "add the missing items to it first (or use reload_from)")
@@ -145,11 +165,11 @@ class ServingState:
         """Serve the run in `run_dir` (model, ID maps, history, catalogue; the version `lmrec update` made current,
         if any). Items added through the API and not in that run are added again; events after the run's
         watermark (see `_watermark`) are the history since training."""
-        run, watermark = _load_consistent(Path(run_dir))
+        run, watermark = _load_consistent(Path(run_dir), self.config.device)
         with self._write_lock:
             snapshot = Snapshot(run.model, _version(run), run.items, run.users, run.history,
                                 ItemCatalogue.build(run.catalog, len(run.items)), run.catalog, self.config,
-                                len(run.items), getattr(run, "version", None))
+                                len(run.items), run.version)
             self._encoder = None
             snapshot = self._replay_items(snapshot)
             with self._events_lock:
@@ -161,7 +181,10 @@ class ServingState:
 
     def refresh(self) -> bool:
         """Reload the serving directory when `lmrec update` has made another version current; True if it did."""
-        current = _update_state(self.home).get("version")
+        try:
+            current = self.layout.update_state().get("version")
+        except LmrecError:  # a half-written or foreign state file: keep serving what we have
+            return False
         if current is None or current == self.snapshot.update_version:
             return False
         self.reload_from(self.home)
@@ -207,15 +230,14 @@ class ServingState:
             snapshot = self.snapshot
             self._check_new_items(snapshot, records)
             model, indices = self._grown_model(snapshot, records)
-            _append_jsonl(self.home / ADDED_ITEMS, [
+            _append_jsonl(self.layout.added_items, [
                 {"item_id": r.item_id, "text": r.text, "attributes": r.attributes, "added_at": time.time()}
                 for r in records])
             self._snapshot = _with_items(snapshot, model, records).warm()
         return indices
 
     def can_add_items(self, snapshot: Snapshot | None = None) -> bool:
-        model = (snapshot or self.snapshot).model
-        return callable(getattr(model, "add_items", None)) and getattr(model, "text_vectors", None) is not None
+        return (snapshot or self.snapshot).can_add_items
 
     def close(self) -> None:
         self.log.close()
@@ -223,7 +245,7 @@ class ServingState:
     # -- helpers ---------------------------------------------------------------------------------------------
     def _check_new_items(self, snapshot: Snapshot, records: Sequence[NewItem]) -> None:
         if not self.can_add_items(snapshot):
-            raise Conflict(f"model {getattr(snapshot.model, 'name', '?')!r} is ID-only: it cannot place an item "
+            raise Conflict(f"model {snapshot.model.name!r} is ID-only: it cannot place an item "
                            "it never saw; serve a text or fused model (e.g. sasrec-text, sasrec-fused) to add items")
         ids = [r.item_id for r in records]
         existing = [i for i in ids if i in snapshot.items]
@@ -233,45 +255,39 @@ class ServingState:
             raise DataError("the same item ID appears twice in one request", field="item_id")
 
     def _grown_model(self, snapshot: Snapshot, records: Sequence[NewItem]) -> tuple[Any, np.ndarray]:
-        vectors = self._encode([r.text for r in records], snapshot)
-        model = copy.deepcopy(snapshot.model)  # readers keep the old one untouched
-        return model, model.add_items(vectors)
+        """A copy of the model with the records added (`lmrec.models.growth.place_new_items`, as the cold-start
+        protocol does); readers keep the old one untouched."""
+        encoder = self._item_encoder(snapshot)
+        model = copy.deepcopy(snapshot.model)
+        return model, place_new_items(model, [r.text for r in records], encoder=encoder)
 
     def _warm_encoder(self, snapshot: Snapshot) -> None:
         """Load the item encoder now for models that can add items, so the first POST /items is not slow."""
-        if getattr(snapshot.model, "text_vectors", None) is None:
+        if not snapshot.can_add_items:
             return
         try:
-            self._encode(["warm-up"], snapshot)
+            self._item_encoder(snapshot).encode(["warm-up"])
         except Exception as exc:  # serving works without it; POST /items will report the problem
             log.warning("could not load the item encoder at start: %s", exc)
 
-    def _encode(self, texts: list[str], snapshot: Snapshot) -> np.ndarray:
-        """Item texts -> vectors with the model's own encoder config (a TF-IDF one refitted on the trained
-        catalogue, which reproduces the training vectors)."""
-        tuned = getattr(snapshot.model, "tuned_text_encoder", None)
-        if self._encoder is None and callable(tuned):
-            self._encoder = tuned()  # a LoRA / fully fine-tuned LM made the catalogue's vectors: it encodes new items
+    def _item_encoder(self, snapshot: Snapshot) -> Any:
+        """The model's own new-item encoder (the fine-tuned LM when transfer tuned one; a TF-IDF encoder refitted
+        on the trained catalogue), built once per loaded run."""
         if self._encoder is None:
-            from lmrec.text.encoder import TfidfEncoder, make_encoder
-
-            config = getattr(snapshot.model.config, "encoder", None)
-            encoder = make_encoder(config)
-            if isinstance(encoder, TfidfEncoder):
-                if snapshot.base_catalog is None:
-                    raise Conflict("this run has no catalogue to refit its TF-IDF encoder on")
-                encoder.fit(snapshot.base_catalog.texts(config.template))
-            self._encoder = encoder
-        return self._encoder.encode(texts)
+            try:
+                self._encoder = new_item_encoder(snapshot.model, snapshot.base_catalog)
+            except ConfigError as exc:
+                raise Conflict(str(exc)) from None
+        return self._encoder
 
     def _replay_items(self, snapshot: Snapshot) -> Snapshot:
-        records = [r for r in _read_jsonl(self.home / ADDED_ITEMS) if r.item_id not in snapshot.items]
+        records = [r for r in _read_jsonl(self.layout.added_items) if r.item_id not in snapshot.items]
         records = list({r.item_id: r for r in records}.values())
         if not records:
             return snapshot
         if not self.can_add_items(snapshot):
             log.warning("%d added item(s) in %s cannot be restored: the model is ID-only", len(records),
-                        self.home / ADDED_ITEMS)
+                        self.layout.added_items)
             return snapshot
         model, _ = self._grown_model(snapshot, records)
         return _with_items(snapshot, model, records)
@@ -295,26 +311,18 @@ def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem]) -> S
     return replace(snapshot, model=model, items=items, catalogue=catalogue)
 
 
-def _update_state(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "update_state.json"
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _load_consistent(run_dir: Path) -> tuple[Any, int]:
+def _load_consistent(run_dir: Path, device: str = "cpu") -> tuple[Any, int]:
     """load_run plus the id of the last event its history already holds: `lmrec update` keeps that cursor in
     update_state.json (`last_event_id`, next to the current `version`); a run written otherwise may set meta.json
     `events_until`; else 0. Read twice if an update committed in between, so history and cursor match."""
-    from lmrec.run import load_run
+    from lmrec.pipeline.load import load_run
 
     for _ in range(3):
-        run = load_run(run_dir)
-        version = getattr(run, "version", None)
+        run = load_run(run_dir, device=device)
+        version = run.version
         if version is None:
             return run, int(run.meta.get("events_until", 0))
-        state = _update_state(run_dir)
+        state = RunDir(run_dir).update_state()
         if state.get("version") == version:
             return run, int(state.get("last_event_id", 0))
     raise ConfigError(f"{run_dir}: the current version keeps changing; try again")
@@ -322,12 +330,12 @@ def _load_consistent(run_dir: Path) -> tuple[Any, int]:
 
 def _version(run: Any) -> str:
     """The `lmrec update` version, else meta.json `model_version`, else model name + a hash of the weights."""
-    if getattr(run, "version", None):
+    if run.version:
         return str(run.version)
     if run.meta.get("model_version"):
         return str(run.meta["model_version"])
     digest = hashlib.sha256()
-    weights = Path(run.directory) / "model" / "weights.safetensors"
+    weights = RunDir(run.directory).model / "weights.safetensors"
     with open(weights, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

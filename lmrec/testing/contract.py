@@ -6,9 +6,10 @@ Use it for your own model::
 
     class TestMyModel(RecommenderContract):
         name_under_test = "mymodel"                              # a registered name
-        config_overrides = {"mymodel": {"epochs": 5}}            # optional, keys of its Config
 
-or parametrise the `model_name` fixture with `scope="class"` to check many models with one class. Besides
+The model is built from its registered tiny preset (`register(..., tiny={...})`: settings that train in seconds
+on the toy data); `config_overrides = {"mymodel": {...}}` replaces it. Parametrise the `model_name` fixture with
+`scope="class"` to check many models with one class (tests/contract enrols every registered model). Besides
 "does not crash" it checks correctness on `lmrec.testing.toy`: on the block dataset at least 90 % of the top-5
 items for a block-b history are block-b items (a model with `personalised = False`, such as popularity,
 must instead give every history the same scores); a model with `sequential = True` must reach HR@1 > 0.9 on
@@ -28,7 +29,7 @@ from lmrec.config import from_dict, to_dict
 from lmrec.data.types import PAD, Histories
 from lmrec.errors import DataError, ModelFileError, NotFittedError
 from lmrec.models.base import CONFIG, WEIGHTS, BaseRecommender, load_model
-from lmrec.models.registry import get_model_class
+from lmrec.models.registry import get_model
 from lmrec.testing.toy import BlockData, block_data, ring_data
 
 
@@ -58,8 +59,8 @@ class RecommenderContract:
 
     @classmethod
     def make_model(cls, name: str) -> BaseRecommender:
-        model_cls = get_model_class(name)
-        return model_cls(from_dict(model_cls.Config, cls.config_overrides.get(name, {})))
+        entry = get_model(name)
+        return entry.create(cls.config_overrides[name]) if name in cls.config_overrides else entry.create_tiny()
 
     @staticmethod
     def fit(model: BaseRecommender, toy: BlockData) -> BaseRecommender:
@@ -74,7 +75,8 @@ class RecommenderContract:
     def test_config_round_trips(self, model_name: str) -> None:
         model = self.make_model(model_name)
         assert from_dict(type(model).Config, to_dict(model.config)) == model.config
-        assert get_model_class(model_name).name == model_name
+        assert get_model(model_name).config(to_dict(model.config)) == model.config
+        assert model.name == model_name
 
     def test_unfitted_model_refuses(self, model_name: str, toy: BlockData, tmp_path: Path) -> None:
         model = self.make_model(model_name)
@@ -122,7 +124,7 @@ class RecommenderContract:
     def test_save_load_round_trip(self, fitted: BaseRecommender, toy: BlockData, tmp_path: Path) -> None:
         fitted.save(tmp_path / "model")
         for loaded in (load_model(tmp_path / "model"), type(fitted).load(tmp_path / "model")):
-            assert type(loaded) is type(fitted)
+            assert type(loaded) is type(fitted) and loaded.name == fitted.name
             assert loaded.config == fitted.config
             assert torch.equal(loaded.score(toy.queries), fitted.score(toy.queries))
 
@@ -142,9 +144,9 @@ class RecommenderContract:
 
     # -- correctness ---------------------------------------------------------------------------------------
     def test_block_histories_get_block_items(self, fitted: BaseRecommender, toy: BlockData) -> None:
-        if getattr(type(fitted), "sequential", False):
+        if fitted.sequential:
             pytest.skip("sequence models are checked on the ring")
-        if not getattr(type(fitted), "personalised", True):
+        if not fitted.personalised:
             scores = fitted.score(toy.queries)
             assert torch.equal(scores, scores[:1].expand_as(scores)), (
                 "a non-personalised model must ignore history"
@@ -157,7 +159,7 @@ class RecommenderContract:
         )
 
     def test_ring_successor(self, model_name: str) -> None:
-        if not getattr(get_model_class(model_name), "sequential", False):
+        if not get_model(model_name).cls.sequential:
             pytest.skip("not a sequence model")
         ring = ring_data()
         model = self.make_model(model_name).fit(

@@ -8,10 +8,11 @@ The protocol and config live in `lmrec.text.base`, the encoders in `sentence.py`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lmrec.errors import ConfigError
 from lmrec.text.base import DEFAULT_MODEL, EncoderConfig, ItemEncoder, Progress, default_cache_dir
 from lmrec.text.cache import CachedEncoder
 from lmrec.text.sentence import SentenceEncoder, resolve_model
@@ -22,29 +23,38 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL", "CachedEncoder", "EncoderConfig", "ItemEncoder", "Progress", "SentenceEncoder",
-    "TfidfEncoder", "default_cache_dir", "encode_catalog", "make_encoder", "resolve_model",
+    "TfidfEncoder", "catalogue_encoder", "default_cache_dir", "encode_catalog", "make_encoder", "resolve_model",
 ]
 
 
-def make_encoder(config: EncoderConfig | None = None) -> ItemEncoder:
-    """The encoder a config describes: a `SentenceEncoder` behind a `CachedEncoder` (unless `cache=False`), or
-    an unfitted `TfidfEncoder` (not cached: fitting is per catalogue and cheaper than a cache lookup)."""
+def make_encoder(config: EncoderConfig | None = None, *, device: Any = None) -> ItemEncoder:
+    """The encoder a config describes: a `SentenceEncoder` on `device` behind a `CachedEncoder` (unless
+    `cache=False`), or an unfitted `TfidfEncoder` (not cached: fitting is per catalogue and cheaper than a cache
+    lookup)."""
     config = config or EncoderConfig()
     if config.kind == "tfidf":
         return TfidfEncoder(config.tfidf_dim, seed=config.seed)
-    encoder = SentenceEncoder(config)
+    encoder = SentenceEncoder(config, device=device)
     return CachedEncoder(encoder, config.resolved_cache_dir()) if config.cache else encoder
 
 
-def encode_catalog(catalog: Catalog, config: EncoderConfig | None = None, *, progress: Progress | None = None
-                   ) -> np.ndarray:
+def catalogue_encoder(config: EncoderConfig, catalog: Catalog | None, *, device: Any = None) -> ItemEncoder:
+    """The encoder that made a catalogue's vectors, ready for new texts: a TF-IDF one is refitted on the
+    catalogue's texts, which reproduces the vectors it gave them."""
+    encoder = make_encoder(config, device=device)
+    if isinstance(encoder, TfidfEncoder):
+        if catalog is None:
+            raise ConfigError("a TF-IDF item encoder needs the trained catalogue to refit on; this run has none")
+        encoder.fit(catalog.texts(config.template))
+    return encoder
+
+
+def encode_catalog(catalog: Catalog, config: EncoderConfig | None = None, *, progress: Progress | None = None,
+                   device: Any = None) -> np.ndarray:
     """float32 [n_items, dim] item vectors, row i for dense item i, from `catalog.texts(config.template)`.
 
     A TF-IDF encoder is fitted on these same texts first.
     """
     config = config or EncoderConfig()
-    texts = catalog.texts(config.template)
-    encoder = make_encoder(config)
-    if isinstance(encoder, TfidfEncoder):
-        encoder.fit(texts)
-    return encoder.encode(texts, batch_size=config.batch_size, progress=progress)
+    encoder = catalogue_encoder(config, catalog, device=device)
+    return encoder.encode(catalog.texts(config.template), batch_size=config.batch_size, progress=progress)

@@ -39,8 +39,9 @@ class SentenceEncoder:
     Torch uses torch's current thread count (`torch.set_num_threads`); ORT takes it when its session opens.
     """
 
-    def __init__(self, config: EncoderConfig | None = None) -> None:
+    def __init__(self, config: EncoderConfig | None = None, *, device: Any = None) -> None:
         self.config = config or EncoderConfig()
+        self.device = str(device) if device is not None else "cpu"  # torch precisions only; int8 runs in ORT
         if self.config.kind != "sentence":
             raise ConfigError(f"SentenceEncoder needs kind='sentence', got {self.config.kind!r}")
         self.model_path = resolve_model(self.config.model)
@@ -63,9 +64,10 @@ class SentenceEncoder:
 
     @property
     def model(self) -> Any:
-        """The loaded `SentenceTransformer` (CPU, eval mode); loaded on first use."""
+        """The loaded `SentenceTransformer` (on `device`, eval mode); loaded on first use."""
         if self._model is None:
-            self._model = load_sentence_transformer(self.model_path, self.config.max_length)
+            device = "cpu" if self.config.precision == "int8" else self.device
+            self._model = load_sentence_transformer(self.model_path, self.config.max_length, device=device)
         return self._model
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: Progress | None = None
@@ -88,11 +90,13 @@ class SentenceEncoder:
     def _forward_torch(self, batch: list[str]) -> np.ndarray:
         import torch
 
-        features = self.model.preprocess(batch)
+        device = torch.device(self.device)
+        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                    for k, v in self.model.preprocess(batch).items()}
         bf16 = self.config.precision == "bf16"
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             embedding = self.model(features)["sentence_embedding"]  # [B, D]
-        return embedding.float().numpy()
+        return embedding.float().cpu().numpy()
 
     def _forward_onnx(self, batch: list[str]) -> np.ndarray:
         if self._onnx is None:
@@ -156,8 +160,8 @@ def _hf_cache_dir() -> str:
         return "~/.cache/huggingface/hub"
 
 
-def load_sentence_transformer(path: Path, max_length: int) -> Any:
-    """`SentenceTransformer` from a local directory on CPU, eval mode, truncating at `max_length` tokens."""
+def load_sentence_transformer(path: Path, max_length: int, *, device: str = "cpu") -> Any:
+    """`SentenceTransformer` from a local directory on `device`, eval mode, truncating at `max_length` tokens."""
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
@@ -165,7 +169,7 @@ def load_sentence_transformer(path: Path, max_length: int) -> Any:
                           ) from None
     try:
         with _quiet_loading():
-            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            model = SentenceTransformer(str(path), device=device, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load a sentence model from {path}: {exc}") from None
     limit = getattr(getattr(model, "tokenizer", None), "model_max_length", None) or max_length

@@ -1,20 +1,25 @@
-"""The one training loop every torch model runs: seeds, optimiser, epochs, validation, early stopping, budget.
+"""The one training loop every torch model runs: seeds, device, precision, optimiser, epochs, validation, early
+stopping, budget, step hooks.
 
-The trainer knows nothing about recommenders: it gets an `nn.Module`, a batch source (a callable that takes
-the epoch's numpy Generator and yields tuples of tensors), a loss callable and an optional
-`validate() -> float` (higher is better). Progress goes to a callback, never to stdout; the CLI installs one
-with `reporting(...)`.
+The trainer knows nothing about recommenders: it gets an `nn.Module`, a batch source (a callable that takes the
+epoch's numpy Generator and yields `Batch` objects), a loss callable and an optional `validate() -> float`
+(higher is better). Progress goes to a callback (one `EpochRecord` per epoch), never to stdout.
+
+Step hooks are the seam for what changes a training step without a new trainer: an extra loss term, an
+adversarial perturbation, gradient accumulation. Each hook wraps the loss computation of the ones after it:
+
+    class L2OnItems(StepHook):
+        def loss(self, step, compute):
+            return compute() + 1e-4 * step.module.tower().pow(2).sum()
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -22,11 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from lmrec.device import CPU, autocast, resolve_precision
 from lmrec.errors import ConfigError
+from lmrec.train.batches import Batch
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[torch.Tensor, ...]
 BatchSource = Callable[[np.random.Generator], Iterable[Batch]]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 
@@ -43,7 +49,7 @@ class TrainConfig:
     eval_every: int = 1  # epochs between validations
     threads: int | None = None  # torch intra-op threads during fit; None leaves the process setting
     max_seconds: float | None = None  # wall-clock budget; the epoch that crosses it still finishes
-    # bf16: autocast forward + loss (weights stay float32); auto: bf16 where the CPU has native bf16 (AVX512-BF16/AMX)
+    # bf16: autocast forward + loss (weights stay float32); auto: bf16 where the device does bf16 natively
     precision: Literal["float32", "bf16", "auto"] = "float32"
 
     def __post_init__(self) -> None:
@@ -66,12 +72,22 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One epoch: 1-based index, mean training loss, validation score (None if not validated), seconds."""
+    """One epoch: 1-based index of at most `epochs`, mean training loss, validation score (None if not
+    validated), seconds."""
 
     epoch: int
+    epochs: int
     loss: float
     valid: float | None
     seconds: float
+
+    def describe(self) -> str:
+        """'epoch 3/30 loss 5.1234 valid 0.0812 1.5s': the line a log shows per epoch."""
+        valid = f" valid {self.valid:.4f}" if self.valid is not None else ""
+        return f"epoch {self.epoch}/{self.epochs} loss {self.loss:.4f}{valid} {self.seconds:.1f}s"
+
+
+Progress = Callable[[EpochRecord], None]
 
 
 @dataclass
@@ -88,65 +104,78 @@ class FitLog:
         return asdict(self)
 
 
-Progress = Callable[[EpochRecord], None]
-_PROGRESS: contextvars.ContextVar[Progress | None] = contextvars.ContextVar("lmrec_progress", default=None)
+@dataclass(frozen=True)
+class Step:
+    """The training step a hook sees: the module, this batch (on the device), its epoch and index."""
+
+    module: nn.Module
+    batch: Batch
+    epoch: int
+    index: int
 
 
-@contextlib.contextmanager
-def reporting(progress: Progress) -> Iterator[None]:
-    """Within this block every Trainer without an explicit callback reports its epochs to `progress`."""
-    token = _PROGRESS.set(progress)
-    try:
-        yield
-    finally:
-        _PROGRESS.reset(token)
+class StepHook:
+    """A hook on every training step. `loss` wraps the loss computation (`compute()` runs the inner hooks and
+    the loss function); `should_step` says whether the optimiser steps after this batch's backward."""
+
+    def loss(self, step: Step, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return compute()
+
+    def should_step(self, step: Step) -> bool:
+        return True
+
+
+class GradientAccumulation(StepHook):
+    """Sum the gradients of `every` batches before each optimiser step (an effective batch `every` times
+    larger in the same memory); each loss is scaled by 1/every so the step size matches."""
+
+    def __init__(self, every: int) -> None:
+        if int(every) < 1:
+            raise ConfigError(f"gradient accumulation needs every >= 1, got {every}")
+        self.every = int(every)
+
+    def loss(self, step: Step, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return compute() / self.every
+
+    def should_step(self, step: Step) -> bool:
+        return (step.index + 1) % self.every == 0
 
 
 class Trainer:
-    """Runs `module` for up to `config.epochs`; keeps, and finally restores, the best-validating weights."""
+    """Runs `module` for up to `config.epochs` on `device`; keeps, and finally restores, the best-validating
+    weights."""
 
-    def __init__(self, config: TrainConfig, *, progress: Progress | None = None) -> None:
+    def __init__(self, config: TrainConfig, *, progress: Progress | None = None, device: torch.device = CPU,
+                 hooks: Sequence[StepHook] = ()) -> None:
         self.config = config
         self.progress = progress
+        self.device = device
+        self.hooks = tuple(hooks)
 
-    def fit(
-        self,
-        module: nn.Module,
-        batches: BatchSource,
-        loss_fn: LossFn,
-        *,
-        validate: Callable[[], float] | None = None,
-    ) -> FitLog:
+    def fit(self, module: nn.Module, batches: BatchSource, loss_fn: LossFn, *,
+            validate: Callable[[], float] | None = None) -> FitLog:
         cfg = self.config
-        progress = self.progress or _PROGRESS.get()
         previous_threads = torch.get_num_threads()
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
         try:
-            with torch.random.fork_rng(devices=[]):  # seeds dropout etc. without touching the caller's RNG
+            with torch.random.fork_rng(devices=devices):  # seeds dropout etc. without touching the caller's RNG
                 torch.manual_seed(cfg.seed)
-                return self._loop(
-                    module, batches, loss_fn, validate, progress, np.random.default_rng(cfg.seed)
-                )
+                return self._loop(module.to(self.device), batches, loss_fn, validate, np.random.default_rng(cfg.seed))
         finally:
             torch.set_num_threads(previous_threads)
 
-    def _loop(
-        self,
-        module: nn.Module,
-        batches: BatchSource,
-        loss_fn: LossFn,
-        validate: Callable[[], float] | None,
-        progress: Progress | None,
-        rng: np.random.Generator,
-    ) -> FitLog:
+    def _loop(self, module: nn.Module, batches: BatchSource, loss_fn: LossFn, validate: Callable[[], float] | None,
+              rng: np.random.Generator) -> FitLog:
         cfg = self.config
         optimizer = make_optimizer(module, cfg)
+        precision = resolve_precision(cfg.precision, self.device)
         fit_log, best_state, waited = FitLog(), None, 0
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             tick = time.perf_counter()
-            loss = self._epoch(module, batches(rng), loss_fn, optimizer, resolve_precision(cfg.precision))
+            loss = self._epoch(module, batches(rng), loss_fn, optimizer, precision, epoch)
             score = None
             if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
                 module.eval()
@@ -156,11 +185,11 @@ class Trainer:
                     best_state = copy.deepcopy(module.state_dict())
                 else:
                     waited += 1
-            record = EpochRecord(epoch, loss, score, time.perf_counter() - tick)
+            record = EpochRecord(epoch, cfg.epochs, loss, score, time.perf_counter() - tick)
             fit_log.epochs.append(record)
-            if progress is not None:
-                progress(record)
-            log.debug("epoch %d loss %.5f valid %s (%.2fs)", epoch, loss, score, record.seconds)
+            if self.progress is not None:
+                self.progress(record)
+            log.debug("%s", record.describe())
             if not math.isfinite(loss):
                 fit_log.stop_reason = "non-finite loss"
                 break
@@ -176,39 +205,47 @@ class Trainer:
         fit_log.seconds = time.perf_counter() - start
         return fit_log
 
-    @staticmethod
-    def _epoch(
-        module: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, optimizer: torch.optim.Optimizer,
-        precision: str = "float32",
-    ) -> float:
+    def _epoch(self, module: nn.Module, batches: Iterable[Batch], loss_fn: LossFn,
+               optimizer: torch.optim.Optimizer, precision: str, epoch: int) -> float:
         module.train()
         total, count = 0.0, 0
-        for batch in batches:
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                loss = loss_fn(module, batch)
+        optimizer.zero_grad(set_to_none=True)
+        for index, batch in enumerate(batches):
+            step = Step(module, batch.to(self.device), epoch, index)
+            with autocast(self.device, precision):
+                loss = self._hooked_loss(step, loss_fn)
             loss.float().backward()
-            optimizer.step()
+            if all([hook.should_step(step) for hook in self.hooks]):  # every hook sees every step
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             total += float(loss.detach())
             count += 1
+        if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
+            optimizer.step()  # the last, partial accumulation
+            optimizer.zero_grad(set_to_none=True)
         return total / max(count, 1)
 
-
-def resolve_precision(precision: str) -> str:
-    """'auto' -> 'bf16' on CPUs with native bf16 matmuls (~1.5x faster here, same accuracy), else 'float32'."""
-    if precision != "auto":
-        return precision
-    try:
-        return "bf16" if torch.cpu._is_avx512_bf16_supported() else "float32"  # noqa: SLF001
-    except AttributeError:
-        return "float32"
+    def _hooked_loss(self, step: Step, loss_fn: LossFn) -> torch.Tensor:
+        compute: Callable[[], torch.Tensor] = lambda: loss_fn(step.module, step.batch)  # noqa: E731
+        for hook in reversed(self.hooks):
+            compute = (lambda h, inner: lambda: h.loss(step, inner))(hook, compute)
+        return compute()
 
 
 def make_optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam (L2 via weight_decay, as RecBole) or AdamW (decoupled decay) over the trainable parameters; a module
-    with `param_groups(lr)` (e.g. a language model at its own lr) chooses its groups itself."""
-    groups = getattr(module, "param_groups", None)
-    params = groups(config.lr) if callable(groups) else [p for p in module.parameters() if p.requires_grad]
+    that is a `ParameterGroups` (e.g. a language model at its own lr) chooses its groups itself."""
+    if isinstance(module, ParameterGroups):
+        params: list = module.param_groups(config.lr)
+    else:
+        params = [p for p in module.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+class ParameterGroups:
+    """Mixin for modules that train their parts at different learning rates."""
+
+    def param_groups(self, lr: float) -> list[dict]:
+        raise NotImplementedError

@@ -1,9 +1,12 @@
-"""Transfer learning: pre-train an inductive text sequence model on source catalogues, apply it zero-shot to a new
-catalogue, or fine-tune it on a few of the target's users (recommender, adapter, LoRA or end-to-end)."""
+"""Transfer learning: pre-train an inductive text sequence model on source catalogues, and start a model on a new
+catalogue from it (zero-shot, or fine-tuning the recommender, the adapter, LoRA in the LM, or everything).
 
-from lmrec.transfer.api import pretrain_sources, transfer_config, transfer_overrides, transfer_run
-from lmrec.transfer.finetune import load_pretrained
+The run pipeline calls `fit_pretrained` for a model whose config names a checkpoint; `lmrec.pipeline.transfer`
+has the run-level API (`transfer_run`, `pretrain_sources`).
+"""
+
+from lmrec.transfer.finetune import fit_pretrained, load_pretrained, pretrained_spec
 from lmrec.transfer.pretrain import PretrainConfig, pretrain, resolve_pretrain_config
 
-__all__ = ["PretrainConfig", "load_pretrained", "pretrain", "pretrain_sources", "resolve_pretrain_config",
-           "transfer_config", "transfer_overrides", "transfer_run"]
+__all__ = ["PretrainConfig", "fit_pretrained", "load_pretrained", "pretrain", "pretrained_spec",
+           "resolve_pretrain_config"]

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -26,16 +27,21 @@ from torch import Tensor, nn
 from lmrec.data.split import Holdout
 from lmrec.data.types import Catalog, Interactions
 from lmrec.errors import ConfigError, ModelFileError
-from lmrec.train.trainer import Trainer
+from lmrec.models.sequence import SequenceModule, SequentialConfig, SequentialRecommender
+from lmrec.models.sequence.windows import training_windows, window_batches
+from lmrec.text.base import EncoderConfig
+from lmrec.train.batches import SequenceBatch
+from lmrec.train.trainer import ParameterGroups, Progress
 from lmrec.train.validation import validation_ndcg
 
-if TYPE_CHECKING:
-    from lmrec.models.sequential import SequentialRecommender
-
 log = logging.getLogger(__name__)
-ARCHITECTURE_FIELDS = ("dim", "layers", "heads", "hidden", "max_len", "adapter", "experts")
-# what each LM-in-the-loop mode trains on the recommender side (`set_trainable` modes)
-RECOMMENDER_PART = {"lora": "lora", "lora-adapter": "adapter", "lora-recommender": "recommender", "full": "recommender"}
+ARCHITECTURE_FIELDS = ("net", "dim", "layers", "heads", "hidden", "max_len", "adapter", "experts")
+# what each mode trains on the recommender side: named parts of the SequenceModule
+RECOMMENDER_PARTS = {
+    "recommender": ("net", "adapter", "ids", "alpha"), "adapter": ("adapter", "ids", "alpha"), "lora": (),
+    "lora-adapter": ("adapter", "ids", "alpha"), "lora-recommender": ("net", "adapter", "ids", "alpha"),
+    "full": ("net", "adapter", "ids", "alpha"),
+}
 
 
 def lm_mode(finetune: str) -> str:
@@ -43,25 +49,24 @@ def lm_mode(finetune: str) -> str:
     return "full" if finetune == "full" else "lora"
 
 
-def pretrained_spec(directory: str | Path) -> tuple[str, Any]:
+def pretrained_spec(directory: str | Path) -> tuple[str, SequentialConfig]:
     """(model name, config) of a `lmrec pretrain` checkpoint (DIR/model, or a saved model directory itself), read
     from its config.yaml alone: building a run's config needs no weights."""
-    from lmrec.config import from_dict, read_yaml
+    from lmrec.config import read_yaml
     from lmrec.models.base import CONFIG
-    from lmrec.models.registry import get_model_class
-    from lmrec.models.sequential import SequentialRecommender
+    from lmrec.models.registry import get_model
 
     path = Path(directory)
     model_dir = path / "model" if (path / "model").is_dir() else path
     if not (model_dir / CONFIG).is_file():
         raise ModelFileError(f"{path}: no such pretrained model directory (write one with `lmrec pretrain`)")
     saved = read_yaml(model_dir / CONFIG)
-    cls = get_model_class(str(saved.get("model")))
-    config = from_dict(cls.Config, saved.get("config", {}))
-    if not issubclass(cls, SequentialRecommender) or config.item_repr != "text":
-        raise ModelFileError(f"{path}: holds {cls.name!r}; transfer needs an inductive text sequence model "
+    entry = get_model(str(saved.get("model")))
+    config = entry.config(saved.get("config", {}))
+    if not issubclass(entry.cls, SequentialRecommender) or config.item_repr != "text":
+        raise ModelFileError(f"{path}: holds {entry.name!r}; transfer needs an inductive text sequence model "
                              "(`lmrec pretrain` writes sasrec-text): ID embeddings do not carry to a new catalogue")
-    return cls.name, config
+    return entry.name, config
 
 
 def load_pretrained(directory: str | Path) -> SequentialRecommender:
@@ -73,20 +78,24 @@ def load_pretrained(directory: str | Path) -> SequentialRecommender:
     return load_model(path / "model" if (path / "model").is_dir() else path)  # type: ignore[return-value]
 
 
-def architecture_of(source: SequentialRecommender) -> dict[str, Any]:
+def architecture_of(config: SequentialConfig) -> dict[str, Any]:
     """The config values a model must share with the checkpoint to take its weights."""
-    return {key: getattr(source.config, key) for key in ARCHITECTURE_FIELDS}
+    return {key: getattr(config, key) for key in ARCHITECTURE_FIELDS}
 
 
-def finetune_pretrained(model: SequentialRecommender, train: Interactions, *, valid: Holdout | None,
-                        catalog: Catalog | None, text_vectors: Tensor | None) -> None:
-    """`model.fit` for a model with `config.pretrained`: build, take the checkpoint's weights, train by mode."""
+def fit_pretrained(model: SequentialRecommender, train: Interactions, *, valid: Holdout | None,
+                   catalog: Catalog | None, progress: Progress | None = None,
+                   text_vectors: np.ndarray | None = None) -> SequentialRecommender:
+    """What the run pipeline calls instead of `model.fit` when `model.config.pretrained` is set: build the model
+    on the target catalogue, take the checkpoint's net and text adapter, train what `config.finetune` names."""
     cfg = model.config
     source = load_pretrained(cfg.pretrained)
-    _check_compatible(source, model, text_vectors)
-    assert text_vectors is not None and model.n_items_ is not None
-    model.module_ = model._build(model.n_items_, text_vectors)
-    transplant(source.module_, model.module_)
+    model.n_items_ = train.n_items
+    vectors = model.encode_items(catalog, text_vectors, train.n_items)
+    _check_compatible(source, model, vectors)
+    with model.seeded(cfg.train.seed):
+        model.module_ = SequenceModule.build(cfg, train.n_items, vectors).to(model.device)
+    model.module_.load_text_model(source.module_)
     lm_total = language_model_parameters(cfg.encoder)
     model.module_.eval()
     start = validation_ndcg(model, valid, k=10) if valid is not None and len(valid) else None
@@ -95,23 +104,22 @@ def finetune_pretrained(model: SequentialRecommender, train: Interactions, *, va
         trainable = 0
     elif cfg.finetune in ("recommender", "adapter"):
         trainable = set_trainable(model.module_, cfg.finetune)
-        fit_log = model._train(train, valid)
+        fit_log = model.train_module(train, valid, progress=progress).to_dict()
     else:
-        fit_log, trainable = train_with_language_model(model, train, valid, catalog)
+        fit_log, trainable = train_with_language_model(model, train, valid, catalog, progress)
     total = sum(p.numel() for p in model.module_.parameters()) + lm_total
     model.module_.eval()
     model.fit_log_ = {**fit_log, "finetune": cfg.finetune, "pretrained": str(cfg.pretrained), "start_valid": start,
                       "trainable_parameters": int(trainable), "total_parameters": int(total),
                       "language_model_parameters": int(lm_total),
                       "trainable_fraction": trainable / total if total else 0.0}
+    return model
 
 
 def _check_compatible(source: SequentialRecommender, model: SequentialRecommender, text: Tensor | None) -> None:
     if model.config.item_repr == "id":
         raise ConfigError(f"{model.name} is ID-only; start a text or fused model from a pretrained checkpoint")
-    if type(source).architecture != type(model).architecture:
-        raise ConfigError(f"checkpoint is {type(source).architecture}, model is {type(model).architecture}")
-    mine, theirs = architecture_of(model), architecture_of(source)
+    mine, theirs = architecture_of(model.config), architecture_of(source.config)
     differ = {key: (mine[key], theirs[key]) for key in mine if mine[key] != theirs[key]}
     if differ:
         raise ConfigError("model config differs from the pretrained checkpoint in " + ", ".join(
@@ -125,39 +133,20 @@ def _check_compatible(source: SequentialRecommender, model: SequentialRecommende
         raise ConfigError(f"item text vectors must be {width}-wide like the checkpoint's")
 
 
-def transplant(source: nn.Module, target: nn.Module) -> None:
-    """Copy the checkpoint's transformer and text adapter into `target` (text or fused tower); the catalogue's
-    own text vectors, a fused model's new ID table and alpha keep their fresh values."""
-    fused = hasattr(target.tower, "ids")
-    state = {}
-    for key, value in source.state_dict().items():
-        if key.endswith("text_vectors"):
-            continue
-        if fused and key.startswith("tower."):
-            key = "tower.text." + key[len("tower."):]
-        state[key] = value
-    result = target.load_state_dict(state, strict=False)
-    fresh = [k for k in result.missing_keys if not (k.endswith("text_vectors") or ".ids." in k or k.endswith("alpha"))]
-    if fresh or result.unexpected_keys:
-        raise ModelFileError(f"checkpoint weights do not fit the model (missing {fresh}, unexpected "
-                             f"{result.unexpected_keys})")
-
-
-def set_trainable(module: nn.Module, mode: str) -> int:
-    """Freeze a freshly built module by mode: recommender trains everything, adapter the text adapter plus a fused
-    model's new ID table, lora nothing (the LM alone learns). alpha keeps `learn_alpha` unless all is frozen.
-    Returns the trainable count."""
-    for name, parameter in module.named_parameters():
-        if name.endswith("alpha"):
-            parameter.requires_grad_(parameter.requires_grad and mode != "lora")
-        elif mode == "recommender":
-            parameter.requires_grad_(True)
-        else:
-            parameter.requires_grad_(mode == "adapter" and (".adapter." in name or ".ids." in name))
+def set_trainable(module: SequenceModule, mode: str) -> int:
+    """Freeze a freshly built module by mode (`RECOMMENDER_PARTS`): recommender trains everything, adapter the
+    text adapter plus a fused model's new ID table, lora nothing (the LM alone learns). alpha keeps
+    `learn_alpha` unless the mode freezes it. Returns the trainable count."""
+    groups = module.parameter_groups()
+    learn_alpha = all(p.requires_grad for p in groups["alpha"])
+    keep = RECOMMENDER_PARTS[mode]
+    for part, parameters in groups.items():
+        for parameter in parameters:
+            parameter.requires_grad_(part in keep and (part != "alpha" or learn_alpha))
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def language_model_parameters(encoder: Any) -> int:
+def language_model_parameters(encoder: EncoderConfig) -> int:
     """Parameter count of the sentence model behind `encoder` (0 for TF-IDF)."""
     if encoder.kind != "sentence":
         return 0
@@ -166,7 +155,7 @@ def language_model_parameters(encoder: Any) -> int:
     return sum(p.numel() for p in SentenceEncoder(encoder).model.parameters())
 
 
-class _Joint(nn.Module):
+class _Joint(nn.Module, ParameterGroups):
     """Sequence module + trainable LM under one state_dict, so the Trainer's best-epoch restore covers both."""
 
     def __init__(self, sequence: nn.Module, lm: nn.Module, lm_lr: float) -> None:
@@ -182,16 +171,14 @@ class _Joint(nn.Module):
 
 
 def train_with_language_model(model: SequentialRecommender, train: Interactions, valid: Holdout | None,
-                              catalog: Catalog | None) -> tuple[dict, int]:
+                              catalog: Catalog | None, progress: Progress | None = None) -> tuple[dict, int]:
     """lora* / full: the batch's target items and `lm_negatives` uniform negatives are re-encoded by the live LM
     (with gradients) and form the softmax (log-Q corrected); input sequences read the catalogue vectors the LM
     gave at the start of the epoch (re-encoded whenever the LM has stepped since). A full softmax mixing live and
     stale columns was also tried: it can lower the loss by lifting every live item at once (only those are seen
     moving), and it validated worse in a short check. The final text vectors come from the best-validating LM."""
-    import numpy as np
-
-    from lmrec.models.sequential import training_windows, window_batches
-    from lmrec.transfer.lm_encoder import TrainableTextEncoder
+    from lmrec.text.trainable import TrainableTextEncoder
+    from lmrec.train.trainer import Trainer
 
     cfg = model.config
     if catalog is None:
@@ -199,16 +186,15 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
     assert model.module_ is not None
     mode = lm_mode(cfg.finetune)
     lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=mode,
-                              lora_rank=cfg.lora_rank, max_tokens=cfg.lm_max_tokens)
+                              lora_rank=cfg.lora_rank, max_tokens=cfg.lm_max_tokens).to(model.device)
     sequence = model.module_
-    set_trainable(sequence, RECOMMENDER_PART[cfg.finetune])
+    set_trainable(sequence, cfg.finetune)
     joint = _Joint(sequence, lm, cfg.lm_lr if mode == "full" else cfg.lora_lr)
-    text_tower = getattr(sequence.tower, "text", sequence.tower)
     stale = {"value": True}
 
     def refresh() -> None:
         if stale["value"]:
-            text_tower.text_vectors = lm.encode_all().to(text_tower.text_vectors.dtype)
+            sequence.set_text_vectors(lm.encode_all())
             stale["value"] = False
 
     windows = training_windows(train, cfg.max_len)
@@ -217,22 +203,19 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
     base = window_batches(windows, cfg.train.batch_size, cfg.max_len)
     n_items = int(model.n_items_)
     counts = np.bincount(train.item, minlength=n_items).astype(np.float64)
-    popularity = torch.from_numpy(counts / max(counts.sum(), 1.0)).float()
+    popularity = torch.from_numpy(counts / max(counts.sum(), 1.0)).float().to(model.device)
 
     def batches(rng: np.random.Generator):
         refresh()
         yield from base(rng)
 
-    def loss_fn(module: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+    def loss_fn(module: nn.Module, batch: SequenceBatch) -> Tensor:
         stale["value"] = True
-        inputs, targets = batch
-        hidden = sequence.net(inputs, sequence.tower())  # [B, L, D] over the epoch's cached item table
-        keep = targets >= 0
-        h, y = hidden[keep], targets[keep]
+        hidden = sequence.net(batch.inputs, sequence.item_table())  # [B, L, D] over the epoch's cached item table
+        keep = batch.targets >= 0
+        h, y = hidden[keep], batch.targets[keep]
         candidates, position = candidate_items(y, cfg.lm_negatives, n_items)
-        live = text_tower.adapter(lm(candidates))  # [C, D] with gradients into the LM
-        if hasattr(sequence.tower, "ids"):
-            live = live + sequence.tower.alpha * sequence.tower.ids.embedding.weight[candidates]
+        live = sequence.items_from_text(lm(candidates), candidates)  # [C, D] with gradients into the LM
         # mixed negative sampling: the batch's targets (drawn ~ popularity) and uniform extras, each logit
         # corrected by -log of its expected inclusion, so popular items are not punished for being in batches
         inclusion = len(y) * popularity[candidates] + (len(candidates) - position.max() - 1) / n_items
@@ -243,13 +226,13 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
         refresh()
         return validation_ndcg(model, valid, k=10)
 
-    fit_log = Trainer(cfg.train, progress=getattr(model, "progress", None)).fit(
+    fit_log = Trainer(cfg.train, progress=progress, device=model.device).fit(
         joint, batches, loss_fn, validate=validate if valid is not None and len(valid) else None)
     stale["value"] = True
     refresh()  # the restored (best) LM's vectors
     lm_trainable, _ = lm.parameter_counts()
     trainable = lm_trainable + sum(p.numel() for p in sequence.parameters() if p.requires_grad)
-    model.language_model_ = lm
+    model.attach_language_model(lm)
     return fit_log.to_dict(), trainable
 
 
@@ -259,39 +242,8 @@ def candidate_items(targets: Tensor, negatives: int, n_items: int, multiple: int
     returns (candidates [C], each target's position in them)."""
     distinct, position = torch.unique(targets, return_inverse=True)
     size = min(n_items, -(-(len(distinct) + negatives) // multiple) * multiple)
-    free = torch.ones(n_items, dtype=torch.bool)
+    free = torch.ones(n_items, dtype=torch.bool, device=targets.device)
     free[distinct] = False
     pool = free.nonzero().squeeze(1)
-    extra = pool[torch.randperm(len(pool))[: size - len(distinct)]]
+    extra = pool[torch.randperm(len(pool), device=targets.device)[: size - len(distinct)]]
     return torch.cat([distinct, extra]), position
-
-
-def tuned_language_model(config: Any, state: dict[str, Tensor]) -> nn.Module:
-    """Rebuild a saved model's fine-tuned LM (no texts yet; `TunedTextEncoder` adds them)."""
-    from lmrec.transfer.lm_encoder import TrainableTextEncoder
-
-    lm = TrainableTextEncoder([], config.encoder, mode=lm_mode(config.finetune), lora_rank=config.lora_rank,
-                              max_tokens=config.lm_max_tokens)
-    lm.load_adapter_state(state)
-    return lm.eval()
-
-
-class TunedTextEncoder:
-    """New item texts -> vectors through the fine-tuned LM, exactly as the catalogue's vectors were made
-    (eval mode, no gradients); the `encode` half of the ItemEncoder protocol the service uses."""
-
-    def __init__(self, lm: Any) -> None:
-        self.lm = lm
-
-    def encode(self, texts: list[str], *, batch_size: int = 256, progress: Any = None) -> Any:
-        first = self.lm.n_items
-        self.lm.add_texts(list(texts))
-        rows = torch.arange(first, self.lm.n_items)
-        was_training = self.lm.training
-        self.lm.eval()
-        try:
-            with torch.inference_mode():
-                parts = [self.lm(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
-        finally:
-            self.lm.train(was_training)
-        return torch.cat(parts).numpy() if parts else torch.zeros((0, self.lm.dim)).numpy()

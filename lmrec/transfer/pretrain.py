@@ -19,11 +19,15 @@ from typing import Any
 import numpy as np
 
 from lmrec.config import from_dict, to_dict, write_yaml
+from lmrec.data.config import DataConfig, load_data
 from lmrec.data.split import Holdout, leave_last_out
 from lmrec.data.types import Dataset, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError
 from lmrec.io import atomic_write_json
-from lmrec.run import DataConfig, ModelSpec, Progress, RunConfig, load_data, peak_rss_mib
+from lmrec.models.registry import ModelSpec, get_model
+from lmrec.models.sequence import SequentialRecommender
+from lmrec.provenance import environment, peak_rss_mib
+from lmrec.train.progress import Reporter, epoch_progress
 
 
 def _default_model() -> ModelSpec:
@@ -43,7 +47,6 @@ class PretrainConfig:
 def resolve_pretrain_config(values: dict[str, Any]) -> PretrainConfig:
     """Strictly build a PretrainConfig from a nested dict (`sources` is a list of data sections)."""
     from lmrec.data.prepare import PrepareConfig
-    from lmrec.models.registry import get_model_class
 
     unknown = sorted(set(values) - {"sources", "model", "prepare", "seed"})
     if unknown:
@@ -57,11 +60,12 @@ def resolve_pretrain_config(values: dict[str, Any]) -> PretrainConfig:
     seed = int(values.get("seed", 0))
     model_values = {**_default_model().params, **dict(values.get("model") or {})}
     name = str(model_values.pop("name", "sasrec-text"))
-    model_cls = get_model_class(name)
+    entry = get_model(name)
     model_values.setdefault("train", {})
     model_values["train"] = {"seed": seed, **model_values["train"]}
-    model_config = from_dict(model_cls.Config, model_values, where="model.")
-    if getattr(model_config, "item_repr", None) != "text" or getattr(model_config, "pretrained", None):
+    model_config = entry.config(model_values)
+    if not issubclass(entry.cls, SequentialRecommender) or model_config.item_repr != "text" or \
+            model_config.pretrained:
         raise ConfigError(f"pretraining needs an inductive text model such as sasrec-text (got {name!r}): "
                           "ID embeddings do not carry to a new catalogue")
     return PretrainConfig(sources, ModelSpec(name, to_dict(model_config)),
@@ -73,30 +77,26 @@ def pretrain_config_to_dict(config: PretrainConfig) -> dict[str, Any]:
             **config.model.params}, "prepare": to_dict(config.prepare), "seed": config.seed}
 
 
-def pretrain(config: PretrainConfig, out: str | Path, *, progress: Progress | None = None,
-             datasets: list[Dataset] | None = None) -> dict[str, Any]:
+def pretrain(config: PretrainConfig, out: str | Path, *, progress: Reporter | None = None,
+             datasets: list[Dataset] | None = None, device: Any = None) -> dict[str, Any]:
     """Load and split every source, train the text model on all of them at once, write DIR; returns meta."""
-    from lmrec.models.base import environment
-    from lmrec.models.registry import get_model_class
+    from lmrec.device import describe, resolve_device
     from lmrec.text.encoder import encode_catalog
 
     out = Path(out)
     started = time.perf_counter()
     if datasets is None:
-        datasets = [load_data(RunConfig(data=source, model=config.model, prepare=config.prepare))
-                    for source in config.sources]
-    model_cls = get_model_class(config.model.name)
-    model = model_cls(from_dict(model_cls.Config, config.model.params))
+        datasets = [load_data(source, config.prepare) for source in config.sources]
+    device = resolve_device(device)
+    model = get_model(config.model.name).create(config.model.params).to(device)
     for source, dataset in zip(config.sources, datasets, strict=True):
         if dataset.catalog is None:
             raise DataError(f"source {source.dataset or source.interactions}: no item text (pass --items FILE)")
     splits = [leave_last_out(d.interactions) for d in datasets]
-    vectors = np.concatenate([encode_catalog(d.catalog, model.config.encoder) for d in datasets])
+    vectors = np.concatenate([encode_catalog(d.catalog, model.config.encoder, device=device) for d in datasets])
     train, valid = concat_training(splits)
-    if progress is not None:
-        model.progress = lambda record: progress("pretrain", record.epoch, model.config.train.epochs)
     fit_start = time.perf_counter()
-    model.fit(train, valid=valid, text_vectors=vectors)
+    model.fit(train, valid=valid, text_vectors=vectors, progress=epoch_progress(progress, "pretrain"))
     fit_seconds = time.perf_counter() - fit_start
 
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def pretrain(config: PretrainConfig, out: str | Path, *, progress: Progress | No
                     for d, s in zip(datasets, splits, strict=True)],
         "items": int(len(vectors)), "train_interactions": int(len(train)), "seed": config.seed,
         "fit_seconds": fit_seconds, "total_seconds": time.perf_counter() - started, "peak_rss_mib": peak_rss_mib(),
-        "fit_log": model.fit_log_, **environment(),
+        "fit_log": model.fit_log_, "device": describe(device), **environment(),
     }
     atomic_write_json(out / "meta.json", meta)
     return meta

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import lmrec.cli_coldstart  # noqa: F401  (registers the command until lmrec/cli.py imports it)
 from lmrec.cli import app
 from lmrec.testing.toy import new_items_data
 

@@ -1,4 +1,4 @@
-"""`lmrec pretrain` -> `lmrec evaluate --zero-shot` -> `lmrec fit --pretrained` on generic files, and bad input."""
+"""`lmrec pretrain` -> `lmrec zero-shot` -> `lmrec fit --pretrained` on generic files, and bad input."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def checkpoint(files, tmp_path_factory) -> Path:
 
 def test_zero_shot_writes_a_normal_evaluated_run(checkpoint: Path, files, tmp_path: Path) -> None:
     inter, items = files["target"]
-    result = invoke("evaluate", "--zero-shot", checkpoint, "--interactions", inter, "--items", items,
-                    "--out", tmp_path / "zs", "-k", "10")
+    result = invoke("zero-shot", checkpoint, "--interactions", inter, "--items", items, "--out", tmp_path / "zs",
+                    "-k", "10")
     assert result.exit_code == 0, result.output
     for name in ("metrics.json", "recommendations.csv", "targets.csv", "model/weights.safetensors"):
         assert (tmp_path / "zs" / name).is_file(), name
@@ -65,6 +65,13 @@ def test_zero_shot_writes_a_normal_evaluated_run(checkpoint: Path, files, tmp_pa
     assert metrics["test"]["n_users"] == 60
     recommended = invoke("recommend", tmp_path / "zs", "--history", "tgt-i0,tgt-i1", "-k", "3", "--json")
     assert recommended.exit_code == 0, recommended.output
+    old = invoke("evaluate", "--zero-shot", checkpoint, "--interactions", inter, "--items", items,
+                 "--out", tmp_path / "zs-old", "-k", "10")
+    assert old.exit_code == 0, old.output
+    notices = [line for line in old.output.splitlines() if "deprecated" in line]
+    assert len(notices) == 1 and "lmrec zero-shot" in notices[0]
+    assert json.loads((tmp_path / "zs-old" / "metrics.json").read_text())["test"] == metrics["test"] | {
+        "seconds": json.loads((tmp_path / "zs-old" / "metrics.json").read_text())["test"]["seconds"]}
 
 
 def test_few_shot_fit_from_the_checkpoint(checkpoint: Path, files, tmp_path: Path) -> None:
@@ -79,9 +86,10 @@ def test_few_shot_fit_from_the_checkpoint(checkpoint: Path, files, tmp_path: Pat
 
 
 @pytest.mark.parametrize("args, message", [
+    (["zero-shot", "{pre}", "--interactions", "{inter}", "--items", "{items}"], "--out"),
     (["evaluate", "--zero-shot", "{pre}", "--interactions", "{inter}", "--items", "{items}"], "--out"),
-    (["evaluate", "--zero-shot", "{tmp}/missing", "--interactions", "{inter}", "--items", "{items}",
-      "--out", "{tmp}/x"], "no such pretrained"),
+    (["zero-shot", "{tmp}/missing", "--interactions", "{inter}", "--items", "{items}", "--out", "{tmp}/x"],
+     "no such pretrained"),
     (["pretrain", "--interactions", "{inter}", "--out", "{tmp}/p"], "--items"),
     (["pretrain", "--interactions", "{inter}", "--items", "{items}", "--out", "{tmp}/p", "--set",
       "model.name=sasrec"], "inductive text model"),

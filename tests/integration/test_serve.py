@@ -21,9 +21,11 @@ from lmrec.data import from_dataframes  # noqa: E402
 from lmrec.data.types import Histories, Sequences  # noqa: E402
 from lmrec.errors import ConfigError  # noqa: E402
 from lmrec.models.base import BaseRecommender  # noqa: E402
-from lmrec.run import build_config, fit_run, load_run  # noqa: E402
+from lmrec.models.capabilities import DotProductScoring  # noqa: E402
+from lmrec.pipeline import build_config, fit_run, load_run  # noqa: E402
+from lmrec.ranking import Exclusions, RankingPipeline  # noqa: E402
 from lmrec.serve import ServeConfig, create_app  # noqa: E402
-from lmrec.serve.index import Exclusions, FaissIndex, dot_product, retrieve  # noqa: E402
+from lmrec.serve.index import FaissIndex, dot_product, retriever_for  # noqa: E402
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -298,10 +300,6 @@ def test_swap_and_reload(ease_run, fused_run, tmp_path) -> None:
 
 def test_refresh_serves_the_version_lmrec_update_committed(ease) -> None:
     """An `lmrec update` version holds the events up to its cursor in history.npz: they must count once."""
-    import lmrec.run
-
-    if not hasattr(lmrec.run, "current_version"):
-        pytest.skip("load_run does not follow update_state.json in this tree")
     state = ease.app.state.serving
     stored = ease.get("/users/user0").json()["history"]
     ease.post("/events", json=[{"user_id": "user0", "item_id": i} for i in OCEAN[:3]], headers=AUTH)
@@ -323,8 +321,8 @@ def test_refresh_serves_the_version_lmrec_update_committed(ease) -> None:
 
 
 # -- FAISS -------------------------------------------------------------------------------------------------------
-class MeanDot(BaseRecommender):
-    """score = mean(item vectors of the history) @ item table; exposes both halves."""
+class MeanDot(BaseRecommender, DotProductScoring):
+    """score = mean(item vectors of the history) @ item table; declares both halves."""
 
     name = "mean-dot"
     Config = dict
@@ -333,7 +331,7 @@ class MeanDot(BaseRecommender):
         super().__init__({})
         self.table, self.n_items_ = table, table.shape[0]
 
-    def query_vectors(self, histories: Histories) -> torch.Tensor:
+    def user_vectors(self, histories: Histories, table: torch.Tensor | None = None) -> torch.Tensor:
         mask = torch.from_numpy(histories.mask).float()
         vectors = self.table[torch.from_numpy(np.where(histories.mask, histories.seq, 0))]  # [B, L, D]
         return (vectors * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
@@ -342,7 +340,7 @@ class MeanDot(BaseRecommender):
         return self.table
 
     def score(self, histories: Histories) -> torch.Tensor:
-        return self.query_vectors(histories) @ self.table.T
+        return self.user_vectors(histories) @ self.table.T
 
 
 def test_faiss_topk_equals_exact_on_60k_items() -> None:
@@ -351,16 +349,17 @@ def test_faiss_topk_equals_exact_on_60k_items() -> None:
     parts = dot_product(model)
     assert parts is not None
     index = FaissIndex(parts.table)
+    faiss, exact_pipeline = RankingPipeline(retriever_for(model, index, parts)), RankingPipeline.for_model(model)
     rng = np.random.default_rng(1)
     histories = Histories.from_lists([rng.choice(60_000, size=n, replace=False) for n in (1, 5, 30, 200)])
     for exclude_seen in (True, False):
         exact = model.recommend(histories, 50, exclude_seen=exclude_seen)
-        fast = retrieve(model, histories, 50, exclude_seen=exclude_seen, index=index, parts=parts)
+        fast = faiss.rank(histories, 50, exclude_seen=exclude_seen)
         assert np.array_equal(fast.items, exact.items)
         assert np.allclose(fast.scores, exact.scores, rtol=1e-5, atol=1e-5)
     blocked = exact.items[:, :5].ravel()
-    exact = retrieve(model, histories, 20, exclusions=Exclusions(blocked=blocked))
-    fast = retrieve(model, histories, 20, exclusions=Exclusions(blocked=blocked), index=index, parts=parts)
+    exact = exact_pipeline.rank(histories, 20, exclusions=Exclusions(blocked=blocked))
+    fast = faiss.rank(histories, 20, exclusions=Exclusions(blocked=blocked))
     assert np.array_equal(fast.items, exact.items) and not np.isin(fast.items, blocked).any()
 
 

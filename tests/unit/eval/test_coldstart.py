@@ -13,10 +13,10 @@ import torch
 from lmrec.data.split import Holdout, SplitConfig
 from lmrec.data.types import Histories, Sequences
 from lmrec.errors import ConfigError, DataError
-from lmrec.eval.coldstart import KnownItemsOnly, cold_start_data, keep_targets, place_new_items, run_cold_start
+from lmrec.eval.coldstart import KnownItemsOnly, cold_start_data, keep_targets, place_items, run_cold_start
 from lmrec.eval.coldstart_report import write_cold_start
 from lmrec.eval.evaluate import EvalOptions, evaluate
-from lmrec.models.registry import get_model_class
+from lmrec.models.registry import create_model, get_model
 from lmrec.testing.toy import new_items_data
 from lmrec.text.encoder import EncoderConfig
 from lmrec.train.trainer import TrainConfig
@@ -28,8 +28,7 @@ OPTIONS = EvalOptions(ks=(10, 20), n_bootstrap=50)
 
 
 def make(name: str, **params):
-    cls = get_model_class(name)
-    return cls(cls.Config(**params))
+    return create_model(name, params)
 
 
 def sequence(name: str):
@@ -96,12 +95,12 @@ def test_no_new_item_text_reaches_fit(data, monkeypatch) -> None:
 
     monkeypatch.setattr(encoder, "encode_catalog", spy)
     seen = {}
-    content_cls = get_model_class("lm-content")
+    content_cls = get_model("lm-content").cls
 
     class Spy(content_cls):
-        def fit(self, train, *, valid=None, catalog=None):
+        def fit(self, train, *, valid=None, catalog=None, progress=None):
             seen.update(n_items=train.n_items, max_item=int(train.item.max()), catalog=len(catalog))
-            return super().fit(train, valid=valid, catalog=catalog)
+            return super().fit(train, valid=valid, catalog=catalog, progress=progress)
 
     report = run_cold_start(data, {"sasrec-fused": sequence("sasrec-fused"), "spy": Spy(Spy.Config(encoder=TFIDF))},
                             options=OPTIONS)
@@ -135,7 +134,7 @@ def test_unplaceable_new_items_never_count_as_hits() -> None:
 
 def test_lm_content_adds_items_by_text(data, tmp_path: Path) -> None:
     model = make("lm-content", encoder=TFIDF).fit(data.train, catalog=data.known_catalog)
-    scorer, placed = place_new_items(model, data)
+    scorer, placed = place_items(model, data)
     assert placed and scorer is model and model.n_items_ == data.n_items
     scores = model.score(data.test.inputs.histories(np.arange(4)))
     assert scores.shape == (4, data.n_items) and torch.isfinite(scores).all()

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from lmrec.eval.metrics import auc, average_precision, hit_rate, mrr, ndcg, precision, recall
+from lmrec.metrics import auc, average_precision, hit_rate, mrr, ndcg, precision, recall
 
 T, F = True, False
 # u0: one target, found at position 3.  u1: three targets, found at positions 1 and 3.

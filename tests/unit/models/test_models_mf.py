@@ -53,8 +53,8 @@ def test_fit_records_a_log_and_keeps_the_best_validation_epoch():
     toy = block_data()
     model = BPR(FAST).fit(toy.split.train, valid=toy.split.valid)
     log = model.fit_log_
-    assert 1 <= log.best_epoch <= len(log.epochs) <= 30
-    assert log.best_valid == max(e.valid for e in log.epochs)
+    assert 1 <= log["best_epoch"] <= len(log["epochs"]) <= 30
+    assert log["best_valid"] == max(e["valid"] for e in log["epochs"])
     assert model.module_.user.weight.shape == (toy.dataset.n_users, 8)
 
 

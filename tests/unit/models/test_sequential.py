@@ -4,8 +4,10 @@ import numpy as np
 import torch
 
 from lmrec.data.types import PAD, Histories, Interactions
-from lmrec.models.nets import GRU4RecNet, SASRecNet
-from lmrec.models.sequential import pad_windows, right_align, sampled_softmax, training_windows
+from lmrec.models.gru4rec import GRU4RecNet
+from lmrec.models.sasrec import SASRecNet
+from lmrec.models.sequence.windows import pad_windows, right_align, training_windows
+from lmrec.train.losses import LossInputs, get_loss
 
 
 def test_right_align_keeps_the_most_recent_items_at_the_end() -> None:
@@ -52,7 +54,9 @@ def test_sampled_softmax_matches_full_softmax_when_every_item_is_sampled() -> No
     h, table = torch.randn(5, 4), torch.randn(6, 4)
     y = torch.tensor([0, 1, 2, 3, 4])
     uniform = np.full(6, 1 / 6)
-    loss = sampled_softmax(h, y, table, uniform, 60000)  # each item ~10k times; -log Q undoes the repeats
+    negatives = torch.from_numpy(np.random.default_rng(0).choice(6, size=60000, p=uniform))
+    log_q = torch.from_numpy(np.log(uniform * 60000)).float()[negatives]
+    loss = get_loss("sampled")(LossInputs(h, y, table, negatives, log_q))  # each item ~10k times: -log Q undoes it
     full = torch.nn.functional.cross_entropy(h @ table.T, y)
     assert abs(float(loss) - float(full)) < 0.02
 
@@ -60,19 +64,18 @@ def test_sampled_softmax_matches_full_softmax_when_every_item_is_sampled() -> No
 def test_text_model_adds_items_from_text_and_can_rank_them() -> None:
     import pytest
 
-    from lmrec.config import from_dict
     from lmrec.errors import ConfigError
-    from lmrec.models.sasrec import SASRec, SASRecFused
+    from lmrec.models.registry import create_model
     from lmrec.testing.toy import ring_data
 
     ring = ring_data()
     config = {"dim": 16, "max_len": 8, "encoder": {"kind": "tfidf", "tfidf_dim": 8},
               "train": {"epochs": 2, "threads": 1}}
-    model = SASRecFused(from_dict(SASRecFused.Config, config)).fit(ring.split.train, catalog=ring.dataset.catalog)
+    model = create_model("sasrec-fused", config).fit(ring.split.train, catalog=ring.dataset.catalog)
     n = model.n_items_
     new = model.add_items(np.ones((2, model.text_vectors.shape[1]), np.float32) / 3)
     assert new.tolist() == [n, n + 1] and model.score(ring.queries).shape == (len(ring.queries), n + 2)
-    id_only = SASRec(from_dict(SASRec.Config, {"dim": 16, "train": {"epochs": 1}})).fit(ring.split.train)
+    id_only = create_model("sasrec", {"dim": 16, "train": {"epochs": 1}}).fit(ring.split.train)
     with pytest.raises(ConfigError, match="ID-only"):
         id_only.add_items(np.ones((1, 8), np.float32))
 
@@ -88,7 +91,7 @@ def test_last_only_forward_equals_the_full_forward_at_the_last_position() -> Non
 
 
 def test_new_fused_item_starts_from_its_text_neighbours_id_vectors() -> None:
-    from lmrec.models.sequential import neighbour_mean
+    from lmrec.models.sequence import neighbour_mean
 
     text = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     ids = torch.tensor([[1.0, 1.0], [3.0, 3.0], [-5.0, -5.0]])
@@ -105,7 +108,7 @@ def test_batches_are_padded_to_a_multiple_of_eight_at_most_max_len() -> None:
 
 
 def test_valid_positions_keeps_every_real_target_once_and_pads_with_ignored_rows() -> None:
-    from lmrec.models.sequential import valid_positions
+    from lmrec.models.sequence.windows import valid_positions
 
     hidden = torch.arange(12, dtype=torch.float32).reshape(2, 3, 2)
     targets = torch.tensor([[PAD, 4, 5], [PAD, PAD, 7]])

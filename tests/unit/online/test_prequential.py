@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
 
 from lmrec.data.types import PAD, Histories, Interactions
+from lmrec.models.base import TopK
 from lmrec.models.baselines import Pop
-from lmrec.models.sasrec import SASRec
-from lmrec.models.sequential import SequentialConfig
+from lmrec.models.sequence import SequentialConfig, SequentialRecommender
 from lmrec.online.prequential import (
     PrequentialConfig,
     compare,
@@ -57,12 +55,13 @@ def test_prefix_histories_and_hand_checked_hits() -> None:
     h = prefix_histories(seqs, np.array([0, 1, 0]), np.array([2, 1, 0]))
     assert h.seq.tolist() == [[2, 0], [1, PAD], [PAD, PAD]] and h.lengths.tolist() == [2, 1, 0]
 
-    class Fixed:  # ranks items 3 > 2 > 1 > 0 for every query
+    class Fixed:  # a top-k-only ranker: items 3 > 2 > 1 > 0 for every query
         def recommend(self, histories: Histories, k: int, *, exclude_seen: bool = True):
             scores = torch.tensor([[0.0, 1.0, 2.0, 3.0]]).repeat(len(histories), 1)
             for row, length in enumerate(histories.lengths):
                 scores[row, torch.from_numpy(histories.seq[row, :length])] = float("-inf")
-            return SimpleNamespace(items=torch.topk(scores, k).indices.numpy())
+            top = torch.topk(scores, k)
+            return TopK(top.indices.numpy(), top.values.numpy())
 
     config = PrequentialConfig(k=2, batch_size=1)
     hit, ndcg = score_events(Fixed(), seqs, np.array([0, 0, 1]), np.array([1, 2, 1]), np.array([0, 1, 3]), config)
@@ -83,7 +82,8 @@ def replayed() -> dict:
     inter = drifting_stream()
     train, probe = holdout_last(inter.select(inter.timestamp < CUT))
     train_config = TrainConfig(epochs=40, batch_size=32, lr=0.01, patience=40, threads=1, seed=0)
-    model = SASRec(SequentialConfig(dim=32, heads=2, max_len=16, dropout=0.1, train=train_config)).fit(train)
+    config = SequentialConfig(dim=32, heads=2, max_len=16, dropout=0.1, train=train_config)
+    model = SequentialRecommender(config).fit(train)
     config = PrequentialConfig(chunk_events=120, k=3)
     common = {"train": train, "probe": probe, "config": config}
     static = prequential(model, inter, CUT, name="static", **common)
@@ -128,7 +128,8 @@ def test_refit_models_replay_too() -> None:
 
 
 def test_cli_prequential_and_update(tmp_path) -> None:
-    """`lmrec evaluate --prequential` on a global-time run, then `lmrec update` from an event log."""
+    """`lmrec prequential` on a global-time run (and the deprecated `evaluate --prequential`), then `lmrec update`
+    from an event log."""
     import json
 
     import pandas as pd
@@ -149,9 +150,14 @@ def test_cli_prequential_and_update(tmp_path) -> None:
                                  str(out), "--set", "split.method=global_time", "--set", f"split.cut={10 * day}",
                                  "--set", f"split.valid_cut={9 * day}", "--set", "model.reg_weight=10"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["evaluate", str(out), "--prequential", "--chunk-days", "2", "-k", "5"])
+    result = runner.invoke(app, ["prequential", str(out), "--chunk-days", "2", "-k", "5"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "prequential.json").read_text())
+    result = runner.invoke(app, ["evaluate", str(out), "--prequential", "--chunk-days", "2", "-k", "5"])
+    assert result.exit_code == 0, result.output
+    notices = [line for line in result.output.splitlines() if "deprecated" in line]
+    assert len(notices) == 1 and "use `lmrec prequential RUN_DIR`" in notices[0]
+    assert json.loads((out / "prequential.json").read_text())["compare"] == report["compare"]
     assert len(report["static"]["chunks"]) == 4 and len(report["online"]["probe"]) == 5
     later = report["compare"]["later"]["hr@5"]
     assert later["online"] > later["static"] + 0.3  # ring B is learned by the refitted model only

@@ -17,11 +17,10 @@ import torch
 from lmrec.data.types import Histories, Interactions, Sequences
 from lmrec.errors import DataError, ModelFileError
 from lmrec.models.baselines import Pop
-from lmrec.models.sasrec import SASRec
-from lmrec.models.sequential import SequentialConfig
+from lmrec.models.sequence import SequentialConfig, SequentialRecommender
 from lmrec.online.events import Event, EventLog
 from lmrec.online.updater import UpdateConfig, Updater, read_state, recent_windows, update_run
-from lmrec.run import build_config, fit_run, load_run
+from lmrec.pipeline import build_config, fit_run, load_run
 from lmrec.testing.toy import ring_data
 from lmrec.train.trainer import TrainConfig
 
@@ -56,7 +55,7 @@ def shifted() -> dict:
     """A model fitted on ring A (items 0-19); new users then walk ring B (items 20-39)."""
     old = ring_walks(0, 20, 60, 12, n_users_total=120, n_items=40)
     new = ring_walks(20, 20, 60, 12, first_user=60, seed=1, n_users_total=120, n_items=40)
-    model = SASRec(SMALL).fit(old)
+    model = SequentialRecommender(SMALL).fit(old)
     return {"model": model, "old": old, "new": new}
 
 
@@ -92,20 +91,19 @@ def test_partial_fit_continues_training_and_checks_items(shifted: dict) -> None:
 
 
 def test_fused_models_keep_their_text_part_and_move_their_id_part() -> None:
-    from lmrec.config import from_dict
-    from lmrec.models.sasrec import SASRecFused
+    from lmrec.models.registry import create_model
 
     ring = ring_data()
     config = {"dim": 16, "max_len": 8, "encoder": {"kind": "tfidf", "tfidf_dim": 8},
               "train": {"epochs": 2, "threads": 1}}
-    model = SASRecFused(from_dict(SASRecFused.Config, config)).fit(ring.split.train, catalog=ring.dataset.catalog)
+    model = create_model("sasrec-fused", config).fit(ring.split.train, catalog=ring.dataset.catalog)
     new = ring_walks(0, 20, 10, 6, first_user=0, seed=3, n_users_total=100, n_items=20)
     updated = Updater(UpdateConfig(epochs=1)).update(model, new, ring.split.train).model
-    before, after = model.module_.tower, updated.module_.tower
-    for old, moved in zip(before.text.parameters(), after.text.parameters(), strict=True):
+    before, after = model.module_, updated.module_
+    for old, moved in zip(before.text_part.parameters(), after.text_part.parameters(), strict=True):
         assert torch.equal(old, moved) and moved.requires_grad  # frozen for the update only
-    assert torch.equal(before.text.text_vectors, after.text.text_vectors)
-    assert not torch.equal(before.ids.embedding.weight, after.ids.embedding.weight)
+    assert torch.equal(before.text_vectors, after.text_vectors)
+    assert not torch.equal(before.id_part.embedding.weight, after.id_part.embedding.weight)
 
 
 def test_recent_windows_cover_exactly_the_new_targets() -> None:
@@ -222,7 +220,7 @@ def test_crash_between_version_and_pointer_keeps_the_previous_version(run_dir, m
     def no_commit(*args, **kwargs) -> None:
         raise Crash
 
-    crash_then_recover(run_dir, monkeypatch, "lmrec.online.updater.commit", no_commit)
+    crash_then_recover(run_dir, monkeypatch, "lmrec.pipeline.rundir.RunDir.commit_update_state", no_commit)
 
 
 def test_crash_during_the_pointer_rename_keeps_the_previous_version(run_dir, monkeypatch) -> None:

@@ -1,4 +1,7 @@
-"""The one training loop: early stopping with best-state restore, budget, progress, seeding, config checks."""
+"""The one training loop: early stopping with best-state restore, budget, progress, step hooks, seeding, config
+checks."""
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -6,7 +9,16 @@ import torch
 from torch import nn
 
 from lmrec.errors import ConfigError
-from lmrec.train.trainer import EpochRecord, TrainConfig, Trainer, reporting
+from lmrec.train.batches import TensorBatch
+from lmrec.train.trainer import EpochRecord, GradientAccumulation, Step, StepHook, TrainConfig, Trainer
+
+
+@dataclass(frozen=True)
+class Noise(TensorBatch):
+    x: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
 
 
 class Scalar(nn.Module):
@@ -17,11 +29,11 @@ class Scalar(nn.Module):
 
 def batches(rng: np.random.Generator):
     for _ in range(2):
-        yield (torch.from_numpy(rng.normal(size=4).astype(np.float32)),)
+        yield Noise(torch.from_numpy(rng.normal(size=4).astype(np.float32)))
 
 
-def loss(module: Scalar, batch) -> torch.Tensor:
-    return ((module.w - 3.0 - 0 * batch[0]) ** 2).mean()
+def loss(module: Scalar, batch: Noise) -> torch.Tensor:
+    return ((module.w - 3.0 - 0 * batch.x) ** 2).mean()
 
 
 def scripted(scores: list[float], module: Scalar, seen: list[float]):
@@ -62,21 +74,50 @@ def test_max_seconds_stops_after_the_crossing_epoch():
     assert len(log.epochs) == 1 and log.stop_reason == "max_seconds"
 
 
-def test_progress_callback_and_reporting_context():
+def test_progress_gets_one_record_per_epoch():
     records: list[EpochRecord] = []
     Trainer(TrainConfig(epochs=2), progress=records.append).fit(Scalar(), batches, loss)
-    assert [r.epoch for r in records] == [1, 2] and all(r.seconds >= 0 for r in records)
-    via_context: list[EpochRecord] = []
-    with reporting(via_context.append):
-        Trainer(TrainConfig(epochs=3)).fit(Scalar(), batches, loss)
-    assert len(via_context) == 3
-    Trainer(TrainConfig(epochs=1)).fit(Scalar(), batches, loss)
-    assert len(via_context) == 3  # the context is gone
+    assert [(r.epoch, r.epochs) for r in records] == [(1, 2), (2, 2)] and all(r.seconds >= 0 for r in records)
+    assert records[0].describe().startswith("epoch 1/2 loss ")
+
+
+def test_an_extra_loss_hook_changes_what_is_learned():
+    class PullToZero(StepHook):
+        def loss(self, step: Step, compute):
+            return compute() + 10.0 * (step.module.w ** 2).sum()
+
+    plain, hooked = Scalar(), Scalar()
+    Trainer(TrainConfig(epochs=200, lr=0.05)).fit(plain, batches, loss)
+    Trainer(TrainConfig(epochs=200, lr=0.05), hooks=[PullToZero()]).fit(hooked, batches, loss)
+    # minimum of (w - 3)^2 + 10 w^2 is w = 3 / 11
+    assert float(plain.w.detach()) == pytest.approx(3.0, abs=0.05)
+    assert float(hooked.w.detach()) == pytest.approx(3 / 11, abs=0.05)
+
+
+def test_gradient_accumulation_steps_every_n_batches():
+    steps: list[int] = []
+
+    class Count(StepHook):
+        def should_step(self, step: Step) -> bool:
+            steps.append(step.index)
+            return True
+
+    module = Scalar()
+    Trainer(TrainConfig(epochs=1, lr=0.1, optimizer="adam"), hooks=[GradientAccumulation(2), Count()]).fit(
+        module, batches, loss)
+    one_step = Scalar()
+    Trainer(TrainConfig(epochs=1, lr=0.1, optimizer="adam"),
+            hooks=[]).fit(one_step, lambda rng: iter([Noise(torch.zeros(4))]), loss)
+    assert steps == [0, 1]  # both batches seen; the optimiser stepped once, after the second
+    # one Adam step of the same (averaged) gradient
+    assert float(module.w.detach()) == pytest.approx(float(one_step.w.detach()))
+    with pytest.raises(ConfigError):
+        GradientAccumulation(0)
 
 
 def test_same_seed_same_result_and_caller_rng_untouched():
     def noisy_loss(module, batch):
-        return ((module.w - batch[0] - torch.rand(1)) ** 2).mean()
+        return ((module.w - batch.x - torch.rand(1)) ** 2).mean()
 
     torch.manual_seed(123)
     before = torch.rand(1)

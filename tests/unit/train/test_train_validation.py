@@ -1,15 +1,13 @@
-"""validation_ndcg and the loss functions against hand-computed numbers."""
+"""validation_ndcg against hand-computed numbers."""
 
 import math
 
 import numpy as np
 import pytest
-import torch
 
 from lmrec.data.split import Holdout
 from lmrec.data.types import Sequences
 from lmrec.models.base import TopK
-from lmrec.train.losses import bpr_loss, full_softmax_loss
 from lmrec.train.validation import validation_ndcg
 
 
@@ -45,15 +43,3 @@ def test_multiple_targets_use_ideal_dcg():
     expected = (1 / math.log2(3) + 1 / math.log2(7)) / (1 + 1 / math.log2(3))
     assert value == pytest.approx(expected)
     assert validation_ndcg(Fixed(), holdout([]), k=10) == 0.0
-
-
-def test_bpr_loss_by_hand():
-    assert float(bpr_loss(torch.zeros(3), torch.zeros(3))) == pytest.approx(math.log(2))
-    pos, neg = torch.tensor([2.0]), torch.tensor([[0.0, 2.0]])
-    expected = (math.log1p(math.exp(-2.0)) + math.log(2)) / 2
-    assert float(bpr_loss(pos, neg)) == pytest.approx(expected)
-
-
-def test_full_softmax_ignores_padding_rows():
-    logits = torch.tensor([[0.0, 0.0], [5.0, -5.0]])
-    assert float(full_softmax_loss(logits, torch.tensor([1, -1]))) == pytest.approx(math.log(2))

@@ -12,9 +12,12 @@ from safetensors.torch import load_file
 
 from lmrec.data.split import SplitConfig, leave_last_out, make_split
 from lmrec.errors import ConfigError
-from lmrec.run import evaluate_run, fit_run, load_run
+from lmrec.models.growth import new_item_encoder
+from lmrec.pipeline import evaluate_run, fit_run, load_run
+from lmrec.pipeline.transfer import transfer_config
 from lmrec.testing.toy import block_data
-from lmrec.transfer import load_pretrained, pretrain, resolve_pretrain_config, transfer_config
+from lmrec.text.trainable import TunedTextEncoder
+from lmrec.transfer import load_pretrained, pretrain, resolve_pretrain_config
 from lmrec.transfer.pretrain import concat_training
 
 SMALL = {"dim": 16, "max_len": 8, "experts": 2, "train": {"epochs": 15, "batch_size": 32}}
@@ -87,8 +90,9 @@ def test_lora_moves_only_the_language_model(checkpoint: Path, target, tmp_path: 
     assert not torch.allclose(zs["tower.text_vectors"], tuned["tower.text_vectors"])
     assert 0 < meta["fit_log"]["trainable_fraction"] < 0.05
     # the tuned LM is saved with the model and encodes a new item exactly as it encoded the catalogue
-    encoder = run.model.tuned_text_encoder()
-    assert encoder is not None and load_run(tmp_path / "zs").model.tuned_text_encoder() is None
+    encoder = new_item_encoder(run.model, run.catalog)
+    assert isinstance(encoder, TunedTextEncoder)
+    assert not isinstance(new_item_encoder(load_run(tmp_path / "zs").model, run.catalog), TunedTextEncoder)
     first_text = target.dataset.catalog.texts(run.model.config.encoder.template)[0]
     again = torch.from_numpy(encoder.encode([first_text]))[0]
     assert torch.nn.functional.cosine_similarity(again, tuned["tower.text_vectors"][0], dim=0) > 0.999
@@ -100,7 +104,7 @@ def test_lora_adapter_trains_lora_and_the_text_adapter_only(checkpoint: Path, ta
     after = run.model.module_.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("net."))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("tower.adapter."))
-    assert run.model.tuned_text_encoder() is not None
+    assert run.model.language_model_ is not None
     assert 0 < meta["fit_log"]["trainable_fraction"] < 0.05
 
 
@@ -110,7 +114,7 @@ def test_lora_recommender_trains_lora_and_the_whole_recommender(checkpoint: Path
     after = run.model.module_.state_dict()
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("net."))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("tower.adapter."))
-    assert run.model.tuned_text_encoder() is not None
+    assert run.model.language_model_ is not None
     recommender = sum(v.numel() for k, v in before.items() if not k.endswith("text_vectors"))
     assert recommender < meta["fit_log"]["trainable_parameters"] < 0.05 * meta["fit_log"]["total_parameters"]
 
@@ -121,7 +125,7 @@ def test_fused_model_adds_id_embeddings_after_transfer(checkpoint: Path, target,
     fit_run(config, tmp_path / "fused", dataset=target.dataset)
     model = load_run(tmp_path / "fused").model
     assert model.config.item_repr == "fused"
-    assert model.module_.tower.ids.embedding.weight.shape[0] == target.dataset.n_items
+    assert model.module_.id_part.embedding.weight.shape[0] == target.dataset.n_items
 
 
 def test_incompatible_configs_are_refused(checkpoint: Path, target, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`TrainableTextEncoder`: the sentence model inside the training graph, fine-tuned fully or through LoRA (peft).
+"""`TrainableTextEncoder`: the sentence model inside the training graph, fine-tuned fully or through LoRA (peft);
+`TunedTextEncoder`: the encoder that places new items with the tuned model.
 
     encoder = TrainableTextEncoder(catalog.texts(None), EncoderConfig(), mode="lora")
     vectors = encoder(torch.tensor([3, 17, 3]))      # [3, 384], differentiable w.r.t. the LoRA weights
@@ -158,7 +159,7 @@ class TrainableTextEncoder(nn.Module):
         order = torch.argsort(self._lengths, descending=True, stable=True)
         bf16 = self.config.precision == "bf16"
         try:
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.inference_mode(), torch.autocast(out.device.type, dtype=torch.bfloat16, enabled=bf16):
                 for start in range(0, self.n_items, max(int(batch_size), 1)):
                     rows = order[start:start + int(batch_size)]
                     out[rows] = self._encode_rows(rows).float()
@@ -196,6 +197,14 @@ class TrainableTextEncoder(nn.Module):
                     raise ConfigError(f"adapter weight {name}: shape {tuple(state[name].shape)}, "
                                       f"expected {tuple(parameters[name].shape)}")
                 parameters[name].copy_(state[name])
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, torch.Tensor], encoder: EncoderConfig, *,
+                   mode: Literal["lora", "full"], lora_rank: int = 8, max_tokens: int = 64) -> TrainableTextEncoder:
+        """Rebuild a saved fine-tuned LM from `adapter_state()` (no texts yet; `TunedTextEncoder` adds them)."""
+        lm = cls([], encoder, mode=mode, lora_rank=lora_rank, max_tokens=max_tokens)
+        lm.load_adapter_state(state)
+        return lm.eval()
 
     def merged(self) -> TrainableTextEncoder:
         """A frozen copy with LoRA folded into the base weights (`merge_and_unload`), so encode_all runs at the
@@ -236,3 +245,32 @@ def _method_output_name(first: nn.Module) -> str:
         raise ConfigError(f"the model's text pipeline ({text}) is not a plain forward -> token states one; "
                           "TrainableTextEncoder cannot fine-tune it")
     return name
+
+
+class TunedTextEncoder:
+    """New item texts -> vectors through a fine-tuned LM, exactly as the catalogue's vectors were made (eval
+    mode, no gradients): the `ItemEncoder` a transferred model hands out for new items."""
+
+    def __init__(self, lm: TrainableTextEncoder) -> None:
+        self.lm = lm
+
+    @property
+    def name(self) -> str:
+        return f"tuned/{self.lm.config.model}/{self.lm.mode}"
+
+    @property
+    def dim(self) -> int:
+        return self.lm.dim
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: Any = None) -> Any:
+        first = self.lm.n_items
+        self.lm.add_texts(list(texts))
+        rows = torch.arange(first, self.lm.n_items, device=self.lm._ids.device)
+        was_training = self.lm.training
+        self.lm.eval()
+        try:
+            with torch.inference_mode():
+                parts = [self.lm(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+        finally:
+            self.lm.train(was_training)
+        return torch.cat(parts).cpu().numpy() if parts else torch.zeros((0, self.lm.dim)).numpy()

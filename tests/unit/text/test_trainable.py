@@ -17,7 +17,7 @@ pytest.importorskip("peft")
 from lmrec.data.types import Catalog  # noqa: E402
 from lmrec.errors import ConfigError, DataError  # noqa: E402
 from lmrec.text import EncoderConfig, encode_catalog  # noqa: E402
-from lmrec.transfer.lm_encoder import TrainableTextEncoder  # noqa: E402
+from lmrec.text.trainable import TrainableTextEncoder  # noqa: E402
 
 TITLES = ["Toy Story (1995)", "GoldenEye (1995)", "", "Four Rooms (1995)", "Get Shorty (1995)",
           "wireless noise-cancelling headphones", "   ", "Copycat (1995)"]

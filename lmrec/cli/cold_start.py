@@ -1,7 +1,4 @@
-"""`lmrec cold-start`: the cold-start item protocol (lmrec.eval.coldstart) from the command line.
-
-Registered on the `lmrec.cli` app by importing this module (the last line of lmrec/cli.py).
-"""
+"""`lmrec cold-start`: the cold-start item protocol (lmrec.eval.coldstart) from the command line."""
 
 from __future__ import annotations
 
@@ -12,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from lmrec.cli import (
+from lmrec.cli.common import (
+    ConsoleReporter,
     DataDirOpt,
     DatasetOpt,
     InterOpt,
@@ -20,21 +18,18 @@ from lmrec.cli import (
     ItemsOpt,
     OrderColOpt,
     RatingColOpt,
-    RichProgress,
     SetOpt,
     TimeColOpt,
     UserColOpt,
-    _parse_ks,
-    _parse_models,
-    app,
     console,
     friendly,
     out,
+    parse_ks,
+    parse_models,
 )
 from lmrec.errors import ConfigError
 
 
-@app.command("cold-start")
 @friendly
 def cold_start(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.md, results.json, config.yaml.")],
@@ -57,19 +52,19 @@ def cold_start(
     order_col: OrderColOpt = None,
 ) -> None:
     """Accuracy on items that did not exist at training time: new-item targets reported apart from known ones."""
-    from lmrec.config import from_dict
+    from lmrec.data.config import load_data
     from lmrec.eval.coldstart import cold_start_data, run_cold_start
     from lmrec.eval.coldstart_report import write_cold_start
     from lmrec.eval.evaluate import EvalOptions
-    from lmrec.models.registry import get_model_class
-    from lmrec.run import config_to_dict, load_data
+    from lmrec.models.registry import get_model
+    from lmrec.pipeline import config_to_dict
 
-    names = _parse_models(models)
+    names = parse_models(models)
     if len(set(names)) != len(names):
         raise ConfigError(f"--models names a model twice: {models}")
     if not 0.0 < test_quantile < 1.0 or not 0.0 <= valid_quantile < test_quantile:
         raise ConfigError(f"need 0 <= --valid-quantile < --test-quantile < 1; got {valid_quantile} and {test_quantile}")
-    ks = _parse_ks(k)
+    ks = parse_ks(k)
     if threads:
         import torch
 
@@ -83,19 +78,19 @@ def cold_start(
     first = configs[names[0]]
     if first.split.method != "global_time":
         raise ConfigError(f"cold-start needs split.method=global_time, got {first.split.method!r}")
-    dataset_ = load_data(first)
+    dataset_ = load_data(first.data, first.prepare)
     cold = cold_start_data(dataset_, first.split)
-    classes = {name: get_model_class(config.model.name) for name, config in configs.items()}
-    instances = {name: cls(from_dict(cls.Config, configs[name].model.params)) for name, cls in classes.items()}
+    instances = {name: get_model(config.model.name).create(config.model.params) for name, config in configs.items()}
     shared = config_to_dict(first)
     record = {"command": "lmrec " + " ".join(sys.argv[1:]), "seed": seed, "data": shared["data"],
               "prepare": shared["prepare"], "split": shared["split"],
               "models": {name: config_to_dict(c)["model"] for name, c in configs.items()}}
     console.print(f"{len(cold.test)} test users; {cold.n_items - cold.n_known} new items "
                   f"({cold.counts()['test_targets_new']} new-item targets), {cold.n_known} known", highlight=False)
-    with RichProgress() as progress:
+    with ConsoleReporter() as progress:
         report = run_cold_start(cold, instances, options=EvalOptions(ks=ks, seed=seed), config=record,
-                                progress=progress, log_line=lambda line: console.print(line, highlight=False))
+                                progress=progress, log_line=lambda line: console.print(line, highlight=False,
+                                                                                       soft_wrap=True))
     write_cold_start(report, out_dir)
     out.print(_table(report, ks[0]))
     out.print(f"-> {out_dir}/results.md")
@@ -103,24 +98,14 @@ def cold_start(
 
 def model_configs(names: list[str], data: dict[str, Any], split: dict[str, Any], seed: int,
                   sets: list[str]) -> dict[str, Any]:
-    """One RunConfig per model, as `lmrec benchmark` builds them: `--set model.x=v` reaches the models whose config
-    has `x`, `--set NAME.x=v` only model NAME; `split.*` / `data.*` keys apply to all."""
-    from dataclasses import fields
-
+    """One RunConfig per model, as `lmrec benchmark` builds them (`lmrec.pipeline.config.model_overrides`)."""
     from lmrec.config import merge, parse_overrides
-    from lmrec.models.registry import get_model_class
-    from lmrec.run import build_config
+    from lmrec.pipeline import build_config
+    from lmrec.pipeline.config import model_overrides
 
     extra = parse_overrides(sets)
-    out: dict[str, Any] = {}
-    for name in names:
-        valid = {f.name for f in fields(get_model_class(name).Config)}
-        shared = {key: v for key, v in (extra.get("model") or {}).items() if key in valid}
-        tree = {key: v for key, v in extra.items() if key != "model" and key not in names}
-        model = {"name": name, **shared, **(extra.get(name) or {})}
-        base = {"data": data, "split": split, "seed": seed, "model": model}
-        out[name] = build_config(None, merge(base, tree))
-    return out
+    base = {"data": data, "split": split, "seed": seed}
+    return {name: build_config(None, merge(base, model_overrides(name, extra, tuple(names)))) for name in names}
 
 
 def _table(report: Any, k: int) -> Table:

@@ -1,4 +1,4 @@
-"""`lmrec pretrain` and the transfer side of `lmrec evaluate --zero-shot` / `lmrec fit --pretrained`."""
+"""`lmrec pretrain`: an inductive text sequence model trained on one or several source catalogues."""
 
 from __future__ import annotations
 
@@ -7,22 +7,21 @@ from typing import Annotated, Any
 
 import typer
 
-from lmrec.cli import (
+from lmrec.cli.common import (
+    ConsoleReporter,
     DataDirOpt,
+    DeviceOpt,
     ItemColOpt,
     OrderColOpt,
-    RichProgress,
     SetOpt,
     TimeColOpt,
     UserColOpt,
-    app,
     friendly,
     out,
 )
 from lmrec.errors import LmrecError
 
 
-@app.command()
 @friendly
 def pretrain(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint directory to write.")],
@@ -40,6 +39,7 @@ def pretrain(
     item_col: ItemColOpt = None,
     timestamp_col: TimeColOpt = None,
     order_col: OrderColOpt = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Pre-train an inductive text sequence model on one or several source catalogues (no item IDs: it
     transfers to catalogues it has never seen)."""
@@ -62,8 +62,8 @@ def pretrain(
     if seed is not None:
         tree["seed"] = seed
     settings = resolve_pretrain_config(merge(tree, parse_overrides(set_ or [])))
-    with RichProgress() as progress:
-        meta = run_pretrain(settings, out_dir, progress=progress)
+    with ConsoleReporter() as progress:
+        meta = run_pretrain(settings, out_dir, progress=progress, device=device)
     names = ", ".join(f"{s['name']} ({s['users']} users, {s['items']} items)" for s in meta["sources"])
     fit_log = meta["fit_log"] or {}
     out.print(f"pretrained [bold]{meta['model']}[/] on {names} in {meta['fit_seconds']:.1f}s; best validation "

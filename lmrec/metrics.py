@@ -1,4 +1,5 @@
-"""Per-user accuracy metrics as pure numpy functions of a hit matrix.
+"""Per-user accuracy metrics as pure numpy functions of a hit matrix: the one implementation that evaluation,
+early stopping and prequential replay all use.
 
 `hits [U, K] bool`: hits[u, j] is True when the j-th recommended item (0-based, best first) of user u is one
 of its targets; `n_targets [U]` is how many distinct targets user u has. Every function returns one float
@@ -12,6 +13,20 @@ from __future__ import annotations
 import numpy as np
 
 ACCURACY_METRICS = ("hr", "recall", "precision", "ndcg", "mrr", "map")
+
+
+def hit_matrix(ranked: np.ndarray, indptr: np.ndarray, items: np.ndarray, k: int | None = None) -> np.ndarray:
+    """[b, k] bool: which entries of `ranked [b, <=k]` (item indices, PAD = -1 where short) are targets of their
+    row, the targets given as ragged CSR lists (`indptr [b+1]`, `items`). Short lists are padded with misses."""
+    ranked = np.asarray(ranked, dtype=np.int64)
+    width = ranked.shape[1] if k is None else int(k)
+    n_targets = np.diff(indptr)
+    row_of = np.repeat(np.arange(len(ranked)), n_targets)
+    span = int(max(items.max(initial=0), ranked.max(initial=0))) + 1
+    hits = np.isin(np.arange(len(ranked))[:, None] * span + ranked, row_of * span + items) & (ranked >= 0)
+    out = np.zeros((len(ranked), width), dtype=bool)
+    out[:, : min(width, hits.shape[1])] = hits[:, :width]
+    return out
 
 
 def _check(hits: np.ndarray, n_targets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
-"""`lmrec benchmark`: fit and evaluate several models on one split, each in its own process (so peak memory is
-its own), and write results.md + results.json + PNG plots, with peer figures beside ours where they exist."""
+"""`lmrec benchmark`: fit and evaluate several models on one split, each in its own fresh process (so peak memory
+is its own), `jobs` of them at a time, and write results.md + results.json + PNG plots, with peer figures beside
+ours where they exist."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from lmrec.io import atomic_write_json, atomic_write_text
+from lmrec.train.progress import Reporter
 
 
 @dataclass(frozen=True)
@@ -26,16 +28,25 @@ class BenchmarkSpec:
     overrides: tuple[str, ...] = ()
     seed: int = 0
     ks: tuple[int, ...] = (10, 20)
-    threads: int | None = None
+    threads: int | None = None  # torch threads per model process (default: the cores shared out among the jobs)
     command: str = ""
     baseline: str | None = None  # paired test of every other model against this one (per-user NDCG@k)
+    jobs: int = 1  # model processes at a time
+    device: str = "auto"
+
+    def threads_per_job(self) -> int | None:
+        if self.threads or self.jobs <= 1:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // self.jobs)
 
 
-def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], None] = print) -> str:
-    """Run every model of the spec; returns the markdown report (also written to out/results.md)."""
+def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], None] = print,
+                  progress: Reporter | None = None) -> str:
+    """Run every model of the spec; returns the markdown report (also written to out/results.md). `progress`
+    (picklable: it is sent to each model's process) gets every model's training epochs."""
     from lmrec.config import parse_overrides
-    from lmrec.models.registry import get_model_class
-    from lmrec.run import build_config
+    from lmrec.models.registry import get_model
+    from lmrec.pipeline.config import build_config
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,18 +55,23 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
 
         raise ConfigError(f"--baseline {spec.baseline!r} is not one of --models {','.join(spec.models)}")
     for name in spec.models:  # fail fast on a bad model name or config before spending minutes training
-        get_model_class(name)
+        get_model(name)
         build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
-    rows: list[dict[str, Any]] = []
     context = multiprocessing.get_context("spawn")
-    for name in spec.models:
-        log(f"[{time.strftime('%H:%M:%S')}] {name}: fit + evaluate")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            row = pool.submit(_fit_and_evaluate, spec, name, str(out / "runs" / name)).result()
-        test = row["metrics"]["test"]
-        log(f"    ndcg@10={test.get('ndcg@10', float('nan')):.4f} hr@10={test.get('hr@10', float('nan')):.4f} "
-            f"fit {row['fit_seconds']:.1f}s, peak RSS {row['peak_rss_mib']:.0f} MiB")
-        rows.append(row)
+    done: dict[str, dict[str, Any]] = {}
+    with ProcessPoolExecutor(max_workers=max(1, spec.jobs), mp_context=context, max_tasks_per_child=1) as pool:
+        futures = {}
+        for name in spec.models:
+            log(f"[{time.strftime('%H:%M:%S')}] {name}: fit + evaluate")
+            futures[pool.submit(_fit_and_evaluate, spec, name, str(out / "runs" / name), progress)] = name
+        for future in as_completed(futures):
+            row = future.result()
+            test = row["metrics"]["test"]
+            log(f"[{time.strftime('%H:%M:%S')}] {row['model']}: ndcg@10={test.get('ndcg@10', float('nan')):.4f} "
+                f"hr@10={test.get('hr@10', float('nan')):.4f} fit {row['fit_seconds']:.1f}s, "
+                f"peak RSS {row['peak_rss_mib']:.0f} MiB")
+            done[row["model"]] = row
+    rows = [done[name] for name in spec.models]
     if spec.baseline:
         add_paired_tests(rows, spec.baseline, f"ndcg@{min(spec.ks)}")
     peers = recbole_peers(rows[0]["meta"]) if rows else {}
@@ -72,7 +88,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
 
 def add_paired_tests(rows: list[dict[str, Any]], baseline: str, metric: str) -> None:
     """Attach `paired` (paired t-test on per-user `metric` against the baseline run) to every other row."""
-    from lmrec.run import compare_runs
+    from lmrec.pipeline.compare import compare_runs
 
     reference = next((row for row in rows if row["model"] == baseline), None)
     if reference is None:
@@ -84,42 +100,35 @@ def add_paired_tests(rows: list[dict[str, Any]], baseline: str, metric: str) -> 
 
 def _overrides(spec: BenchmarkSpec, name: str, extra: dict[str, Any]) -> dict[str, Any]:
     from lmrec.config import merge
+    from lmrec.pipeline.config import model_overrides
 
     data = {k: v for k, v in (("dataset", spec.dataset), ("interactions", spec.interactions),
                               ("items", spec.items), ("data_dir", spec.data_dir)) if v}
-    base = {"data": data, "model": {"name": name}, "seed": spec.seed, "eval": {"ks": list(spec.ks)}}
-    model_extra = {k: v for k, v in extra.items() if k != "model"}
-    merged = merge(base, model_extra)
-    # `--set model.x=...` applies only to models whose config has that key; `--set <name>.x=...` to one model
-    from dataclasses import fields
-
-    from lmrec.models.registry import get_model_class
-
-    valid = {f.name for f in fields(get_model_class(name).Config)}
-    shared = {k: v for k, v in (extra.get("model") or {}).items() if k in valid}
-    specific = extra.get(name) or {}
-    merged["model"] = {**merged["model"], **shared, **specific}
-    merged.pop(name, None)
-    for other in spec.models:
-        merged.pop(other, None)
-    return merged
+    base = {"data": data, "seed": spec.seed, "eval": {"ks": list(spec.ks)}}
+    return merge(base, model_overrides(name, extra, spec.models))
 
 
-def _fit_and_evaluate(spec: BenchmarkSpec, name: str, run_dir: str) -> dict[str, Any]:
+def _fit_and_evaluate(spec: BenchmarkSpec, name: str, run_dir: str, progress: Reporter | None) -> dict[str, Any]:
     """Runs in a fresh process: its peak RSS is this model's own."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if spec.threads:
+    threads = spec.threads_per_job()
+    if threads:
         import torch
 
-        torch.set_num_threads(spec.threads)
+        torch.set_num_threads(threads)
     from lmrec.config import parse_overrides
-    from lmrec.run import build_config, evaluate_run, fit_run, load_run, peak_rss_mib
+    from lmrec.pipeline.config import build_config
+    from lmrec.pipeline.evaluate import evaluate_run
+    from lmrec.pipeline.fit import fit_run
+    from lmrec.pipeline.load import load_run
+    from lmrec.provenance import peak_rss_mib
 
     config = build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
-    meta = fit_run(config, run_dir)
+    meta = fit_run(config, run_dir, progress=progress, device=spec.device)
     fit_rss = peak_rss_mib()
-    metrics = evaluate_run(load_run(run_dir), ks=spec.ks)
+    metrics = evaluate_run(load_run(run_dir, device=spec.device), ks=spec.ks)
     return {"model": name, "run_dir": run_dir, "fit_seconds": meta["fit_seconds"], "peak_rss_mib": fit_rss,
+            "threads": threads, "jobs": spec.jobs,
             "peak_rss_mib_with_eval": peak_rss_mib(), "meta": meta, "metrics": metrics,
             "eval_seconds": metrics["test"].get("seconds")}
 

@@ -1,7 +1,7 @@
 """Transfer as runs: a zero-shot or few-shot model on a target catalogue is an ordinary RUN_DIR (split, model,
 metrics), so `lmrec evaluate / recommend / serve / compare` work on it unchanged.
 
-    from lmrec.transfer import pretrain_sources, transfer_run
+    from lmrec.pipeline.transfer import pretrain_sources, transfer_run
     pretrain_sources([{"interactions": "office.csv", "items": "office_items.csv"}], "pre/")
     metrics = transfer_run("pre/", {"dataset": "ml-100k"}, "runs/zs")                       # zero-shot
     metrics = transfer_run("pre/", {"dataset": "ml-100k"}, "runs/fs", finetune="adapter",
@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from lmrec.config import merge, to_dict
-from lmrec.run import RunConfig, build_config, evaluate_run, fit_run, load_run
+from lmrec.pipeline.config import RunConfig, build_config
+from lmrec.pipeline.evaluate import evaluate_run
+from lmrec.pipeline.fit import fit_run
+from lmrec.pipeline.load import load_run
+from lmrec.train.progress import Reporter
 from lmrec.transfer.finetune import pretrained_spec
 from lmrec.transfer.pretrain import pretrain, resolve_pretrain_config
 
@@ -40,16 +44,16 @@ def transfer_config(pretrained: str | Path, data: dict[str, Any], *, finetune: s
 
 def transfer_run(pretrained: str | Path, data: dict[str, Any], out: str | Path, *, finetune: str = "none",
                  model: str | None = None, overrides: dict[str, Any] | None = None, seed: int = 0,
-                 progress: Any = None) -> dict[str, Any]:
+                 progress: Reporter | None = None, device: Any = "auto") -> dict[str, Any]:
     """Fit (zero-shot: just place the target's items by their text) and evaluate on the target; returns the
     metrics written to `out`/metrics.json."""
     config = transfer_config(pretrained, data, finetune=finetune, model=model, overrides=overrides, seed=seed)
-    fit_run(config, out, progress=progress)
-    return evaluate_run(load_run(out), progress=progress)
+    fit_run(config, out, progress=progress, device=device)
+    return evaluate_run(load_run(out, device=device), progress=progress)
 
 
 def pretrain_sources(sources: list[dict[str, Any]], out: str | Path, *, overrides: dict[str, Any] | None = None,
-                     seed: int = 0, progress: Any = None) -> dict[str, Any]:
+                     seed: int = 0, progress: Reporter | None = None, device: Any = "auto") -> dict[str, Any]:
     """Pre-train on `sources` (data sections) and write `out`; returns its meta.json."""
     config = resolve_pretrain_config(merge({"sources": sources, "seed": seed}, overrides or {}))
-    return pretrain(config, out, progress=progress)
+    return pretrain(config, out, progress=progress, device=device)

@@ -1,0 +1,5 @@
+"""`python -m lmrec.cli`."""
+
+from lmrec.cli import main
+
+main()

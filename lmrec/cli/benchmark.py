@@ -1,0 +1,58 @@
+"""`lmrec benchmark`: several models on one split, side by side, each in its own process."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lmrec.cli.common import (
+    DataDirOpt,
+    DatasetOpt,
+    DeviceOpt,
+    InterOpt,
+    ItemsOpt,
+    LineReporter,
+    OrderColOpt,
+    SetOpt,
+    console,
+    friendly,
+    parse_ks,
+    parse_models,
+)
+
+
+@friendly
+def benchmark(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.md, plots and runs.")],
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")],
+    dataset: DatasetOpt = None,
+    interactions: InterOpt = None,
+    items: ItemsOpt = None,
+    data_dir: DataDirOpt = None,
+    set_: SetOpt = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
+    threads: Annotated[int | None, typer.Option(help="Torch threads per model process (default: the cores shared "
+                                                "out among --jobs).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Model processes at a time.")] = 1,
+    baseline: Annotated[str | None, typer.Option(help="Paired-test every model against this one.")] = None,
+    order_col: OrderColOpt = None,
+    device: DeviceOpt = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No per-epoch progress lines.")] = False,
+) -> None:
+    """Train and evaluate several models on one split; write results.md (CIs, time, memory) and PNG plots."""
+    from lmrec.pipeline.benchmark import BenchmarkSpec, run_benchmark
+
+    spec = BenchmarkSpec(
+        models=tuple(parse_models(models)), dataset=dataset, interactions=str(interactions) if interactions else None,
+        items=str(items) if items else None, data_dir=str(data_dir) if data_dir else None,
+        overrides=tuple(set_ or ()) + ((f"data.order_col={order_col}",) if order_col else ()), seed=seed,
+        ks=parse_ks(k), threads=threads, baseline=baseline, command="lmrec " + " ".join(sys.argv[1:]), jobs=jobs,
+        device=device,
+    )
+    log = lambda message: console.print(message, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    report = run_benchmark(spec, out_dir, log=log, progress=None if quiet else LineReporter())
+    print(report)  # markdown, unwrapped: it is also written to OUT/results.md

@@ -1,0 +1,91 @@
+"""`lmrec evaluate RUN_DIR`: full-ranking evaluation, optionally through re-ranking stages (`--rerank mmr:0.7`),
+exactly as the service ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lmrec.cli.common import (
+    ConsoleReporter,
+    DataDirOpt,
+    DatasetOpt,
+    DeviceOpt,
+    InterOpt,
+    ItemsOpt,
+    SetOpt,
+    friendly,
+    out,
+    parse_ks,
+    warn,
+)
+from lmrec.errors import LmrecError
+
+
+@friendly
+def evaluate(
+    run_dir: Annotated[Path | None, typer.Argument(help="A directory written by `lmrec fit`.")] = None,
+    k: Annotated[str, typer.Option("-k", help="Cut-offs, comma-separated.")] = "10,20",
+    exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--include-seen",
+                                               help="Mask each user's history items.")] = True,
+    rerank: Annotated[list[str] | None, typer.Option("--rerank", help="Re-ranking stage after retrieval, as the "
+                                                     "service runs it: mmr:LAMBDA (repeatable).")] = None,
+    device: DeviceOpt = "auto",
+    prequential: Annotated[bool, typer.Option("--prequential", hidden=True,
+                                              help="Deprecated: use `lmrec prequential RUN_DIR`.")] = False,
+    chunk_days: Annotated[float, typer.Option(hidden=True, help="Deprecated, with --prequential.")] = 7.0,
+    zero_shot: Annotated[Path | None, typer.Option("--zero-shot", hidden=True,
+                                                   help="Deprecated: use `lmrec zero-shot CHECKPOINT`.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", hidden=True, help="Deprecated, with --zero-shot.")
+                       ] = None,
+    dataset: DatasetOpt = None,
+    interactions: InterOpt = None,
+    items: ItemsOpt = None,
+    data_dir: DataDirOpt = None,
+    set_: SetOpt = None,
+    order_col: Annotated[str | None, typer.Option(hidden=True, help="Deprecated, with --zero-shot.")] = None,
+) -> None:
+    """Full-ranking evaluation; writes metrics.json, per_user.csv, recommendations.csv and targets.csv into
+    RUN_DIR."""
+    from lmrec.pipeline import evaluate_run, load_run
+
+    ks = parse_ks(k)
+    if zero_shot is not None:
+        from lmrec.cli.zero_shot import zero_shot_run
+
+        warn("`lmrec evaluate --zero-shot` is deprecated; use `lmrec zero-shot CHECKPOINT ... --out RUN_DIR`")
+        if out_dir is None:
+            raise LmrecError("--zero-shot needs --out RUN_DIR for the run it writes")
+        run_dir = zero_shot_run(zero_shot, out_dir, set_=set_, device=device, dataset=dataset,
+                                interactions=interactions, items=items, data_dir=data_dir, order_col=order_col)
+    elif run_dir is None or out_dir is not None:
+        raise LmrecError("give RUN_DIR (for a zero-shot run: `lmrec zero-shot CHECKPOINT ... --out RUN_DIR`)")
+    if prequential:
+        from lmrec.cli.prequential import run_prequential
+
+        warn("`lmrec evaluate --prequential` is deprecated; use `lmrec prequential RUN_DIR`")
+        run_prequential(run_dir, k=ks[0], exclude_seen=exclude_seen, chunk_days=chunk_days, device=device)
+        return
+    run = load_run(run_dir, device=device)
+    with ConsoleReporter() as progress:
+        results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress)
+    out.print(metrics_table(run, results))
+    out.print(f"wrote {run.run_dir.metrics}, recommendations.csv, targets.csv", soft_wrap=True)
+
+
+def metrics_table(run: Any, results: dict[str, Any]) -> Table:
+    rerank = f", re-ranked by {', '.join(results['rerank'])}" if results.get("rerank") else ""
+    title = (f"{run.config.model.name} on {run.meta['dataset']['name']} (test, {results['test']['n_users']} "
+             f"users{rerank})")
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    for key, value in results["test"].items():
+        if isinstance(value, float):
+            ci = results["test"].get("ci", {}).get(key)
+            table.add_row(key, f"{value:.4f}", f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci and None not in ci else "")
+    return table

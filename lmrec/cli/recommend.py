@@ -1,0 +1,56 @@
+"""`lmrec recommend RUN_DIR`: top-k for a known user or for any history of item IDs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lmrec.cli.common import DeviceOpt, RunDirArg, friendly, out, warn
+from lmrec.errors import LmrecError
+
+
+@friendly
+def recommend(
+    run_dir: RunDirArg,
+    user: Annotated[str | None, typer.Option("--user", help="A known user ID.")] = None,
+    history: Annotated[str | None, typer.Option("--history", help="Comma-separated item IDs.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many items.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Top-k items for a known user or for a raw history of item IDs (a user the model never saw)."""
+    from lmrec.data.types import Histories
+    from lmrec.pipeline import history_for, load_run
+    from lmrec.ranking import RankingPipeline
+
+    if (user is None) == (history is None):
+        raise LmrecError("give exactly one of --user ID or --history ID,ID,...")
+    run = load_run(run_dir, device=device)
+    items = [v.strip() for v in history.split(",") if v.strip()] if history is not None else None
+    if items is not None and not items:
+        raise LmrecError("--history is empty; give at least one item ID")
+    seq, unknown = history_for(run, user=user, items=items)
+    top = RankingPipeline.for_model(run.model).rank(Histories.from_lists([seq]), k)
+    rows = [{"item_id": str(run.items.raw[i]), "score": float(s)}
+            for i, s in zip(top.items[0], top.scores[0], strict=True) if i >= 0]
+    if unknown:
+        warn(f"ignored unknown item IDs: {', '.join(unknown[:10])}")
+    if as_json:
+        out.print_json(json.dumps({"items": rows, "unknown_items": unknown}))
+        return
+    titles = _titles(run)
+    table = Table(title=f"top {k} for " + (f"user {user}" if user else f"history of {len(seq)} items"))
+    for column in ("rank", "item_id", "score", "text"):
+        table.add_column(column)
+    for rank, row in enumerate(rows, 1):
+        table.add_row(str(rank), row["item_id"], f"{row['score']:.4f}", titles.get(row["item_id"], "")[:60])
+    out.print(table)
+
+
+def _titles(run: Any) -> dict[str, str]:
+    if run.catalog is None:
+        return {}
+    return dict(zip(run.items.raw.tolist(), run.catalog.texts(), strict=False))

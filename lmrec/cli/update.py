@@ -1,0 +1,38 @@
+"""`lmrec update RUN_DIR`: learn from the logged events and atomically make the new model current."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lmrec.cli.common import RunDirArg, friendly, out
+
+
+@friendly
+def update(
+    run_dir: RunDirArg,
+    events: Annotated[Path | None, typer.Option("--events", help="Event log (default RUN_DIR/events.sqlite).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs (sequence models).")] = None,
+    replay_ratio: Annotated[float | None, typer.Option(help="Old windows replayed per new window.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate (default: the model's).")] = None,
+) -> None:
+    """Learn from the events logged since the last update and atomically make the new model current."""
+    from lmrec.online.updater import UpdateConfig, update_run
+    from lmrec.pipeline import RunDir
+
+    given = {"epochs": epochs, "replay_ratio": replay_ratio, "lr": lr}
+    config = UpdateConfig(**{key: value for key, value in given.items() if value is not None})
+    layout = RunDir(run_dir)
+    before = layout.update_state()
+    version = update_run(run_dir, events, config=config)
+    after = layout.update_state()
+    if version == (before["version"] or "initial"):
+        out.print(f"no new events; {run_dir} stays at version {version}", soft_wrap=True)
+        return
+    info = json.loads((layout.version(version) / "update.json").read_text())
+    out.print(f"updated {run_dir} to version {version}: {info['new_events']} events "
+              f"({info.get('skipped_unknown_items', 0)} skipped, {info.get('new_users', 0)} new users), "
+              f"{info['mode']} in {info['seconds']:.1f}s; events up to id {after['last_event_id']}", soft_wrap=True)

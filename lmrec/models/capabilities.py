@@ -1,0 +1,91 @@
+"""What a model can do beyond the Recommender contract, declared as runtime-checkable protocols.
+
+Serving, online learning and evaluation ask `supports(model, Capability)` instead of probing attributes. A class
+declares a capability by implementing (and, for readers, subclassing) the protocol; an instance may narrow the
+class's set in `capabilities()` (an ID-only sequence model shares its class with the text models but cannot place
+an item it never saw). The registry lists each model's class capabilities (`lmrec models`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from lmrec.data.types import Catalog, Histories, Interactions
+
+if TYPE_CHECKING:
+    from lmrec.models.base import TopK
+    from lmrec.text.base import ItemEncoder
+    from lmrec.train.trainer import Progress
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores every item for each history: `score(histories) -> [B, n_items]` (higher is better)."""
+
+    def score(self, histories: Histories) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class TopKRanker(Protocol):
+    """Returns ranked lists only (candidate re-rankers, generative models): evaluation accepts it, without AUC."""
+
+    def recommend(self, histories: Histories, k: int, *, exclude_seen: bool = True) -> TopK: ...
+
+
+@runtime_checkable
+class DotProductScoring(Protocol):
+    """`score(h) == user_vectors(h) @ item_table().T`: the halves a vector index (FAISS) serves from. `table` is
+    the item table the caller already holds (models whose user vectors read it need not recompute it)."""
+
+    def user_vectors(self, histories: Histories, table: torch.Tensor | None = None) -> torch.Tensor: ...  # [B, D]
+    def item_table(self) -> torch.Tensor: ...  # [N, D]
+
+
+@runtime_checkable
+class GrowableCatalogue(Protocol):
+    """New items join by their text: `new_item_encoder` makes their vectors exactly as the catalogue's were made
+    (a fine-tuned LM included), `add_items` appends them and returns their dense indices."""
+
+    def new_item_encoder(self, catalog: Catalog | None) -> ItemEncoder: ...
+    def add_items(self, text_vectors: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class IncrementalUpdates(Protocol):
+    """Continues training on new events (plus replayed old ones) without re-initialising."""
+
+    def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
+                    lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False) -> dict:
+        ...
+
+
+@runtime_checkable
+class ItemVectors(Protocol):
+    """Dense item vectors `[N, T]` for similarity and diversity (text vectors, or a learned item table)."""
+
+    def item_vectors(self) -> np.ndarray: ...
+
+
+CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,
+                                  ItemVectors)
+
+
+def class_capabilities(cls: type) -> tuple[type, ...]:
+    """The capability protocols a class implements (what the registry records)."""
+    return tuple(c for c in CAPABILITIES if issubclass(cls, c))
+
+
+def capabilities(model: Any) -> frozenset[type]:
+    """What this model instance can do: its own `capabilities()` when it declares them, else its class's."""
+    from lmrec.models.base import BaseRecommender
+
+    if isinstance(model, BaseRecommender):
+        return model.capabilities()
+    return frozenset(c for c in CAPABILITIES if isinstance(model, c))
+
+
+def supports(model: Any, capability: type) -> bool:
+    return capability in capabilities(model)

@@ -1,0 +1,74 @@
+"""`SequentialConfig`: one frozen config for every sequence model; presets (sasrec, gru4rec-fused, ...) differ
+only in their registered defaults (`net`, `item_repr`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from lmrec.errors import ConfigError
+from lmrec.text.base import EncoderConfig
+from lmrec.train.trainer import TrainConfig
+
+ItemRepr = Literal["id", "text", "fused"]
+FinetuneMode = Literal["none", "recommender", "adapter", "lora", "lora-adapter", "lora-recommender", "full"]
+FINETUNE_MODES: tuple[str, ...] = get_args(FinetuneMode)
+
+
+def _train_defaults() -> TrainConfig:
+    # Chosen on ml-100k *validation* NDCG@10 (bench/results/sasrec_ml100k.md): converges in ~30 epochs.
+    return TrainConfig(epochs=30, batch_size=128, lr=3e-3, weight_decay=0.1, optimizer="adamw", patience=10,
+                       precision="auto")
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """`net`: the registered sequence net (sasrec, gru4rec, lstm, ...). `item_repr`: id (ID table), text (frozen
+    LM vectors + adapter, inductive), fused (w_i = v_i + alpha * w'_i). `loss`: a registered next-item loss
+    (lmrec.train.losses: ce, sampled, bpr, bce)."""
+
+    net: str = "sasrec"
+    dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    hidden: int = 128  # recurrent state size (GRU, LSTM)
+    max_len: int = 50
+    dropout: float = 0.3
+    item_repr: ItemRepr = "id"
+    alpha: float = 1.0
+    learn_alpha: bool = True
+    loss: str = "ce"
+    negatives: int = 1024  # losses that sample: shared popularity-sampled (sampled) or per-target uniform (bpr, bce)
+    adapter: Literal["mlp", "moe"] = "mlp"  # text -> item vector: linear + residual MLP, or UniSRec's MoE
+    experts: int = 8  # moe only
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    train: TrainConfig = field(default_factory=_train_defaults)
+    # transfer (lmrec.transfer, run by the pipeline): start from a `lmrec pretrain` checkpoint and train only part
+    # of the model: none (zero-shot), recommender (all but the LM), adapter (the text adapter only), lora (LoRA on the
+    # LM only), lora-adapter (LoRA + the adapter), lora-recommender (LoRA + all but the LM), full (everything)
+    pretrained: str | None = None
+    finetune: FinetuneMode = "recommender"
+    lora_rank: int = 8
+    lm_lr: float = 5e-5  # lr of the LM's own weights in finetune=full
+    lora_lr: float = 1e-3  # lr of the LoRA weights (finetune=lora*)
+    lm_negatives: int = 256  # lora/full: uniform negatives per batch re-encoded by the live LM beside the targets
+    lm_max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.adapter not in ("mlp", "moe"):
+            raise ConfigError(f"model.adapter={self.adapter!r} is not one of ['mlp', 'moe']")
+        if self.finetune not in FINETUNE_MODES:
+            raise ConfigError(f"model.finetune={self.finetune!r} is not one of {list(FINETUNE_MODES)}")
+        if self.finetune != "recommender" and not self.pretrained:
+            raise ConfigError(f"model.finetune={self.finetune!r} needs model.pretrained=DIR (a `lmrec pretrain` "
+                              "output)")
+        for key in ("dim", "layers", "hidden", "max_len", "negatives"):
+            if int(getattr(self, key)) < 1:
+                raise ConfigError(f"model.{key}={getattr(self, key)!r} must be a positive integer")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout={self.dropout!r} must be in [0, 1)")
+
+    @property
+    def language_model_tuned(self) -> bool:
+        """Whether fine-tuning changes the LM itself (its vectors then come from the tuned LM, saved with it)."""
+        return self.finetune.startswith("lora") or self.finetune == "full"

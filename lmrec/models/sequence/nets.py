@@ -1,0 +1,79 @@
+"""Sequence nets registered by name behind one forward signature (nanoGPT style: pure tensor math, no data
+loading, no training loop, no I/O):
+
+    net(seq [B, L], table [N, D], last_only=False) -> hidden [B, L, D]   ([B, 1, D] with last_only)
+
+Sequences enter right-aligned ("left-padded"): PAD = -1 on the left, the most recent item in the last column, so
+position L-1 is always "now" and `hidden[:, -1]` is the user state. A net may compute less with `last_only`
+(SASRec's last block does); every net must return at least the last position then.
+
+    @register_net("lstm")
+    def build_lstm(config: SequentialConfig) -> nn.Module: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from lmrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lmrec.models.sequence.config import SequentialConfig
+
+NetFactory = Callable[["SequentialConfig"], nn.Module]
+_NETS: dict[str, NetFactory] = {}
+
+
+class SequenceNet(Protocol):
+    def __call__(self, seq: Tensor, table: Tensor, last_only: bool = False) -> Tensor: ...
+
+
+def register_net(name: str) -> Callable[[NetFactory], NetFactory]:
+    def decorate(factory: NetFactory) -> NetFactory:
+        if name in _NETS and _NETS[name] is not factory:
+            raise ValueError(f"sequence net {name!r} registered twice")
+        _NETS[name] = factory
+        return factory
+
+    return decorate
+
+
+def build_net(config: SequentialConfig) -> nn.Module:
+    """The net `config.net` names, built from the config."""
+    from lmrec.models.registry import model_names
+
+    model_names()  # importing the built-in models registers their nets
+    try:
+        factory = _NETS[config.net]
+    except KeyError:
+        raise ConfigError(f"model.net={config.net!r} is not a registered sequence net; available: "
+                          f"{', '.join(sorted(_NETS))}") from None
+    return factory(config)
+
+
+def net_names() -> list[str]:
+    return sorted(_NETS)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout from a uniform draw: same maths as nn.Dropout, ~3x faster on CPU, where
+    `bernoulli_` dominated a SASRec training step (36 % of its time in a profile on this machine)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+
+
+def embed(seq: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
+    """(item vectors [B, L, D] with PAD positions zeroed, real-position mask [B, L, 1])."""
+    real = (seq >= 0).unsqueeze(-1)
+    return table[seq.clamp(min=0)] * real, real

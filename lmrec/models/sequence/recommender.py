@@ -1,0 +1,240 @@
+"""`SequentialRecommender`: any registered sequence net over an ID, text or fused item tower, trained the strong
+way: every position of every training window predicts its next item with a registered loss (full softmax by
+default, sampled softmax with log-Q correction for big catalogues, BPR, BCE), AdamW, early stopping on validation
+NDCG@10, through the one Trainer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lmrec.data.split import Holdout
+from lmrec.data.types import Catalog, Histories, Interactions
+from lmrec.errors import ConfigError, DataError
+from lmrec.models._scoring import check_items
+from lmrec.models.capabilities import DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors
+from lmrec.models.sequence.config import SequentialConfig
+from lmrec.models.sequence.module import SequenceModule
+from lmrec.models.sequence.windows import right_align, training_windows, valid_positions, window_batches
+from lmrec.models.torch_base import TorchRecommender
+from lmrec.text.base import ItemEncoder
+from lmrec.train.batches import SequenceBatch
+from lmrec.train.losses import LossInputs, NegativeSampler, get_loss
+from lmrec.train.trainer import FitLog, LossFn, Progress, StepHook, TrainConfig
+
+LM_PREFIX = "language_model."
+
+
+class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors):
+    """The sequence recommender; `config.net` picks the net, `config.item_repr` the item tower."""
+
+    Config = SequentialConfig
+    sequential: ClassVar[bool] = True  # the contract checks next-item learning on the ring
+    config: SequentialConfig
+    module_: SequenceModule | None
+
+    def __init__(self, config: SequentialConfig | None = None, *, name: str | None = None) -> None:
+        super().__init__(config, name=name)
+        self.language_model_: Any = None  # a fine-tuned LM (lmrec.text.trainable) when transfer tuned one
+
+    def capabilities(self) -> frozenset[type]:
+        """ID-only models cannot place an item they never saw."""
+        found = super().capabilities()
+        return found - {GrowableCatalogue} if self.config.item_repr == "id" else found
+
+    # -- fit ---------------------------------------------------------------------------------------------------
+    def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
+            progress: Progress | None = None, text_vectors: np.ndarray | None = None) -> SequentialRecommender:
+        """Learn from `train`; item text comes from `catalog` (encoded here) or ready-made `text_vectors`."""
+        if self.config.pretrained:
+            raise ConfigError("model.pretrained is set: a checkpoint is fine-tuned by the run pipeline (`lmrec fit "
+                              "--pretrained DIR`) or lmrec.transfer.fit_pretrained, not by fit()")
+        if len(train) == 0:
+            raise DataError("no training interactions")
+        self.n_items_ = train.n_items
+        vectors = self.encode_items(catalog, text_vectors, train.n_items)
+        with self.seeded(self.config.train.seed):
+            self.module_ = SequenceModule.build(self.config, train.n_items, vectors)
+        self.fit_log_ = self.train_module(train, valid, progress=progress).to_dict()
+        return self
+
+    def encode_items(self, catalog: Catalog | None, text_vectors: np.ndarray | None, n_items: int) -> Tensor | None:
+        """The item text vectors [N, T] a text or fused tower reads (None for ID-only)."""
+        if self.config.item_repr == "id":
+            return None
+        if text_vectors is None:
+            if catalog is None:
+                raise ConfigError(f"{self.name} needs item text: pass --items FILE or use a dataset with a "
+                                  "catalogue")
+            from lmrec.text.encoder import encode_catalog
+
+            text_vectors = encode_catalog(catalog, self.config.encoder, device=self.device)
+        if text_vectors.shape[0] != n_items:
+            raise DataError(f"catalogue has {text_vectors.shape[0]} items, interactions index {n_items}")
+        return torch.from_numpy(np.ascontiguousarray(text_vectors, dtype=np.float32))
+
+    def train_module(self, train: Interactions, valid: Holdout | None = None, *, progress: Progress | None = None,
+                     config: TrainConfig | None = None, hooks: tuple[StepHook, ...] = ()) -> FitLog:
+        """Next-item training of `module_`'s trainable parameters on `train`'s windows (transfer freezes parts
+        first and calls this)."""
+        windows = training_windows(train, self.config.max_len)
+        if not windows:
+            raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
+        config = config or self.config.train
+        batches = window_batches(windows, config.batch_size, self.config.max_len)
+        loss = self.next_item_loss(np.bincount(train.item, minlength=train.n_items))
+        return self._train(self._module(), batches, loss, config=config, valid=valid, progress=progress,
+                           hooks=hooks)
+
+    def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
+                    lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False) -> dict:
+        """Continue training the fitted module on `train`'s next-item windows plus `replay`'s (earlier data, so
+        old knowledge is rehearsed, not forgotten): same loss and Trainer as `fit`, no re-initialisation, no
+        early stopping, a fresh optimiser at `lr` (default: the config's). Item indices must already be known
+        (`add_items` first for new items); user indices are free, only each user's row order matters.
+        `freeze_text` keeps the text part (the adapter from frozen LM vectors) fixed, so only ID embeddings and
+        the net move. Returns the Trainer's fit log as a dict (empty `epochs` when there was nothing to learn)."""
+        self._check_fitted()
+        cfg = self.config
+        parts = [train] + ([replay] if replay is not None else [])
+        for part in parts:
+            if part.n_items > self.n_items_ or (len(part) and int(part.item.max()) >= self.n_items_):
+                raise DataError(f"partial_fit got item indices beyond the model's {self.n_items_} items; "
+                                "add new items first")
+        windows = [w for part in parts for w in training_windows(part, cfg.max_len)]
+        if not windows:
+            return {"epochs": [], "stop_reason": "no windows", "seconds": 0.0}
+        counts = sum(np.bincount(p.item, minlength=self.n_items_) for p in parts)
+        seed = (cfg.train.seed + int(train.digest()[:8], 16)) % 2**31  # a new data draw gets new dropout/order
+        config = replace(cfg.train, epochs=int(epochs), lr=float(lr or cfg.train.lr), seed=seed)
+        frozen = [p for p in self._module().parameter_groups()["adapter"] if p.requires_grad] if freeze_text else []
+        for parameter in frozen:
+            parameter.requires_grad_(False)
+        try:
+            fit_log = self._train(self._module(), window_batches(windows, config.batch_size, cfg.max_len),
+                                  self.next_item_loss(counts), config=config, progress=progress)
+        finally:
+            for parameter in frozen:
+                parameter.requires_grad_(True)
+        return {**fit_log.to_dict(), "windows": len(windows)}
+
+    def next_item_loss(self, item_counts: np.ndarray) -> LossFn:
+        """The configured loss over every non-PAD target position of a `SequenceBatch`."""
+        spec = get_loss(self.config.loss)
+        sampler = NegativeSampler(spec, item_counts, self.config.negatives)
+
+        def loss_fn(module: nn.Module, batch: SequenceBatch) -> Tensor:
+            hidden, table = module(batch.inputs)  # [B, L, D], [N, D]
+            if spec.negatives == "none":
+                h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
+            else:
+                keep = batch.targets >= 0
+                h, y = hidden[keep], batch.targets[keep]
+            negatives, log_q = sampler(y)
+            return spec(LossInputs(h, y, table, negatives, log_q))
+
+        return loss_fn
+
+    # -- score -------------------------------------------------------------------------------------------------
+    def score(self, histories: Histories) -> Tensor:
+        """[B, n_items] on the model's device: the last position's state against every item vector."""
+        with torch.inference_mode():
+            table = self.item_table()
+            return self.user_vectors(histories, table) @ table.T
+
+    def user_vectors(self, histories: Histories, table: Tensor | None = None) -> Tensor:
+        """[B, D] user states for a batch of histories (the last `max_len` items of each); `table` is the
+        `item_table()` the caller already holds, if any (a text tower costs a pass over every item)."""
+        self._check_fitted()
+        check_items(histories, self.n_items_)
+        seq = torch.from_numpy(right_align(histories, self.config.max_len)).to(self.device)
+        with torch.inference_mode():
+            return self._module().user_vectors(seq, table)
+
+    def item_table(self) -> Tensor:
+        """[N, D] item vectors on the model's device."""
+        self._check_fitted()
+        with torch.inference_mode():
+            return self._module().item_table()
+
+    def item_vectors(self) -> np.ndarray:
+        """[N, T] for similarity and diversity: the text vectors of a text or fused model, else the ID table."""
+        vectors = self.text_vectors
+        table = vectors if vectors is not None else self.item_table()
+        return table.detach().float().cpu().numpy()
+
+    # -- new items -------------------------------------------------------------------------------------------
+    @property
+    def text_vectors(self) -> Tensor | None:
+        """The frozen item text vectors [N, T] of a text or fused model (None for ID-only)."""
+        return None if self.module_ is None else self.module_.text_vectors
+
+    def new_item_encoder(self, catalog: Catalog | None) -> ItemEncoder:
+        """The fine-tuned LM when transfer tuned one, else the configured encoder (TF-IDF refitted on `catalog`,
+        which reproduces the training vectors)."""
+        if self.config.item_repr == "id":
+            raise ConfigError(f"{self.name} is ID-only and cannot encode new items; use a text or fused model")
+        if self.language_model_ is not None:
+            from lmrec.text.trainable import TunedTextEncoder
+
+            return TunedTextEncoder(self.language_model_)
+        from lmrec.text.encoder import catalogue_encoder
+
+        return catalogue_encoder(self.config.encoder, catalog, device=self.device)
+
+    def add_items(self, text_vectors: np.ndarray) -> np.ndarray:
+        """Append items known only by their text vectors [n, T]; returns their new dense indices.
+
+        Text and fused models represent a new item by its text at once (a fused model's ID part starts at the
+        mean ID vector of its text neighbours and is learned when interactions arrive); an ID-only model has no way
+        to place an unseen item.
+        """
+        self._check_fitted()
+        if self.config.item_repr == "id":
+            raise ConfigError(f"{self.name} is ID-only and cannot add items from text; use sasrec-text or "
+                              "sasrec-fused")
+        vectors = torch.as_tensor(np.asarray(text_vectors, dtype=np.float32))
+        self._module().grow(vectors)
+        first = self.n_items_
+        self.n_items_ += len(vectors)
+        return np.arange(first, self.n_items_)
+
+    def attach_language_model(self, lm: nn.Module) -> None:
+        """Keep the fine-tuned LM that made this model's text vectors; it is saved with the model and encodes
+        new items (`new_item_encoder`)."""
+        self.language_model_ = lm
+
+    def to(self, device: torch.device) -> SequentialRecommender:
+        super().to(device)
+        if self.language_model_ is not None:
+            self.language_model_.to(self.device)
+        return self
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def _module(self) -> SequenceModule:
+        assert self.module_ is not None, "fit() or load() first"
+        return self.module_
+
+    def _state(self) -> dict[str, Tensor]:
+        state = dict(self._module().state_dict())
+        if self.language_model_ is not None:  # LoRA weights (or the whole LM for finetune=full)
+            state.update({LM_PREFIX + k: v for k, v in self.language_model_.adapter_state().items()})
+        return state
+
+    def _set_state(self, tensors: dict[str, Tensor]) -> None:
+        lm_state = {k[len(LM_PREFIX):]: tensors.pop(k) for k in [k for k in tensors if k.startswith(LM_PREFIX)]}
+        text = next((v for k, v in tensors.items() if k.endswith("text_vectors")), None)
+        self.module_ = SequenceModule.build(self.config, int(self.n_items_ or 0), text)
+        self.module_.load_state_dict(tensors)
+        self.module_.eval()
+        if lm_state:
+            from lmrec.text.trainable import TrainableTextEncoder
+
+            cfg = self.config
+            self.language_model_ = TrainableTextEncoder.from_state(
+                lm_state, cfg.encoder, mode="full" if cfg.finetune == "full" else "lora", lora_rank=cfg.lora_rank,
+                max_tokens=cfg.lm_max_tokens)

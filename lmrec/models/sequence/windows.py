@@ -1,0 +1,73 @@
+"""From interactions to next-item training batches, and from query histories to the net's input."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lmrec.data.types import PAD, Histories, Interactions
+from lmrec.train.batches import SequenceBatch
+
+
+def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
+    """Each user's chronological sequence cut into windows of max_len+1 items from the end backwards; a window
+    trains every position to predict the next item, so long histories are used whole."""
+    seqs = train.sequences()
+    windows = []
+    for u in range(len(seqs)):
+        items = seqs.row(u)
+        end = len(items)
+        while end >= 2:
+            windows.append(items[max(0, end - max_len - 1) : end])
+            end -= max_len
+    return windows
+
+
+def window_batches(windows: list[np.ndarray], batch_size: int, max_len: int | None = None):
+    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`."""
+
+    def batches(rng: np.random.Generator):
+        order = rng.permutation(len(windows))
+        for start in range(0, len(order), batch_size):
+            yield SequenceBatch(*pad_windows([windows[i] for i in order[start : start + batch_size]], max_len))
+
+    return batches
+
+
+def pad_windows(chunk: list[np.ndarray], max_len: int | None = None) -> tuple[Tensor, Tensor]:
+    """Right-aligned (inputs, next-item targets) [B, L], PAD on the left. With `max_len`, L is the longest window
+    rounded up to a multiple of 8 (at most max_len): a handful of shapes for oneDNN to cache instead of one per
+    batch, without padding short-sequence data all the way to max_len."""
+    longest = max(len(w) for w in chunk) - 1
+    width = longest if max_len is None else max(longest, min(max_len, -(-longest // 8) * 8))
+    inputs = np.full((len(chunk), width), PAD, dtype=np.int64)
+    targets = np.full((len(chunk), width), PAD, dtype=np.int64)
+    for row, window in enumerate(chunk):
+        n = len(window) - 1
+        inputs[row, width - n :] = window[:-1]
+        targets[row, width - n :] = window[1:]
+    return torch.from_numpy(inputs), torch.from_numpy(targets)
+
+
+def right_align(histories: Histories, max_len: int) -> np.ndarray:
+    """Left-aligned Histories -> [B, L] right-aligned last `max_len` items, PAD on the left (L >= 1)."""
+    width = int(min(max(int(histories.lengths.max(initial=0)), 1), max_len))
+    offsets = histories.lengths[:, None] - width + np.arange(width)[None, :]  # [B, L] source column
+    valid = offsets >= 0
+    rows = np.arange(len(histories))[:, None]
+    picked = histories.seq[rows, np.clip(offsets, 0, max(histories.seq.shape[1] - 1, 0))]
+    return np.where(valid, picked, PAD).astype(np.int64)
+
+
+def valid_positions(hidden: Tensor, targets: Tensor, multiple: int = 64) -> tuple[Tensor, Tensor]:
+    """The non-PAD positions of [B, L, D] as rows [M', D] with targets [M'], M' = M rounded up to `multiple`
+    (extra rows carry PAD targets). Only real positions pay for the [M', N] softmax, and GEMM shapes stay few:
+    a new shape per batch made oneDNN's primitive cache grow batch after batch under bf16."""
+    flat_targets = targets.reshape(-1)
+    rows = (flat_targets >= 0).nonzero().squeeze(1)  # [M]
+    padded = -(-max(len(rows), 1) // multiple) * multiple
+    rows = torch.cat([rows, rows.new_zeros(padded - len(rows))])
+    y = flat_targets[rows].clone()
+    y[len(y) - (padded - int((flat_targets >= 0).sum())) :] = PAD
+    return hidden.reshape(-1, hidden.shape[-1])[rows], y

@@ -1,0 +1,47 @@
+"""`TorchRecommender`: the base of every model whose state is an `nn.Module` (`module_`). It wires the one Trainer
+once (device, early stopping on validation NDCG@10, progress), and moves the module between devices."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from lmrec.data.split import Holdout
+from lmrec.models.base import BaseRecommender
+from lmrec.train.trainer import BatchSource, FitLog, LossFn, Progress, StepHook, TrainConfig, Trainer
+from lmrec.train.validation import validation_ndcg
+
+
+class TorchRecommender(BaseRecommender):
+    """Subclasses build `module_` in `fit` and call `_train`; `to(device)` moves it (and where it trains)."""
+
+    def __init__(self, config: Any = None, *, name: str | None = None) -> None:
+        super().__init__(config, name=name)
+        self.module_: nn.Module | None = None
+
+    def to(self, device: torch.device) -> TorchRecommender:
+        self.device = torch.device(device)
+        if self.module_ is not None:
+            self.module_.to(self.device)
+        return self
+
+    @staticmethod
+    @contextlib.contextmanager
+    def seeded(seed: int) -> Iterator[None]:
+        """Draws inside (weight initialisation) follow `seed`; the caller's global RNG is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+
+    def _train(self, module: nn.Module, batches: BatchSource, loss: LossFn, *, config: TrainConfig,
+               valid: Holdout | None = None, progress: Progress | None = None,
+               hooks: tuple[StepHook, ...] = ()) -> FitLog:
+        """One Trainer run of `module` on this model's device; validation (when `valid` has users) is NDCG@10 of
+        this model, so the module must be `self.module_` or part of it."""
+        validate = (lambda: validation_ndcg(self, valid, k=10)) if valid is not None and len(valid) else None
+        trainer = Trainer(config, progress=progress, device=self.device, hooks=hooks)
+        return trainer.fit(module, batches, loss, validate=validate)

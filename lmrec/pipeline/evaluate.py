@@ -1,0 +1,92 @@
+"""Evaluate a run in memory, then write what it measured:
+
+    evaluation = evaluate_loaded(load_run("runs/x"), rerank=("mmr:0.7",))
+    write_evaluation(evaluation)     # metrics.json, per_user.csv, recommendations.csv, targets.csv
+    evaluate_run(run)                # both
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recommendations
+from lmrec.io import atomic_write, atomic_write_json
+from lmrec.pipeline.load import LoadedRun
+from lmrec.ranking import parse_stages, similarity_vectors
+from lmrec.train.progress import Reporter
+
+
+@dataclass(eq=False)
+class RunEvaluation:
+    """Valid and test results of one run (test is required), the options and re-ranking they were made with."""
+
+    run: LoadedRun
+    results: dict[str, EvalResult]
+    seconds: dict[str, float]
+    options: EvalOptions
+    rerank: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def test(self) -> EvalResult:
+        return self.results["test"]
+
+    def to_json(self) -> dict[str, Any]:
+        """metrics.json: per holdout the metrics with CIs and seconds, plus what they were measured on."""
+        out: dict[str, Any] = {name: {**result.to_json(), "seconds": self.seconds[name]}
+                               for name, result in self.results.items()}
+        out["rerank"] = list(self.rerank)
+        out["split_fingerprint"] = self.run.meta["split"]["fingerprint"]
+        out["dataset_digest"] = self.run.meta["dataset"]["digest"]
+        return {**out, **self.extra}
+
+
+def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
+                    rerank: Sequence[str] = (), progress: Reporter | None = None) -> RunEvaluation:
+    """Full-ranking evaluation of the run's model on its valid and test holdouts; `rerank` stages (e.g.
+    "mmr:0.7") run after retrieval exactly as the service runs them. Nothing is written."""
+    ks = tuple(sorted(set(ks or run.config.eval.ks)))
+    exclude = run.config.eval.exclude_seen if exclude_seen is None else exclude_seen
+    options = EvalOptions(ks=ks, exclude_seen=exclude, n_bootstrap=run.config.eval.n_bootstrap, seed=run.config.seed)
+    vectors = similarity_vectors(run.model)
+    stages = parse_stages(list(rerank), vectors=vectors)
+    categories = None
+    if run.catalog is not None and run.catalog.categorical:
+        categories = run.catalog.category_sets(run.catalog.categorical[0])
+    results: dict[str, EvalResult] = {}
+    seconds: dict[str, float] = {}
+    for name, holdout in (("valid", run.split.valid), ("test", run.split.test)):
+        if holdout is None:
+            continue
+        callback = (lambda done, total, _n=name: progress(f"evaluate {_n}", done, total)) if progress else None
+        started = time.perf_counter()
+        results[name] = evaluate(run.model, holdout, n_items=len(run.items), options=options, train=run.split.train,
+                                 item_vectors=vectors, item_categories=categories, progress=callback, stages=stages)
+        seconds[name] = time.perf_counter() - started
+    return RunEvaluation(run, results, seconds, options, tuple(rerank))
+
+
+def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
+    """metrics.json, per_user.csv, recommendations.csv and targets.csv in the run directory; returns the
+    metrics written."""
+    run, test = evaluation.run, evaluation.test
+    run_dir = run.run_dir
+    metrics = evaluation.to_json()
+    atomic_write_json(run_dir.metrics, metrics)
+    per_user = pd.DataFrame({"user_id": run.users.to_raw(test.users), **dict(test.per_user.items())})
+    atomic_write(run_dir.per_user, lambda tmp: per_user.to_csv(tmp, index=False))
+    write_recommendations(test.ranking, run.users.raw, run.items.raw, run_dir.recommendations, run_dir.targets,
+                          max(evaluation.options.ks))
+    return metrics
+
+
+def evaluate_run(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
+                 rerank: Sequence[str] = (), progress: Reporter | None = None) -> dict[str, Any]:
+    """`evaluate_loaded` then `write_evaluation`; returns the metrics written."""
+    return write_evaluation(evaluate_loaded(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank,
+                                            progress=progress))

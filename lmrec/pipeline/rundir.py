@@ -1,0 +1,164 @@
+"""`RunDir`: the one owner of a run directory's layout and of its version pointer. Nothing else spells a path
+inside RUN_DIR or reads update_state.json.
+
+RUN_DIR layout (every file written atomically):
+  config.yaml        full resolved config (data, prepare, split, model, eval, seed)
+  model/             weights.safetensors + config.yaml + meta.json (the model's own artefact)
+  ids.json           raw <-> dense ID maps of users and items
+  split.npz          the frozen split (train events, valid/test holdouts), no pickles; its fingerprint in meta.json
+  history.npz        every user's full chronological history (for `recommend --user`)
+  catalog.parquet    item text and attributes, when the data has them (+ catalog.json: its field roles)
+  meta.json          dataset digest and stats, split fingerprint, seed, device, versions, timings, peak memory
+  metrics.json, per_user.csv, recommendations.csv, targets.csv     written by `lmrec evaluate`
+  events.sqlite      the service's event log;  added_items.jsonl  items added through POST /items
+  update_state.json  {"version", "last_event_id", "updates", ...}: which `lmrec update` version is current
+  versions/<v>/      model/ + ids.json + history.npz + update.json of each committed update
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmrec.errors import ModelFileError
+from lmrec.io import atomic_write_json
+
+REQUIRED = ("config.yaml", "ids.json", "split.npz", "history.npz", "meta.json", "model")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run directory; `current()` follows the version pointer."""
+
+    root: Path
+
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    # -- what `lmrec fit` writes -----------------------------------------------------------------------------
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def ids(self) -> Path:
+        return self.root / "ids.json"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.npz"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.npz"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.parquet"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "meta.json"
+
+    # -- what `lmrec evaluate` writes ------------------------------------------------------------------------
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def per_user(self) -> Path:
+        return self.root / "per_user.csv"
+
+    @property
+    def recommendations(self) -> Path:
+        return self.root / "recommendations.csv"
+
+    @property
+    def targets(self) -> Path:
+        return self.root / "targets.csv"
+
+    @property
+    def prequential(self) -> Path:
+        return self.root / "prequential.json"
+
+    # -- what serving and updates write ----------------------------------------------------------------------
+    @property
+    def events(self) -> Path:
+        return self.root / "events.sqlite"
+
+    @property
+    def added_items(self) -> Path:
+        return self.root / "added_items.jsonl"
+
+    @property
+    def update_state_file(self) -> Path:
+        return self.root / "update_state.json"
+
+    @property
+    def versions(self) -> Path:
+        return self.root / "versions"
+
+    @property
+    def update_lock(self) -> Path:
+        return self.root / ".update.lock"
+
+    def version(self, name: str) -> Path:
+        """The folder of committed update `name` (its name never leaves `versions/`)."""
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ModelFileError(f"{self.update_state_file}: bad version name {name!r}")
+        return self.versions / name
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def require_complete(self) -> None:
+        """ModelFileError naming what is missing unless `lmrec fit` finished writing this directory."""
+        if not self.root.is_dir():
+            raise ModelFileError(f"{self.root}: no such run directory")
+        for name in REQUIRED:
+            if not (self.root / name).exists():
+                raise ModelFileError(f"{self.root}: missing {name}; not a complete lmrec run (did `lmrec fit` "
+                                     "finish?)")
+
+    def update_state(self) -> dict[str, Any]:
+        """update_state.json, or the state of a run never updated (version None, cursor 0, no updates)."""
+        path = self.update_state_file
+        if not path.is_file():
+            return {"version": None, "last_event_id": 0, "updates": 0}
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{path}: unreadable update state ({exc})") from None
+        if not isinstance(state, dict):
+            raise ModelFileError(f"{path}: unreadable update state (not a JSON object)")
+        return {"version": None, "last_event_id": 0, "updates": 0, **state}
+
+    def commit_update_state(self, state: dict[str, Any]) -> None:
+        """The single commit point of an update: replace update_state.json (pointer + cursor) atomically."""
+        atomic_write_json(self.update_state_file, state)
+        fsync_dir(self.root)
+
+    def current(self) -> tuple[str | None, Path]:
+        """(version, folder holding model/ + ids.json + history.npz): RUN_DIR itself until `lmrec update`
+        commits a version, then RUN_DIR/versions/<version> as update_state.json names it."""
+        version = self.update_state().get("version")
+        if version is None:
+            return None, self.root
+        folder = self.version(str(version))
+        if not folder.is_dir():
+            raise ModelFileError(f"{self.update_state_file}: names version {version!r} but {folder} is missing")
+        return str(version), folder
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

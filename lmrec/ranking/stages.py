@@ -1,0 +1,101 @@
+"""Re-ranking stages: each takes the candidate lists and returns a re-ordered top k. A stage says how many
+candidates it needs for a final k (`pool`), so evaluation and the service fetch the same lists.
+
+    mmr = MMR(0.7, vectors)           # maximal marginal relevance over cosine item similarity
+    stages = parse_stages(["mmr:0.7"], vectors=vectors)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from lmrec.data.types import PAD
+from lmrec.errors import ConfigError
+from lmrec.ranking.candidates import Candidates
+
+MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
+
+
+class Stage(Protocol):
+    name: str
+
+    def pool(self, k: int) -> int: ...
+    def rerank(self, candidates: Candidates, k: int) -> Candidates: ...
+
+
+@dataclass(frozen=True, eq=False)
+class MMR:
+    """Maximal marginal relevance (Carbonell & Goldstein 1998): greedily pick argmax lam * rel - (1 - lam) *
+    max cosine to the items already picked. Relevance is min-max scaled over each row's candidates so both terms
+    live on [0, 1]. `vectors [N, T]` are L2-normalised item vectors (zero rows: similar to nothing)."""
+
+    lam: float
+    vectors: np.ndarray
+    candidates: int = MMR_CANDIDATES
+    name: str = "mmr"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.lam) <= 1.0:
+            raise ConfigError(f"mmr lambda must be in [0, 1], got {self.lam}")
+
+    def pool(self, k: int) -> int:
+        return max(int(self.candidates), 2 * int(k))
+
+    def rerank(self, candidates: Candidates, k: int, chunk: int = 64) -> Candidates:
+        k = min(int(k), candidates.items.shape[1])
+        parts = [self._rerank(candidates.items[s:s + chunk], candidates.scores[s:s + chunk], k)
+                 for s in range(0, len(candidates), chunk)]
+        if not parts:
+            return candidates.head(k)
+        return Candidates(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    def _rerank(self, items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        valid = torch.from_numpy(items >= 0)  # [B, M]
+        relevance = torch.from_numpy(np.where(items >= 0, scores, 0.0).astype(np.float64))
+        low = torch.where(valid, relevance, torch.inf).min(dim=1, keepdim=True).values
+        high = torch.where(valid, relevance, -torch.inf).max(dim=1, keepdim=True).values
+        spread = high - low
+        rel = torch.where(spread > 0, (relevance - low) / torch.where(spread > 0, spread, 1.0), 1.0)
+        cand = torch.from_numpy(self.vectors[np.where(items >= 0, items, 0)].astype(np.float64))  # [B, M, T]
+        sims = torch.bmm(cand, cand.transpose(1, 2))  # [B, M, M]
+        closest = torch.zeros(relevance.shape, dtype=torch.float64)
+        taken = ~valid  # PAD columns are never picked
+        rows = torch.arange(len(items))
+        order = torch.full((len(items), k), -1, dtype=torch.long)
+        for step in range(k):
+            value = (self.lam * rel - (1.0 - self.lam) * closest).masked_fill(taken, -torch.inf)
+            pick = value.argmax(dim=1)  # first of equal values, as numpy's argmax
+            live = torch.isfinite(value[rows, pick])
+            order[:, step] = torch.where(live, pick, -1)
+            taken[rows[live], pick[live]] = True
+            closest = torch.maximum(closest, sims[rows, :, pick])
+        order_np = order.numpy()
+        picked = order_np >= 0
+        safe = np.where(picked, order_np, 0)
+        out_items = np.where(picked, np.take_along_axis(items, safe, axis=1), PAD)
+        out_scores = np.where(picked, np.take_along_axis(scores, safe, axis=1), -np.inf).astype(np.float32)
+        return out_items, out_scores
+
+
+def parse_stages(specs: Sequence[str], *, vectors: np.ndarray | None) -> tuple[Stage, ...]:
+    """`["mmr:0.7"]` -> stages; ConfigError naming the bad spec (or the missing item vectors)."""
+    stages: list[Stage] = []
+    for spec in specs:
+        name, _, argument = spec.strip().partition(":")
+        if name == "mmr":
+            try:
+                lam = float(argument) if argument else 0.7
+            except ValueError:
+                raise ConfigError(f"--rerank {spec!r}: expected mmr:LAMBDA with LAMBDA in [0, 1]") from None
+            if vectors is None:
+                raise ConfigError(f"--rerank {spec!r} needs item vectors; this model has neither text vectors nor "
+                                  "an item table")
+            stages.append(MMR(lam, vectors))
+        else:
+            raise ConfigError(f"--rerank {spec!r}: unknown stage {name!r}; available: mmr:LAMBDA")
+    return tuple(stages)
