@@ -64,10 +64,12 @@ class ModelEntry:
 
     @property
     def capabilities(self) -> tuple[str, ...]:
-        """Names of the capability protocols the class declares (see lmrec.models.capabilities)."""
-        from lmrec.models.capabilities import class_capabilities
+        """Names of the capability protocols this preset supports (its class declares them; its defaults may
+        narrow them, as an ID-only sequence model cannot grow its catalogue). See lmrec.models.capabilities."""
+        from lmrec.models.capabilities import CAPABILITIES, capabilities
 
-        return tuple(c.__name__ for c in class_capabilities(self.cls))
+        found = capabilities(self.create())
+        return tuple(c.__name__ for c in CAPABILITIES if c in found)
 
 
 _MODELS: dict[str, ModelEntry] = {}
