@@ -9,3 +9,4 @@ from lmrec.models import (  # noqa: F401
     sasrec,  # noqa: F401  (first: the sequence recommender's default name is "sasrec")
     semantic,
 )
+from lmrec.models import lstm4rec  # noqa: F401
