@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --models pop,itemknn,ease,bpr,tfidf,lm-content,hybrid-lm,sasrec,sasrec-fused --out runs/demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(DATA_ENV) $(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -4,10 +4,9 @@ exactly as the service ranks."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from lmrec.cli.common import (
     ConsoleReporter,
@@ -22,6 +21,7 @@ from lmrec.cli.common import (
     parse_ks,
     warn,
 )
+from lmrec.cli.steps import metrics_table, run_prequential, zero_shot_run
 from lmrec.errors import LmrecError
 
 
@@ -54,8 +54,6 @@ def evaluate(
 
     ks = parse_ks(k)
     if zero_shot is not None:
-        from lmrec.cli.zero_shot import zero_shot_run
-
         warn("`lmrec evaluate --zero-shot` is deprecated; use `lmrec zero-shot CHECKPOINT ... --out RUN_DIR`")
         if out_dir is None:
             raise LmrecError("--zero-shot needs --out RUN_DIR for the run it writes")
@@ -64,8 +62,6 @@ def evaluate(
     elif run_dir is None or out_dir is not None:
         raise LmrecError("give RUN_DIR (for a zero-shot run: `lmrec zero-shot CHECKPOINT ... --out RUN_DIR`)")
     if prequential:
-        from lmrec.cli.prequential import run_prequential
-
         warn("`lmrec evaluate --prequential` is deprecated; use `lmrec prequential RUN_DIR`")
         run_prequential(run_dir, k=ks[0], exclude_seen=exclude_seen, chunk_days=chunk_days, device=device)
         return
@@ -74,18 +70,3 @@ def evaluate(
         results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress)
     out.print(metrics_table(run, results))
     out.print(f"wrote {run.run_dir.metrics}, recommendations.csv, targets.csv", soft_wrap=True)
-
-
-def metrics_table(run: Any, results: dict[str, Any]) -> Table:
-    rerank = f", re-ranked by {', '.join(results['rerank'])}" if results.get("rerank") else ""
-    title = (f"{run.config.model.name} on {run.meta['dataset']['name']} (test, {results['test']['n_users']} "
-             f"users{rerank})")
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("95% CI", justify="right")
-    for key, value in results["test"].items():
-        if isinstance(value, float):
-            ci = results["test"].get("ci", {}).get(key)
-            table.add_row(key, f"{value:.4f}", f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci and None not in ci else "")
-    return table

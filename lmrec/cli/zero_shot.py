@@ -4,7 +4,7 @@ ordinary RUN_DIR and evaluates it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -20,8 +20,8 @@ from lmrec.cli.common import (
     friendly,
     out,
     parse_ks,
-    run_overrides,
 )
+from lmrec.cli.steps import metrics_table, zero_shot_run
 
 
 @friendly
@@ -39,7 +39,6 @@ def zero_shot(
 ) -> None:
     """The checkpoint on the target data with the target's items placed by their text; writes RUN_DIR and its
     metrics (the same files as `lmrec fit` + `lmrec evaluate`)."""
-    from lmrec.cli.evaluate import metrics_table
     from lmrec.pipeline import evaluate_run, load_run
 
     run_dir = zero_shot_run(pretrained, out_dir, set_=set_, device=device, dataset=dataset,
@@ -49,15 +48,3 @@ def zero_shot(
         results = evaluate_run(run, ks=parse_ks(k), progress=progress)
     out.print(metrics_table(run, results))
     out.print(f"wrote {run_dir}", soft_wrap=True)
-
-
-def zero_shot_run(pretrained: Path, out_dir: Path, *, set_: list[str] | None, device: str, **data: Any) -> Path:
-    """Write a zero-shot RUN_DIR for the target data: the checkpoint with the target's items placed by text."""
-    from lmrec.config import merge
-    from lmrec.pipeline import build_config, fit_run
-    from lmrec.pipeline.transfer import transfer_overrides
-
-    base = merge(transfer_overrides(pretrained, finetune="none"), run_overrides(set_=set_, **data))
-    with ConsoleReporter() as progress:
-        fit_run(build_config(base, {}), out_dir, progress=progress, device=device)
-    return out_dir

@@ -73,16 +73,22 @@ CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, Growabl
                                   ItemVectors)
 
 
+@runtime_checkable
+class DeclaresCapabilities(Protocol):
+    """A model that states what its instance supports (every BaseRecommender)."""
+
+    def capabilities(self) -> frozenset[type]: ...
+
+
 def class_capabilities(cls: type) -> tuple[type, ...]:
     """The capability protocols a class implements (what the registry records)."""
     return tuple(c for c in CAPABILITIES if issubclass(cls, c))
 
 
 def capabilities(model: Any) -> frozenset[type]:
-    """What this model instance can do: its own `capabilities()` when it declares them, else its class's."""
-    from lmrec.models.base import BaseRecommender
-
-    if isinstance(model, BaseRecommender):
+    """What this model instance can do: its own `capabilities()` when it declares them, else the protocols it
+    implements."""
+    if isinstance(model, DeclaresCapabilities):
         return model.capabilities()
     return frozenset(c for c in CAPABILITIES if isinstance(model, c))
 

