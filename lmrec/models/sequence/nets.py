@@ -60,8 +60,10 @@ def net_names() -> list[str]:
 
 
 class Dropout(nn.Module):
-    """Inverted dropout from a uniform draw: same maths as nn.Dropout, ~3x faster on CPU, where
-    `bernoulli_` dominated a SASRec training step (36 % of its time in a profile on this machine)."""
+    """Inverted dropout: the maths of nn.Dropout, faster on CPU, where drawing the mask dominated a SASRec
+    training step (`bernoulli_` 36 % of its time in a profile on this machine; a float draw per element, 20 %).
+    On CPU the mask comes from 16-bit integer draws, three per 64-bit random word (keep rate quantised to
+    1/65536); elsewhere from a uniform float draw."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -70,7 +72,19 @@ class Dropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+        if x.device.type != "cpu":
+            return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+        dropped = round(self.p * 65536)
+        return x * keep_mask(x.shape, dropped) * (65536.0 / (65536 - dropped))
+
+
+def keep_mask(shape: torch.Size, dropped: int) -> Tensor:
+    """bool [shape]: True with probability 1 - dropped / 65536. A CPU int64 draw is uniform on [0, 2^63), so the
+    top 16 bits of each word are biased (its sign bit is 0); the other three 16-bit lanes are uniform."""
+    n = shape.numel()
+    words = torch.empty(-(-n // 3), dtype=torch.int64).random_()
+    lanes = words.view(torch.int16).view(-1, 4)[:, :3]  # little-endian: lane 3 holds the biased top bits
+    return (lanes.reshape(-1)[:n] >= dropped - 32768).view(shape)
 
 
 def embed(seq: Tensor, table: Tensor) -> tuple[Tensor, Tensor]:
