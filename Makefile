@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 SHARED_DATA := $(abspath ../shared/data)
 DATA_ENV := $(if $(wildcard $(SHARED_DATA)/ml-100k/u.data),LMREC_DATA_DIR=$(SHARED_DATA),)
 
-.PHONY: install demo test lint clean
+.PHONY: install demo benchmark test lint clean
 
 install: $(STAMP)
 
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The main job in a few minutes: the LM-fused sequence model beside the baselines, two models at a time.
 demo: $(STAMP)
-	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --models pop,itemknn,ease,bpr,tfidf,lm-content,hybrid-lm,sasrec,sasrec-fused --out runs/demo
+	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --jobs 2 --out runs/demo \
+		--models pop,itemknn,ease,lm-content,hybrid-lm,sasrec,sasrec-fused
+
+# The full ml-100k table (every model, paired tests against sasrec), as in bench/results/ml-100k.
+benchmark: $(STAMP)
+	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --baseline sasrec --out runs/benchmark \
+		--models pop,itemknn,ease,bpr,tfidf,hybrid,lm-content,hybrid-lm,sasrec,sasrec-text,sasrec-fused,gru4rec,gru4rec-fused,lstm4rec
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache

@@ -61,7 +61,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
     done: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=max(1, spec.jobs), mp_context=context, max_tasks_per_child=1) as pool:
         futures = {}
-        for name in spec.models:
+        for name in _longest_first(spec.models):  # so the quick models fill the other lanes meanwhile
             log(f"[{time.strftime('%H:%M:%S')}] {name}: fit + evaluate")
             futures[pool.submit(_fit_and_evaluate, spec, name, str(out / "runs" / name), progress)] = name
         for future in as_completed(futures):
@@ -84,6 +84,19 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
 
     plot_benchmark(rows, peers, out, k=min(spec.ks))
     return report
+
+
+def _longest_first(names: tuple[str, ...]) -> list[str]:
+    """Sequence models (minutes) first, then the other trained models, then the closed-form ones (seconds); the
+    given order within each."""
+    from lmrec.models.registry import get_model
+    from lmrec.models.torch_base import TorchRecommender
+
+    def cost(name: str) -> int:
+        cls = get_model(name).cls
+        return 0 if cls.sequential else 1 if issubclass(cls, TorchRecommender) else 2
+
+    return sorted(names, key=cost)
 
 
 def add_paired_tests(rows: list[dict[str, Any]], baseline: str, metric: str) -> None:

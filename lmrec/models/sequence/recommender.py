@@ -33,6 +33,7 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
     """The sequence recommender; `config.net` picks the net, `config.item_repr` the item tower."""
 
     Config = SequentialConfig
+    name: ClassVar[str] = "sasrec"  # a default config is the sasrec preset; registered presets name themselves
     sequential: ClassVar[bool] = True  # the contract checks next-item learning on the ring
     config: SequentialConfig
     module_: SequenceModule | None
