@@ -104,6 +104,8 @@ def test_recommend_for_known_user_and_raw_history(run_dir: Path) -> None:
         (["recommend", "{run}", "--history", " , "], "empty"),
         (["recommend", "{run}"], "exactly one"),
         (["benchmark", "--dataset", "ml-100k", "--models", "pop,bogus", "--out", "{tmp}/b"], "unknown model"),
+        (["fit", "--interactions", "{inter}", "--model", "ease", "--out", "{tmp}/x", "--device", "tpu"], "--device"),
+        (["evaluate", "{run}", "--device", "quantum"], "--device"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(args, message, files, run_dir, tmp_path) -> None:
@@ -113,6 +115,14 @@ def test_bad_input_is_one_clear_line_and_exit_2(args, message, files, run_dir, t
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output  # one line, whatever the width
+
+
+def test_errors_stay_one_line_with_a_long_path_in_80_columns(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "not-a-run"
+    result = runner.invoke(app, ["evaluate", str(deep)], env={"COLUMNS": "80"})
+    assert result.exit_code == 2 and str(deep) in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_compare_two_runs_on_the_same_split(files, run_dir: Path, tmp_path: Path) -> None:
@@ -135,6 +145,9 @@ def test_fused_sequence_model_runs_on_generic_files(files, tmp_path: Path) -> No
     result = invoke("fit", "--interactions", inter, "--items", items, "--model", "sasrec-fused", "--out", out,
                     "--set", "model.train.epochs=3", "--set", "model.train.threads=1", "--set", "model.dim=16")
     assert result.exit_code == 0, result.output
+    epochs = [line for line in result.output.splitlines() if line.startswith("fit sasrec-fused: epoch ")]
+    assert len(epochs) == 3 and "loss" in epochs[0] and "valid" in epochs[0]  # no terminal: one line per epoch
+    assert "on cpu" in " ".join(result.output.split())
     assert invoke("evaluate", out, "-k", "5").exit_code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["ndcg@5"] <= 1.0

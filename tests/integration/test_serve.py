@@ -8,53 +8,36 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
+from toy_runs import FRUIT, OCEAN, fit_toy_run, two_groups  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from lmrec.cli import app as cli_app  # noqa: E402
-from lmrec.data import from_dataframes  # noqa: E402
 from lmrec.data.types import Histories, Sequences  # noqa: E402
 from lmrec.errors import ConfigError  # noqa: E402
 from lmrec.models.base import BaseRecommender  # noqa: E402
 from lmrec.models.capabilities import DotProductScoring  # noqa: E402
-from lmrec.pipeline import build_config, fit_run, load_run  # noqa: E402
+from lmrec.pipeline import load_run  # noqa: E402
 from lmrec.ranking import Exclusions, RankingPipeline  # noqa: E402
 from lmrec.serve import ServeConfig, create_app  # noqa: E402
 from lmrec.serve.index import FaissIndex, dot_product, retriever_for  # noqa: E402
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-FRUIT = [f"item{i:02d}" for i in range(20)]
-OCEAN = [f"item{i:02d}" for i in range(20, 40)]
 
 
 # -- fixtures ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def dataset():
-    """Two taste groups over 40 items; item text and a `genre` field say which group an item belongs to."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(80):
-        group = u % 2
-        items = rng.choice(np.arange(20) + 20 * group, size=8, replace=False)
-        rows += [(f"user{u}", f"item{i:02d}", 1_600_000_000 + 60 * t) for t, i in enumerate(items)]
-    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
-    words = ["red apple fruit sweet", "blue ocean water wave"]
-    items = pd.DataFrame({"item_id": [f"item{i:02d}" for i in range(40)],
-                          "title": [f"{words[i // 20]} number {i}" for i in range(40)],
-                          "genre": ["fruit|food" if i < 20 else "ocean" for i in range(40)]})
-    return from_dataframes(inter, items, name="toy", categorical=("genre",))
+    return two_groups()
 
 
 def _fit(dataset, out: Path, model: dict) -> Path:
-    config = build_config(None, {"data": {"interactions": "toy.csv"}, "model": model, "eval": {"n_bootstrap": 10}})
-    fit_run(config, out, dataset=dataset)
-    return out
+    return fit_toy_run(dataset, out, model)
 
 
 @pytest.fixture(scope="module")
