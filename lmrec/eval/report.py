@@ -18,8 +18,10 @@ def _cell(metrics: dict[str, Any], key: str) -> str:
     return f"{value:.4f} ± {(ci[1] - ci[0]) / 2:.4f}" if ci else f"{value:.4f}"
 
 
-def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, Any]) -> str:
-    """The results.md of a benchmark: how it was made, dataset, split, then one row per model."""
+def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, Any],
+                       machine: dict[str, Any] | None = None) -> str:
+    """The results.md of a benchmark: how it was made, dataset, split, machine and load, then one row per model."""
+    machine = machine or {}
     if not rows:
         return "no models were run\n"
     meta = rows[0]["meta"]
@@ -37,6 +39,9 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
         f"(density {stats['density']:.4f}); digest `{stats['digest'][:16]}`  ",
         f"Split: {split['method']}, {split.get('evaluated_users')} evaluated users, "
         f"fingerprint `{split['fingerprint']}`  ",
+        f"Machine: {machine.get('cores', '?')} cores, {spec.jobs} model process(es) at a time, "
+        f"{rows[0].get('threads') or 'default'} torch threads each, device {meta.get('device', 'cpu')}; "
+        f"load average {machine.get('load_before', '?')} before, {machine.get('load_after', '?')} after  ",
         "Protocol: full ranking over all items, each user's history masked, one table row per model trained in its "
         "own process; ± is the half-width of the 95 % bootstrap CI over users; p: two-sided paired t-test over "
         "the same test users.",

@@ -58,6 +58,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
         get_model(name)
         build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
     context = multiprocessing.get_context("spawn")
+    machine = {"cores": os.cpu_count(), "load_before": _load_average()}
     done: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=max(1, spec.jobs), mp_context=context, max_tasks_per_child=1) as pool:
         futures = {}
@@ -72,18 +73,27 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
                 f"peak RSS {row['peak_rss_mib']:.0f} MiB")
             done[row["model"]] = row
     rows = [done[name] for name in spec.models]
+    machine["load_after"] = _load_average()
     if spec.baseline:
         add_paired_tests(rows, spec.baseline, f"ndcg@{min(spec.ks)}")
     peers = recbole_peers(rows[0]["meta"]) if rows else {}
     from lmrec.eval.report import benchmark_markdown
 
-    report = benchmark_markdown(spec, rows, peers)
+    report = benchmark_markdown(spec, rows, peers, machine)
     atomic_write_text(out / "results.md", report)
-    atomic_write_json(out / "results.json", {"spec": asdict(spec), "rows": rows, "peers": peers})
+    atomic_write_json(out / "results.json", {"spec": asdict(spec), "machine": machine, "rows": rows, "peers": peers})
     from lmrec.eval.report import plot_benchmark
 
     plot_benchmark(rows, peers, out, k=min(spec.ks))
     return report
+
+
+def _load_average() -> str:
+    """'1.23 / 1.10 / 0.90' (1, 5, 15 minutes): timings on shared cores mean little without it."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def _longest_first(names: tuple[str, ...]) -> list[str]:
