@@ -113,3 +113,22 @@ def test_holdout_with_nothing_to_evaluate_gives_undefined_metrics():
     out = result.to_json()
     json.dumps(out, allow_nan=False)
     assert out["hr@2"] is None and out["ci"]["hr@2"] == [None, None] and out["coverage@2"] == 0.0
+
+
+class ListsOnly:
+    """A top-k-only ranker (a generative model, a candidate re-ranker): FixedOrder's lists, no `score`."""
+
+    def recommend(self, histories, k, *, exclude_seen=True):
+        from lmrec.ranking import RankingPipeline
+
+        return RankingPipeline.for_model(FixedOrder(10)).rank(histories, k, exclude_seen=exclude_seen)
+
+
+def test_a_top_k_only_ranker_is_evaluated_like_a_scorer_without_auc():
+    options = EvalOptions(ks=(3, 1), n_bootstrap=0)
+    lists = evaluate(ListsOnly(), HOLDOUT, n_items=10, options=options)
+    scores = evaluate(FixedOrder(10), HOLDOUT, n_items=10, options=options)
+    for name in ("hr@3", "ndcg@3", "recall@3", "mrr@1"):
+        assert lists.metrics[name] == pytest.approx(scores.metrics[name]), name
+    assert np.array_equal(lists.ranking.topk_items, scores.ranking.topk_items)
+    assert math.isnan(lists.metrics["auc"]) and not math.isnan(scores.metrics["auc"])
