@@ -29,8 +29,8 @@ class CausalSelfAttention(nn.Module):
         if last_only:
             q, allowed = q[:, -1:], allowed[:, :, -1:]
         q, k, v = (t.view(b, t.shape[1], self.heads, dim // self.heads).transpose(1, 2) for t in (q, k, v))
-        if x.device.type == "cpu":  # CPU flash attention in bf16 is ~2.7x slower than in float32 (fwd + bwd here)
-            with torch.autocast("cpu", enabled=False):
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):  # CPU flash attention in bf16 is ~2.7x
+            with torch.autocast("cpu", enabled=False):  # slower than in float32 (fwd + bwd here)
                 y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=allowed)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B,H,Lq,d]; dropout: on hidden states

@@ -60,21 +60,28 @@ class TopKRetriever:
 def drop_excluded(found: Candidates, exclusions: Exclusions, n: int, histories: Histories | None = None
                   ) -> Candidates:
     """`found` without excluded items (and the history's own items when `histories` is given), first `n` kept."""
-    drop = np.zeros(found.items.shape, dtype=bool)
-    safe = np.where(found.items >= 0, found.items, 0)
+    drop = found.items < 0
     if exclusions.keep is not None:
-        drop |= ~exclusions.keep[safe]
+        drop |= ~exclusions.keep[np.where(drop, 0, found.items)]
     if exclusions.blocked is not None and len(exclusions.blocked):
         drop |= np.isin(found.items, exclusions.blocked)
     if histories is not None:
-        width = histories.seq.shape[1]
-        for row in range(len(found)):  # a row's own items: at most max_history of them
-            drop[row] |= np.isin(found.items[row], histories.seq[row, : min(width, histories.lengths[row])])
-    drop |= found.items < 0
+        drop |= _in_history(found.items, histories)
+    if not drop[:, :n].any():  # the common case: nothing to remove from the first n
+        return found.head(n)
     order = np.argsort(drop, axis=1, kind="stable")[:, :n]  # kept entries first, in their ranked order
     items = np.where(np.take_along_axis(drop, order, axis=1), PAD, np.take_along_axis(found.items, order, axis=1))
     scores = np.where(items >= 0, np.take_along_axis(found.scores, order, axis=1), -np.inf).astype(np.float32)
     return Candidates(items.astype(np.int64), scores)
+
+
+def _in_history(items: np.ndarray, histories: Histories) -> np.ndarray:
+    """[B, M] bool: items[b, m] is in history b. One broadcast comparison for request-sized batches, a row at a time
+    beyond that (a long history against a long candidate list)."""
+    seen = np.where(histories.mask, histories.seq, PAD - 1)  # padding never equals an item or PAD
+    if items.size * seen.shape[1] <= 4_000_000:
+        return (items[:, :, None] == seen[:, None, :]).any(axis=2)
+    return np.stack([np.isin(items[row], seen[row]) for row in range(len(items))])
 
 
 class RankingPipeline:
