@@ -85,8 +85,8 @@ def sampled_softmax(x: LossInputs) -> Tensor:
     assert x.negatives is not None and x.log_q is not None, "sampled softmax needs shared negatives"
     keep = x.targets >= 0
     h, y = x.hidden[keep], x.targets[keep]
-    positive = (h * x.table[y]).sum(-1, keepdim=True)  # [M, 1]
-    negative = h @ x.table[x.negatives].T - x.log_q.to(h.dtype)  # [M, K]
+    positive = (h * F.embedding(y, x.table)).sum(-1, keepdim=True)  # [M, 1]
+    negative = h @ F.embedding(x.negatives, x.table).T - x.log_q.to(h.dtype)  # [M, K]
     negative = negative.masked_fill(x.negatives[None, :] == y[:, None], float("-inf"))  # accidental hits
     logits = torch.cat([positive, negative], dim=1)
     return F.cross_entropy(logits.float(), torch.zeros(len(y), dtype=torch.long, device=logits.device))
@@ -94,10 +94,13 @@ def sampled_softmax(x: LossInputs) -> Tensor:
 
 def _pair_scores(x: LossInputs) -> tuple[Tensor, Tensor]:
     assert x.negatives is not None and x.negatives.dim() == 2, "this loss needs per-row negatives [M, K]"
-    keep = x.targets >= 0
-    h, y, negatives = x.hidden[keep], x.targets[keep], x.negatives[keep]
-    positive = (h * x.table[y]).sum(-1)  # [M]
-    negative = torch.einsum("md,mkd->mk", h, x.table[negatives])  # [M, K]
+    h, y, negatives = x.hidden, x.targets, x.negatives
+    if bool((y < 0).any()):  # PAD rows: drop them (most callers pass none)
+        keep = y >= 0
+        h, y, negatives = h[keep], y[keep], negatives[keep]
+    # F.embedding rather than table[index]: its backward accumulates rows far faster on CPU
+    positive = (h * F.embedding(y, x.table)).sum(-1)  # [M]
+    negative = torch.einsum("md,mkd->mk", h, F.embedding(negatives, x.table))  # [M, K]
     return positive, negative
 
 
