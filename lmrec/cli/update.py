@@ -21,7 +21,7 @@ def update(
 ) -> None:
     """Learn from the events logged since the last update and atomically make the new model current."""
     from lmrec.online.updater import UpdateConfig, update_run
-    from lmrec.pipeline import RunDir
+    from lmrec.pipeline.rundir import ModelFiles, RunDir
 
     given = {"epochs": epochs, "replay_ratio": replay_ratio, "lr": lr}
     config = UpdateConfig(**{key: value for key, value in given.items() if value is not None})
@@ -32,7 +32,7 @@ def update(
     if version == (before["version"] or "initial"):
         out.print(f"no new events; {run_dir} stays at version {version}", soft_wrap=True)
         return
-    info = json.loads((layout.version(version) / "update.json").read_text())
+    info = json.loads(ModelFiles(layout.version(version)).update_info.read_text())
     out.print(f"updated {run_dir} to version {version}: {info['new_events']} events "
               f"({info.get('skipped_unknown_items', 0)} skipped, {info.get('new_users', 0)} new users), "
               f"{info['mode']} in {info['seconds']:.1f}s; events up to id {after['last_event_id']}", soft_wrap=True)

@@ -41,7 +41,7 @@ from lmrec.io import atomic_write_json
 from lmrec.models.capabilities import IncrementalUpdates, supports
 from lmrec.models.sequence.windows import training_windows
 from lmrec.pipeline.artefacts import save_history, save_ids
-from lmrec.pipeline.rundir import RunDir, fsync_dir
+from lmrec.pipeline.rundir import ModelFiles, RunDir, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -267,10 +267,11 @@ def write_version(run_dir: Path, version: str, model: Any, users: IdMap, items: 
     tmp = root / f".tmp-{version}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save(tmp / "model")
-    save_ids(tmp / "ids.json", users, items)
-    save_history(tmp / "history.npz", history)
-    atomic_write_json(tmp / "update.json", {"version": version, **info})
+    files = ModelFiles(tmp)
+    model.save(files.model)
+    save_ids(files.ids, users, items)
+    save_history(files.history, history)
+    atomic_write_json(files.update_info, {"version": version, **info})
     _fsync_tree(tmp)
     if final.exists():  # an orphan of a crash between this rename and the commit; never the current version
         shutil.rmtree(final)

@@ -52,14 +52,14 @@ def load_run(directory: str | Path, *, device: str | torch.device | None = "cpu"
     except LmrecError as exc:
         raise ModelFileError(f"{run_dir.config}: {exc}") from None
     version, current = run_dir.current()
-    users, items = load_ids(current / "ids.json")
+    users, items = load_ids(current.ids)
     try:
         meta = json.loads(run_dir.meta.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{run_dir.meta}: unreadable ({exc})") from None
-    model = load_model(current / "model", device=resolve_device(device))
+    model = load_model(current.model, device=resolve_device(device))
     return LoadedRun(run_dir.root, config, model, users, items, load_split(run_dir.split),
-                     load_history(current / "history.npz"), load_catalog(run_dir.catalog), meta, version)
+                     load_history(current.history), load_catalog(run_dir.catalog), meta, version)
 
 
 def history_for(run: LoadedRun, *, user: str | None = None,

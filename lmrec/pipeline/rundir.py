@@ -30,6 +30,30 @@ REQUIRED = ("config.yaml", "ids.json", "split.npz", "history.npz", "meta.json", 
 
 
 @dataclass(frozen=True)
+class ModelFiles:
+    """What a version holds, in RUN_DIR itself (the fitted model) or in versions/<v>/ (an update)."""
+
+    folder: Path
+
+    @property
+    def model(self) -> Path:
+        return self.folder / "model"
+
+    @property
+    def ids(self) -> Path:
+        return self.folder / "ids.json"
+
+    @property
+    def history(self) -> Path:
+        return self.folder / "history.npz"
+
+    @property
+    def update_info(self) -> Path:
+        """update.json: what an update learned from (versions only)."""
+        return self.folder / "update.json"
+
+
+@dataclass(frozen=True)
 class RunDir:
     """Paths of one run directory; `current()` follows the version pointer."""
 
@@ -143,16 +167,16 @@ class RunDir:
         atomic_write_json(self.update_state_file, state)
         fsync_dir(self.root)
 
-    def current(self) -> tuple[str | None, Path]:
-        """(version, folder holding model/ + ids.json + history.npz): RUN_DIR itself until `lmrec update`
-        commits a version, then RUN_DIR/versions/<version> as update_state.json names it."""
+    def current(self) -> tuple[str | None, ModelFiles]:
+        """(version, its model/ + ids.json + history.npz): RUN_DIR itself until `lmrec update` commits a
+        version, then RUN_DIR/versions/<version> as update_state.json names it."""
         version = self.update_state().get("version")
         if version is None:
-            return None, self.root
+            return None, ModelFiles(self.root)
         folder = self.version(str(version))
         if not folder.is_dir():
             raise ModelFileError(f"{self.update_state_file}: names version {version!r} but {folder} is missing")
-        return str(version), folder
+        return str(version), ModelFiles(folder)
 
 
 def fsync_dir(directory: Path) -> None:

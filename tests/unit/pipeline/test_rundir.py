@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from lmrec.errors import ModelFileError
-from lmrec.pipeline.rundir import RunDir
+from lmrec.pipeline.rundir import ModelFiles, RunDir
 
 
 def test_a_run_never_updated_is_its_own_current_version(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
     assert run.update_state() == {"version": None, "last_event_id": 0, "updates": 0}
-    assert run.current() == (None, tmp_path)
+    assert run.current() == (None, ModelFiles(tmp_path)) and run.current()[1].model == tmp_path / "model"
     assert run.model == tmp_path / "model" and run.events == tmp_path / "events.sqlite"
 
 
@@ -20,7 +20,7 @@ def test_the_pointer_names_the_current_version_folder(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
     (run.versions / "v1").mkdir(parents=True)
     run.commit_update_state({"version": "v1", "last_event_id": 7, "updates": 1})
-    assert run.current() == ("v1", tmp_path / "versions" / "v1")
+    assert run.current() == ("v1", ModelFiles(tmp_path / "versions" / "v1"))
     assert run.update_state()["last_event_id"] == 7
 
 
