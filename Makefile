@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 SHARED_DATA := $(abspath ../shared/data)
 DATA_ENV := $(if $(wildcard $(SHARED_DATA)/ml-100k/u.data),LMREC_DATA_DIR=$(SHARED_DATA),)
 
-.PHONY: install demo benchmark test lint clean
+.PHONY: install peers demo benchmark test lint clean
 
 install: $(STAMP)
 
@@ -17,6 +17,15 @@ $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# Peer libraries for `lmrec benchmark --peers` in their own environment: RecTools needs numpy < 2 and pandas < 3.
+PEERS_VENV := .venv-peers
+peers: $(PEERS_VENV)/.installed
+
+$(PEERS_VENV)/.installed: constraints.txt
+	test -d $(PEERS_VENV) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -q -c constraints.txt 'rectools[torch]==0.19.0'
+	touch $@
 
 # The main job in a few minutes: the LM-fused sequence model beside the baselines, two models at a time.
 demo: $(STAMP)

@@ -28,6 +28,10 @@ from lmrec.cli.common import (
 def benchmark(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.md, plots and runs.")],
     models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")],
+    peers: Annotated[str | None, typer.Option("--peers", help="Peer libraries trained on the same split in the "
+                                              "same run: rectools-sasrec, rectools-bert4rec (needs `make peers`).")
+                     ] = None,
+    peer_epochs: Annotated[int, typer.Option(help="Most epochs a peer may train (chosen on validation).")] = 100,
     dataset: DatasetOpt = None,
     interactions: InterOpt = None,
     items: ItemsOpt = None,
@@ -51,7 +55,7 @@ def benchmark(
         items=str(items) if items else None, data_dir=str(data_dir) if data_dir else None,
         overrides=tuple(set_ or ()) + ((f"data.order_col={order_col}",) if order_col else ()), seed=seed,
         ks=parse_ks(k), threads=threads, baseline=baseline, command="lmrec " + " ".join(sys.argv[1:]), jobs=jobs,
-        device=device,
+        device=device, peers=tuple(parse_models(peers)) if peers else (), peer_max_epochs=peer_epochs,
     )
     log = lambda message: console.print(message, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     report = run_benchmark(spec, out_dir, log=log, progress=None if quiet else LineReporter())

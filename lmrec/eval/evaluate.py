@@ -90,6 +90,15 @@ def evaluate(model: Any, holdout: Holdout, *, n_items: int, options: EvalOptions
     ranking = rank_holdout(model, holdout, n_items=n_items, k=max(options.ks),
                            exclude_seen=options.exclude_seen, batch_size=options.batch_size,
                            progress=progress, stages=stages)
+    return summarise(ranking, n_items=n_items, options=options, train=train, item_vectors=item_vectors,
+                     item_categories=item_categories)
+
+
+def summarise(ranking: Ranking, *, n_items: int, options: EvalOptions = EvalOptions(),
+              train: Interactions | None = None, item_vectors: np.ndarray | None = None,
+              item_categories: list[frozenset[str]] | None = None) -> EvalResult:
+    """Metrics, CIs and beyond-accuracy measures of a ranking (from `rank_holdout`, or from lists a peer library
+    produced: `lmrec.eval.ranking.rank_lists`)."""
     per_user: dict[str, np.ndarray] = {}
     metrics: dict[str, float] = {}
     for k in options.ks:

@@ -111,6 +111,29 @@ def rank_holdout(model: Any, holdout: Holdout, *, n_items: int, k: int, exclude_
                    n_items - n_masked, dropped, len(holdout) - n_users, exclude_seen)
 
 
+def rank_lists(lists: np.ndarray, holdout: Holdout, *, n_items: int, k: int, exclude_seen: bool = True) -> Ranking:
+    """A Ranking from ready-made top lists `[len(holdout), >= k]` aligned with the holdout's rows (dense item
+    indices, PAD where short), e.g. a peer library's output: the same target handling, masking and hits as
+    `rank_holdout`; target ranks (AUC) are NaN. Items of a row's own input are removed when `exclude_seen`."""
+    from lmrec.ranking import Candidates, Exclusions
+    from lmrec.ranking.pipeline import drop_excluded
+
+    if lists.ndim != 2 or len(lists) != len(holdout):
+        raise DataError(f"lists must be [{len(holdout)}, k] (one row per holdout user); got {lists.shape}")
+    rows, targets, dropped, n_masked = _reachable_targets(holdout, n_items, exclude_seen)
+    found = Candidates(lists[rows].astype(np.int64), np.where(lists[rows] >= 0, 0.0, -np.inf).astype(np.float32))
+    width = min(k, n_items)
+    found = drop_excluded(found, Exclusions(), width, holdout.inputs.histories(rows) if exclude_seen else None)
+    topk_items = np.full((len(rows), k), PAD, dtype=np.int64)
+    topk_items[:, : found.items.shape[1]] = found.items
+    scores = np.where(topk_items >= 0, -np.arange(k, dtype=np.float32)[None, :], -np.inf).astype(np.float32)
+    owner = np.repeat(np.arange(len(rows)), targets.lengths)
+    hits = _hits(topk_items, owner, targets.items, n_items)
+    return Ranking(np.asarray(holdout.users)[rows], rows, topk_items, scores, hits, targets,
+                   np.full(len(targets.items), np.nan), n_items - n_masked, dropped, len(holdout) - len(rows),
+                   exclude_seen)
+
+
 def _reachable_targets(holdout: Holdout, n_items: int,
                        exclude_seen: bool) -> tuple[np.ndarray, Sequences, int, np.ndarray]:
     """(kept rows, their targets, dropped target count, masked items per kept row)."""

@@ -84,6 +84,16 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
             lines.append(f"| {name} | {fmt(peer.get('ndcg@10'))} | {fmt(peer.get('hr@10'))} | "
                          f"{fmt(peer.get('ndcg@20'))} | {fmt(peer.get('hr@20'))} | "
                          f"{peer.get('fit_seconds') or 0:.1f} | {peer.get('peak_rss_mib') or 0:.0f} | {note} |")
+    trained_peers = [row for row in rows if row.get("peer")]
+    if trained_peers:
+        lines += ["", "Peer libraries trained in this run on the same split, their lists scored by lmrec's evaluator "
+                  "(so AUC is not available for them):", ""]
+        for row in trained_peers:
+            peer = row["meta"]["peer"]
+            chosen = ", ".join(f"{k}={v}" for k, v in peer["chosen"].items())
+            lines.append(f"- {row['model']}: {peer['note']} Chosen: {chosen}; best epoch {peer['best_epoch']} of "
+                         f"{peer['epochs_run']} run, validation NDCG@10 {peer['valid_ndcg@10']:.4f} (its own "
+                         f"computation); RecTools {peer['versions']['rectools']}, {peer['threads']} threads.")
     lines += ["", "Each model's full config, split file and metrics: `runs/<model>/` (config.yaml, split.npz, "
               "metrics.json, recommendations.csv, targets.csv).", ""]
     return "\n".join(lines)

@@ -33,6 +33,13 @@ class BenchmarkSpec:
     baseline: str | None = None  # paired test of every other model against this one (per-user NDCG@k)
     jobs: int = 1  # model processes at a time
     device: str = "auto"
+    peers: tuple[str, ...] = ()  # peer libraries trained on the same split in the same run (lmrec.pipeline.peers)
+    peer_max_epochs: int = 100
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """Every row of the table: lmrec's models, then the peers."""
+        return self.models + self.peers
 
     def threads_per_job(self) -> int | None:
         if self.threads or self.jobs <= 1:
@@ -50,19 +57,25 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if spec.baseline and spec.baseline not in spec.models:
+    if spec.baseline and spec.baseline not in spec.runs:
         from lmrec.errors import ConfigError
 
         raise ConfigError(f"--baseline {spec.baseline!r} is not one of --models {','.join(spec.models)}")
     for name in spec.models:  # fail fast on a bad model name or config before spending minutes training
         get_model(name)
         build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
+    if spec.peers:
+        from lmrec.pipeline.peers import get_peer, peers_python
+
+        for name in spec.peers:
+            get_peer(name)
+        peers_python()
     context = multiprocessing.get_context("spawn")
     machine = {"cores": os.cpu_count(), "load_before": _load_average()}
     done: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=max(1, spec.jobs), mp_context=context, max_tasks_per_child=1) as pool:
         futures = {}
-        for name in _longest_first(spec.models):  # so the quick models fill the other lanes meanwhile
+        for name in list(spec.peers) + _longest_first(spec.models):  # quick models fill the other lanes meanwhile
             log(f"[{time.strftime('%H:%M:%S')}] {name}: fit + evaluate")
             futures[pool.submit(_fit_and_evaluate, spec, name, str(out / "runs" / name), progress)] = name
         for future in as_completed(futures):
@@ -72,7 +85,7 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
                 f"hr@10={test.get('hr@10', float('nan')):.4f} fit {row['fit_seconds']:.1f}s, "
                 f"peak RSS {row['peak_rss_mib']:.0f} MiB")
             done[row["model"]] = row
-    rows = [done[name] for name in spec.models]
+    rows = [done[name] for name in spec.runs]
     machine["load_after"] = _load_average()
     if spec.baseline:
         add_paired_tests(rows, spec.baseline, f"ndcg@{min(spec.ks)}")
@@ -146,6 +159,13 @@ def _fit_and_evaluate(spec: BenchmarkSpec, name: str, run_dir: str, progress: Re
     from lmrec.pipeline.load import load_run
     from lmrec.provenance import peak_rss_mib
 
+    if name in spec.peers:
+        from lmrec.pipeline.peers import run_peer
+
+        base = spec.models[0] if spec.models else "pop"  # the split and data config every model gets
+        config = build_config(None, _overrides(spec, base, parse_overrides(list(spec.overrides))))
+        return run_peer(name, config, run_dir, threads=threads, jobs=spec.jobs, ks=spec.ks,
+                        max_epochs=spec.peer_max_epochs)
     config = build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
     meta = fit_run(config, run_dir, progress=progress, device=spec.device)
     fit_rss = peak_rss_mib()
