@@ -71,14 +71,40 @@ class TextItemTower(nn.Module):
 
 
 class FusedItemTower(nn.Module):
-    """Text through an adapter plus an ID embedding scaled by alpha (learnable unless fixed by config)."""
+    """Text through an adapter and an ID embedding, fused:
+      sum     t_i + alpha * e_i (alpha learnable unless fixed by config)
+      gate    g_i * t_i + (1 - g_i) * alpha * e_i, g_i = sigmoid(W [t_i; e_i]) per dimension: each item chooses
+              how much it trusts its text (a rarely seen item's ID vector is mostly noise)
+      concat  W [t_i; alpha * e_i]
+    `id_dropout` hides the ID part of that share of items at each training step, so the text part must carry
+    the item on its own (sparse catalogues, new items)."""
 
     def __init__(self, text_vectors: Tensor, n_items: int, dim: int, *, alpha: float = 1.0,
-                 learn_alpha: bool = True, dropout: float = 0.1, adapter: str = "mlp", experts: int = 8) -> None:
+                 learn_alpha: bool = True, dropout: float = 0.1, adapter: str = "mlp", experts: int = 8,
+                 fusion: str = "sum", id_dropout: float = 0.0) -> None:
         super().__init__()
         self.text = TextItemTower(text_vectors, dim, dropout, adapter=adapter, experts=experts)
         self.ids = IdItemTower(n_items, dim)
         self.alpha = nn.Parameter(torch.tensor(float(alpha)), requires_grad=learn_alpha)
+        self.fusion, self.id_dropout = fusion, float(id_dropout)
+        if fusion in ("gate", "concat"):
+            self.mix = nn.Linear(2 * dim, dim)
+            if fusion == "gate":
+                nn.init.zeros_(self.mix.weight)  # start as the even mix of the two views
+                nn.init.zeros_(self.mix.bias)
+
+    def fuse(self, text: Tensor, ids: Tensor) -> Tensor:
+        """[C, D] item vectors from their text part and ID part, [C, D] each."""
+        ids = self.alpha * ids
+        if self.training and self.id_dropout > 0:
+            ids = ids * (torch.rand(ids.shape[0], 1, device=ids.device) >= self.id_dropout)
+        if self.fusion == "sum":
+            return text + ids
+        both = torch.cat([text, ids], dim=-1)
+        if self.fusion == "gate":
+            gate = torch.sigmoid(self.mix(both))
+            return 2.0 * (gate * text + (1.0 - gate) * ids)  # x2: the even mix keeps the sum's scale
+        return self.mix(both)
 
     def forward(self) -> Tensor:  # [N, D]
-        return self.text() + self.alpha * self.ids()
+        return self.fuse(self.text(), self.ids())

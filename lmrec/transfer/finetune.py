@@ -37,11 +37,10 @@ from lmrec.train.validation import validation_ndcg
 log = logging.getLogger(__name__)
 ARCHITECTURE_FIELDS = ("net", "dim", "layers", "heads", "hidden", "max_len", "adapter", "experts")
 # what each mode trains on the recommender side: named parts of the SequenceModule
-RECOMMENDER_PARTS = {
-    "recommender": ("net", "adapter", "ids", "alpha"), "adapter": ("adapter", "ids", "alpha"), "lora": (),
-    "lora-adapter": ("adapter", "ids", "alpha"), "lora-recommender": ("net", "adapter", "ids", "alpha"),
-    "full": ("net", "adapter", "ids", "alpha"),
-}
+_ALL_PARTS = ("net", "adapter", "ids", "alpha", "fusion")
+_ITEM_PARTS = ("adapter", "ids", "alpha", "fusion")
+RECOMMENDER_PARTS = {"recommender": _ALL_PARTS, "adapter": _ITEM_PARTS, "lora": (), "lora-adapter": _ITEM_PARTS,
+                     "lora-recommender": _ALL_PARTS, "full": _ALL_PARTS}
 
 
 def lm_mode(finetune: str) -> str:

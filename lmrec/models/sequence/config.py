@@ -37,6 +37,10 @@ class SequentialConfig:
     item_repr: ItemRepr = "id"
     alpha: float = 1.0
     learn_alpha: bool = True
+    fusion: Literal["sum", "gate", "concat"] = "sum"  # fused towers: how the text and ID parts combine
+    id_dropout: float = 0.0  # fused towers: share of items whose ID part is hidden at each training step
+    align_weight: float = 0.0  # fused towers: weight of the InfoNCE loss aligning each item's text and ID parts
+    align_temperature: float = 0.1
     loss: str = "ce"
     negatives: int = 1024  # losses that sample: shared popularity-sampled (sampled) or per-target uniform (bpr, bce)
     adapter: Literal["mlp", "moe"] = "mlp"  # text -> item vector: linear + residual MLP, or UniSRec's MoE
@@ -67,6 +71,9 @@ class SequentialConfig:
                 raise ConfigError(f"model.{key}={getattr(self, key)!r} must be a positive integer")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout!r} must be in [0, 1)")
+        if not 0.0 <= self.id_dropout < 1.0 or self.align_weight < 0 or self.align_temperature <= 0:
+            raise ConfigError(f"model needs 0 <= id_dropout < 1, align_weight >= 0, align_temperature > 0; got "
+                              f"{self.id_dropout}, {self.align_weight}, {self.align_temperature}")
 
     @property
     def language_model_tuned(self) -> bool:

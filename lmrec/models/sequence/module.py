@@ -38,7 +38,7 @@ class SequenceModule(nn.Module):
         else:
             tower = FusedItemTower(text_vectors, n_items, config.dim, alpha=config.alpha,
                                    learn_alpha=config.learn_alpha, dropout=config.dropout, adapter=config.adapter,
-                                   experts=config.experts)
+                                   experts=config.experts, fusion=config.fusion, id_dropout=config.id_dropout)
         return cls(tower, build_net(config))
 
     # -- scoring ---------------------------------------------------------------------------------------------
@@ -88,19 +88,28 @@ class SequenceModule(nn.Module):
         `text`): the text adapter, plus alpha times the ID vector for a fused tower."""
         out = self._require_text().adapter(text)
         if isinstance(self.tower, FusedItemTower):
-            out = out + self.tower.alpha * self.tower.ids.embedding.weight[items]
+            out = self.tower.fuse(out, self.tower.ids.embedding.weight[items])
         return out
 
+    def item_views(self, items: Tensor) -> tuple[Tensor, Tensor]:
+        """(text part [C, D], ID part [C, D]) of `items [C]` in a fused tower, before they are fused."""
+        if not isinstance(self.tower, FusedItemTower):
+            raise ConfigError("item views need a fused tower (text and ID parts)")
+        text = self.tower.text.adapter(self.tower.text.text_vectors[items])
+        return text, self.tower.alpha * self.tower.ids.embedding.weight[items]
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Named parts: net (the sequence net), adapter (text -> item space), ids (ID table), alpha."""
+        """Named parts: net (the sequence net), adapter (text -> item space), ids (ID table), alpha, fusion (the
+        gate or mixing layer of a fused tower)."""
         groups: dict[str, list[nn.Parameter]] = {"net": list(self.net.parameters()), "adapter": [], "ids": [],
-                                                 "alpha": []}
+                                                 "alpha": [], "fusion": []}
         if self.text_part is not None:
             groups["adapter"] = list(self.text_part.adapter.parameters())
         if self.id_part is not None:
             groups["ids"] = list(self.id_part.parameters())
         if isinstance(self.tower, FusedItemTower):
             groups["alpha"] = [self.tower.alpha]
+            groups["fusion"] = list(self.tower.mix.parameters()) if self.tower.fusion != "sum" else []
         return groups
 
     # -- new items -------------------------------------------------------------------------------------------

@@ -89,7 +89,16 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         batches = window_batches(windows, config.batch_size, self.config.max_len)
         loss = self.next_item_loss(np.bincount(train.item, minlength=train.n_items))
         return self._train(self._module(), batches, loss, config=config, valid=valid, progress=progress,
-                           hooks=hooks)
+                           hooks=(*self.config_hooks(), *hooks))
+
+    def config_hooks(self) -> tuple[StepHook, ...]:
+        """The step hooks the config asks for (text-ID alignment for a fused tower)."""
+        cfg = self.config
+        if cfg.align_weight > 0 and cfg.item_repr == "fused":
+            from lmrec.models.sequence.hooks import TextIdAlignment
+
+            return (TextIdAlignment(cfg.align_weight, cfg.align_temperature),)
+        return ()
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
                     lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False) -> dict:
