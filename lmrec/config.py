@@ -16,8 +16,16 @@ C = TypeVar("C")
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass (possibly nested) as a plain dict fit for YAML."""
-    return dataclasses.asdict(config)
+    """A config dataclass (possibly nested) as a plain dict fit for YAML (tuples become lists)."""
+    return _plain(dataclasses.asdict(config))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def from_dict(cls: type[C], values: dict[str, Any] | None, *, where: str = "") -> C:

@@ -18,9 +18,16 @@ from lmrec.io import atomic_write_json, atomic_write_text
 from lmrec.train.progress import Reporter
 
 
+def model_of(row: str) -> tuple[str, str]:
+    """(label, registered model) of a --models entry: `sasrec` or `LABEL=MODEL` (a variant with its own row,
+    run folder and `--set LABEL.key=value` overrides, e.g. `gate=sasrec-fused --set gate.fusion=gate`)."""
+    label, _, model = row.partition("=")
+    return (label.strip(), model.strip()) if model else (row.strip(), row.strip())
+
+
 @dataclass(frozen=True)
 class BenchmarkSpec:
-    models: tuple[str, ...]
+    models: tuple[str, ...]  # registered names or LABEL=MODEL variants
     dataset: str | None = None
     interactions: str | None = None
     items: str | None = None
@@ -39,7 +46,12 @@ class BenchmarkSpec:
     @property
     def runs(self) -> tuple[str, ...]:
         """Every row of the table: lmrec's models, then the peers."""
-        return self.models + self.peers
+        return self.labels + self.peers
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """lmrec's rows by label (a variant's LABEL, otherwise the model name)."""
+        return tuple(model_of(m)[0] for m in self.models)
 
     def threads_per_job(self) -> int | None:
         if self.threads or self.jobs <= 1:
@@ -57,13 +69,16 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if spec.baseline and spec.baseline not in spec.runs:
-        from lmrec.errors import ConfigError
+    from lmrec.errors import ConfigError
 
+    if spec.baseline and spec.baseline not in spec.runs:
         raise ConfigError(f"--baseline {spec.baseline!r} is not one of --models {','.join(spec.models)}")
-    for name in spec.models:  # fail fast on a bad model name or config before spending minutes training
+    if len(set(spec.runs)) != len(spec.runs):
+        raise ConfigError(f"--models/--peers name a row twice: {','.join(spec.runs)}")
+    for entry in spec.models:  # fail fast on a bad model name or config before spending minutes training
+        label, name = model_of(entry)
         get_model(name)
-        build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
+        build_config(None, _overrides(spec, entry, parse_overrides(list(spec.overrides))))
     if spec.peers:
         from lmrec.pipeline.peers import get_peer, peers_python
 
@@ -75,9 +90,10 @@ def run_benchmark(spec: BenchmarkSpec, out: str | Path, *, log: Callable[[str], 
     done: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=max(1, spec.jobs), mp_context=context, max_tasks_per_child=1) as pool:
         futures = {}
-        for name in list(spec.peers) + _longest_first(spec.models):  # quick models fill the other lanes meanwhile
-            log(f"[{time.strftime('%H:%M:%S')}] {name}: fit + evaluate")
-            futures[pool.submit(_fit_and_evaluate, spec, name, str(out / "runs" / name), progress)] = name
+        for entry in list(spec.peers) + _longest_first(spec.models):  # quick models fill the other lanes meanwhile
+            label = model_of(entry)[0]
+            log(f"[{time.strftime('%H:%M:%S')}] {label}: fit + evaluate")
+            futures[pool.submit(_fit_and_evaluate, spec, entry, str(out / "runs" / label), progress)] = label
         for future in as_completed(futures):
             row = future.result()
             test = row["metrics"]["test"]
@@ -115,8 +131,8 @@ def _longest_first(names: tuple[str, ...]) -> list[str]:
     from lmrec.models.registry import get_model
     from lmrec.models.torch_base import TorchRecommender
 
-    def cost(name: str) -> int:
-        cls = get_model(name).cls
+    def cost(entry: str) -> int:
+        cls = get_model(model_of(entry)[1]).cls
         return 0 if cls.sequential else 1 if issubclass(cls, TorchRecommender) else 2
 
     return sorted(names, key=cost)
@@ -134,17 +150,19 @@ def add_paired_tests(rows: list[dict[str, Any]], baseline: str, metric: str) -> 
             row["paired"] = compare_runs(reference["run_dir"], row["run_dir"], metric=metric)
 
 
-def _overrides(spec: BenchmarkSpec, name: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _overrides(spec: BenchmarkSpec, entry: str, extra: dict[str, Any]) -> dict[str, Any]:
     from lmrec.config import merge
     from lmrec.pipeline.config import model_overrides
 
+    label, name = model_of(entry)
     data = {k: v for k, v in (("dataset", spec.dataset), ("interactions", spec.interactions),
                               ("items", spec.items), ("data_dir", spec.data_dir)) if v}
     base = {"data": data, "seed": spec.seed, "eval": {"ks": list(spec.ks)}}
-    return merge(base, model_overrides(name, extra, spec.models))
+    return merge(base, model_overrides(name, extra, spec.labels + tuple(model_of(m)[1] for m in spec.models),
+                                       label=label))
 
 
-def _fit_and_evaluate(spec: BenchmarkSpec, name: str, run_dir: str, progress: Reporter | None) -> dict[str, Any]:
+def _fit_and_evaluate(spec: BenchmarkSpec, entry: str, run_dir: str, progress: Reporter | None) -> dict[str, Any]:
     """Runs in a fresh process: its peak RSS is this model's own."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads = spec.threads_per_job()
@@ -159,19 +177,19 @@ def _fit_and_evaluate(spec: BenchmarkSpec, name: str, run_dir: str, progress: Re
     from lmrec.pipeline.load import load_run
     from lmrec.provenance import peak_rss_mib
 
-    if name in spec.peers:
+    if entry in spec.peers:
         from lmrec.pipeline.peers import run_peer
 
         base = spec.models[0] if spec.models else "pop"  # the split and data config every model gets
         config = build_config(None, _overrides(spec, base, parse_overrides(list(spec.overrides))))
-        return run_peer(name, config, run_dir, threads=threads, jobs=spec.jobs, ks=spec.ks,
+        return run_peer(entry, config, run_dir, threads=threads, jobs=spec.jobs, ks=spec.ks,
                         max_epochs=spec.peer_max_epochs)
-    config = build_config(None, _overrides(spec, name, parse_overrides(list(spec.overrides))))
+    config = build_config(None, _overrides(spec, entry, parse_overrides(list(spec.overrides))))
     meta = fit_run(config, run_dir, progress=progress, device=spec.device)
     fit_rss = peak_rss_mib()
     metrics = evaluate_run(load_run(run_dir, device=spec.device), ks=spec.ks)
-    return {"model": name, "run_dir": run_dir, "fit_seconds": meta["fit_seconds"], "peak_rss_mib": fit_rss,
-            "threads": threads, "jobs": spec.jobs,
+    return {"model": model_of(entry)[0], "run_dir": run_dir, "fit_seconds": meta["fit_seconds"],
+            "peak_rss_mib": fit_rss, "threads": threads, "jobs": spec.jobs,
             "peak_rss_mib_with_eval": peak_rss_mib(), "meta": meta, "metrics": metrics,
             "eval_seconds": metrics["test"].get("seconds")}
 

@@ -81,11 +81,14 @@ def build_config(base: dict[str, Any] | None, overrides: dict[str, Any]) -> RunC
     return resolve_config(merge(base or {}, overrides))
 
 
-def model_overrides(name: str, extra: dict[str, Any], others: tuple[str, ...] = ()) -> dict[str, Any]:
+def model_overrides(name: str, extra: dict[str, Any], others: tuple[str, ...] = (), *,
+                    label: str | None = None) -> dict[str, Any]:
     """The config tree for model `name` from shared `--set` overrides, as `lmrec benchmark` and `cold-start`
-    read them: `model.x=v` reaches the models whose config has `x`, `NAME.x=v` only model NAME; other sections
-    (`split.*`, `data.*`, ...) apply to all."""
+    read them: `model.x=v` reaches the models whose config has `x`, `NAME.x=v` only model NAME (a benchmark
+    variant `LABEL=MODEL` takes `LABEL.x=v`, not its model's); other sections (`split.*`, `data.*`, ...) apply to
+    all."""
+    label = label or name
     keys = get_model(name).config_keys
     shared = {key: v for key, v in (extra.get("model") or {}).items() if key in keys}
-    tree = {key: v for key, v in extra.items() if key != "model" and key != name and key not in others}
-    return merge(tree, {"model": {"name": name, **shared, **(extra.get(name) or {})}})
+    tree = {key: v for key, v in extra.items() if key not in ("model", name, label) and key not in others}
+    return merge(tree, {"model": {"name": name, **shared, **(extra.get(label) or {})}})
