@@ -11,7 +11,8 @@ are used (equal by default). Parts' tensors are saved under "part<i>.", the chos
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,23 +28,28 @@ from lmrec.models.registry import get_model, register
 from lmrec.models.sequence import SEQUENCE_TINY
 from lmrec.train.trainer import Progress
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class EnsembleConfig:
     parts: tuple[str, ...] = ("ease", "lm-content", "sasrec-fused")
     part_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # part name -> keys of its Config
     weights: tuple[float, ...] | None = None  # fixed weights; None: searched on validation (equal without one)
+    fallback_parts: tuple[str, ...] = ()  # fitted instead of `parts` when the data has no item text
     grid: int = 10  # weight step 1/grid on the simplex
     max_valid_users: int = 4000  # validation users the search scores (a seeded sample beyond that)
 
     def __post_init__(self) -> None:
-        parts = tuple(self.parts)
+        parts, fallback = tuple(self.parts), tuple(self.fallback_parts)
         object.__setattr__(self, "parts", parts)
-        if len(parts) < 2 or len(set(parts)) != len(parts):
-            raise ConfigError(f"model.parts={list(parts)!r} needs two or more different registered models")
-        if {"ensemble", "hybrid"} & set(parts):
-            raise ConfigError("ensemble parts cannot themselves be ensembles or hybrids")
-        unknown = set(self.part_configs) - set(parts)
+        object.__setattr__(self, "fallback_parts", fallback)
+        for key, names in (("parts", parts), ("fallback_parts", fallback)):
+            if (names or key == "parts") and (len(names) < 2 or len(set(names)) != len(names)):
+                raise ConfigError(f"model.{key}={list(names)!r} needs two or more different registered models")
+            if {"ensemble", "auto", "hybrid"} & set(names):
+                raise ConfigError("ensemble parts cannot themselves be ensembles or hybrids")
+        unknown = set(self.part_configs) - set(parts) - set(fallback)
         if unknown:
             raise ConfigError(f"model.part_configs names {sorted(unknown)}, which are not in model.parts")
         if self.weights is not None:
@@ -56,6 +62,12 @@ class EnsembleConfig:
             raise ConfigError(f"model.grid={self.grid} must be in [1, 100] and model.max_valid_users positive")
 
 
+AUTO_PARTS = {"parts": ["ease", "tfidf", "lm-content", "sasrec-fused"], "fallback_parts": ["ease", "sasrec"]}
+
+
+@register("auto", defaults=AUTO_PARTS, tiny={"parts": ["itemknn", "tfidf"], "fallback_parts": ["pop", "itemknn"]},
+          summary="Picks and weighs EASE, TF-IDF, LM text similarity and the LM-fused SASRec on validation NDCG@10 "
+                  "(EASE + SASRec without item text)")
 @register("ensemble", tiny={"parts": ["itemknn", "sasrec"], "part_configs": {"sasrec": SEQUENCE_TINY}})
 class Ensemble(BaseRecommender):
     Config = EnsembleConfig
@@ -73,6 +85,13 @@ class Ensemble(BaseRecommender):
     # -- fit -----------------------------------------------------------------------------------------------------
     def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
             progress: Progress | None = None) -> Ensemble:
+        cfg = self.config
+        if cfg.fallback_parts and (catalog is None or not catalog.text_fields):
+            logger.info("%s: the data has no item text; fitting %s instead of %s", self.name,
+                     ",".join(cfg.fallback_parts), ",".join(cfg.parts))
+            self.config = replace(cfg, parts=cfg.fallback_parts, fallback_parts=(), weights=None)
+        elif cfg.fallback_parts:
+            self.config = replace(cfg, fallback_parts=())  # the saved config names exactly what was fitted
         self.parts_ = [part.to(self.device).fit(train, valid=valid, catalog=catalog, progress=progress)
                        for part in self._new_parts()]
         self.n_items_ = train.n_items

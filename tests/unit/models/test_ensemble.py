@@ -49,3 +49,18 @@ def test_the_grid_covers_the_simplex_evenest_first() -> None:
 def test_bad_configs_are_refused_in_one_line(values, match) -> None:
     with pytest.raises(ConfigError, match=match):
         create_model("ensemble", values)
+
+
+def test_auto_falls_back_to_its_id_parts_when_the_data_has_no_text(tmp_path) -> None:
+    from lmrec.testing.toy import block_data
+
+    data = block_data()
+    values = {"parts": ["itemknn", "tfidf"], "fallback_parts": ["pop", "itemknn"]}
+    with_text = create_model("auto", values).fit(data.split.train, valid=data.split.valid,
+                                                 catalog=data.dataset.catalog)
+    without = create_model("auto", values).fit(data.split.train, valid=data.split.valid)
+    assert set(with_text.fit_log_["weights"]) == {"itemknn", "tfidf"}
+    assert set(without.fit_log_["weights"]) == {"pop", "itemknn"}
+    without.save(tmp_path / "m")  # the saved config names the parts that were fitted
+    assert load_model(tmp_path / "m").config.parts == ("pop", "itemknn")
+    assert create_model("auto").config.parts == ("ease", "tfidf", "lm-content", "sasrec-fused")
