@@ -154,3 +154,11 @@ def test_fused_sequence_model_runs_on_generic_files(files, tmp_path: Path) -> No
     # inductive text tower: the saved model carries its text vectors, so loading needs no encoder run
     result = invoke("recommend", out, "--history", "item21,item22", "-k", "3", "--json")
     assert result.exit_code == 0 and len(json.loads(result.stdout)["items"]) == 3
+
+
+def test_fit_an_ensemble_prints_the_weights_validation_chose(files, tmp_path: Path) -> None:
+    inter, items = files
+    result = invoke("fit", "--interactions", inter, "--items", items, "--model", "ensemble", "--out",
+                    tmp_path / "e", "--set", "model.parts=pop,itemknn,tfidf")
+    assert result.exit_code == 0, result.output
+    assert "weights: " in result.output and "validation NDCG@10" in result.output
