@@ -11,7 +11,7 @@ of the user's whole history masked, and change one thing each:
                      (is the adapter's item space still good on the target, or is the net the problem?)
 - text similarity    lm-content's scoring on the raw LM vectors (the bar to reach)
 
-    LMREC_DATA_DIR=../shared/data python bench/zero_shot_diagnose.py --out bench/results/zero-shot-diagnosis
+    LMREC_DATA_DIR=../shared/data python bench/zero_shot_diagnose.py --pair office-ml-100k|office-transfer
 """
 
 from __future__ import annotations
@@ -45,54 +45,94 @@ def last(histories: Histories, length: int) -> Histories:
                                  zip(histories.seq, histories.lengths, strict=True)])
 
 
-def probes(run_dir: Path, lengths: tuple[int, ...]) -> dict[str, float]:
+def profile(vectors: torch.Tensor, histories: Histories, decay: float) -> torch.Tensor:
+    """[B, D] history profile: the item vectors weighted decay**j (j = positions before the last)."""
+    age = histories.lengths[:, None] - 1 - np.arange(histories.seq.shape[1])[None, :]
+    weights = torch.from_numpy(np.where(histories.mask, decay ** np.maximum(age, 0), 0.0).astype(np.float32))
+    index = torch.from_numpy(np.clip(histories.seq, 0, None))
+    return (weights.unsqueeze(-1) * vectors[index]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-9)
+
+
+def probes(run_dir: Path, lengths: tuple[int, ...], decay: float) -> dict[str, dict[str, float]]:
+    """{probe: {history read: NDCG@10}}."""
     run = load_run(run_dir)
     model, test = run.model, run.split.test
     full, targets = test.inputs.histories(np.arange(len(test))), test.targets
     module = model.module_.eval()
-    out: dict[str, float] = {"model": float(ndcg_at_10(model.score(full), full, targets).mean())}
-    for length in lengths:
-        out[f"model, last {length}"] = float(ndcg_at_10(model.score(last(full, length)), full, targets).mean())
     with torch.inference_mode():
-        table = module.item_table()  # adapted item vectors [N, D]
-        text = module.text_part.text_vectors  # raw LM vectors [N, T]
-        index = torch.from_numpy(np.clip(full.seq, 0, None))
-        weights = torch.from_numpy(full.mask.astype(np.float32)).unsqueeze(-1)
-        adapted = (weights * table[index]).sum(1) / weights.sum(1).clamp(min=1)
-        out["adapter mean"] = float(ndcg_at_10(adapted @ table.T, full, targets).mean())
-        profile = torch.nn.functional.normalize((weights * text[index]).sum(1), dim=1)
-        raw = torch.nn.functional.normalize(text, dim=1)
-        out["text similarity"] = float(ndcg_at_10(profile @ raw.T, full, targets).mean())
-    lengths_seen = test.inputs.lengths
-    out["target history length median"] = float(np.median(lengths_seen))
+        table = module.item_table()  # adapted item vectors [N, D]: what the net reads and scores against
+        raw = torch.nn.functional.normalize(module.text_part.text_vectors, dim=1)  # the LM's vectors [N, T]
+    reads = {f"last {n}": last(full, n) for n in lengths} | {"all (max_len)": full}
+    out: dict[str, dict[str, float]] = {"sequence net (the zero-shot model)": {}, "adapter, mean": {},
+                                        "LM text similarity, mean": {}}
+    for read, histories in reads.items():
+        with torch.inference_mode():
+            out["sequence net (the zero-shot model)"][read] = float(ndcg_at_10(model.score(histories), full,
+                                                                               targets).mean())
+            out["adapter, mean"][read] = float(ndcg_at_10(profile(table, histories, 1.0) @ table.T, full,
+                                                          targets).mean())
+            text = torch.nn.functional.normalize(profile(raw, histories, 1.0), dim=1) @ raw.T
+            out["LM text similarity, mean"][read] = float(ndcg_at_10(text, full, targets).mean())
+    with torch.inference_mode():
+        out["adapter, recency-weighted"] = {"all (max_len)": float(ndcg_at_10(
+            profile(table, full, decay) @ table.T, full, targets).mean())}
+        text = torch.nn.functional.normalize(profile(raw, full, decay), dim=1) @ raw.T
+        out["LM text similarity, recency-weighted (lm-content)"] = {"all (max_len)": float(ndcg_at_10(
+            text, full, targets).mean())}
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/zero-shot-diagnosis")
+    parser.add_argument("--out", type=Path, default=None, help="default bench/results/zero-shot-<pair>")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LMREC_DATA_DIR", "../shared/data")))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--lengths", default="1,3,5,10,20")
+    parser.add_argument("--decay", type=float, default=0.7)
+    parser.add_argument("--pair", choices=("office-ml-100k", "office-transfer"), default="office-ml-100k",
+                        help="source -> target: amazon-office -> ml-100k, or bench/transfer_office.py's split")
     args = parser.parse_args()
+    args.out = args.out or ROOT / "bench" / "results" / f"zero-shot-{args.pair}"
     runs, data = (args.out / "runs").resolve(), args.data.resolve()
     office = ["--interactions", str(data / "amazon-office-2014/interactions.csv"),
               "--items", str(data / "amazon-office-2014/items.csv"), "--order-col", "seq"]
-    checkpoint, run = runs / "pre-office", runs / "zs-office-ml-100k"
+    if args.pair == "office-ml-100k":
+        source, target = office, ["--dataset", "ml-100k", "--data-dir", str(data)]
+    else:  # the transfer split of bench/transfer_office.py: Office users A x categories A -> users B x categories B
+        from transfer_office import partition
+
+        split = runs / "data"
+        partition(data / "amazon-office-2014", split, 0)
+        source = ["--interactions", str(split / "source.csv"), "--items", str(split / "source_items.csv"),
+                  "--order-col", "seq"]
+        target = ["--interactions", str(split / "target.csv"), "--items", str(split / "target_items.csv"),
+                  "--order-col", "seq"]
+    checkpoint, run, content = runs / "pretrained", runs / "zero-shot", runs / "lm-content"
     if not (checkpoint / "meta.json").is_file():
-        lmrec("pretrain", *office, "--out", str(checkpoint), threads=args.threads)
+        lmrec("pretrain", *source, "--out", str(checkpoint), threads=args.threads)
     if not (run / "metrics.json").is_file():
-        lmrec("zero-shot", str(checkpoint), "--dataset", "ml-100k", "--data-dir", str(data), "--out", str(run),
-              threads=args.threads)
+        lmrec("zero-shot", str(checkpoint), *target, "--out", str(run), threads=args.threads)
+    if not (content / "metrics.json").is_file():  # lm-content itself on the target, for the record
+        lmrec("fit", "--model", "lm-content", *target, "--out", str(content), threads=args.threads)
+        lmrec("evaluate", str(content), "-k", "10", threads=args.threads)
     torch.set_num_threads(args.threads)
-    found = probes(run, tuple(int(v) for v in args.lengths.split(",")))
-    source = json.loads((checkpoint / "meta.json").read_text())["sources"][0]
-    lines = ["# Zero-shot diagnosis: Office -> MovieLens-100K", "",
-             f"Command: `python {' '.join(sys.argv)}`. Pre-trained sasrec-text (MoE adapter) on amazon-office "
-             f"(median {source['interactions_per_user_median']:.0f} events per user); target ml-100k test users "
-             f"(median history {found.pop('target history length median'):.0f} items), full ranking, whole "
-             "history masked.", "", "| probe | NDCG@10 |", "|---|---|"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in found.items()]
+    lengths = tuple(int(v) for v in args.lengths.split(","))
+    found = probes(run, lengths, args.decay)
+    stats = json.loads((checkpoint / "meta.json").read_text())["sources"][0]
+    test = load_run(run).split.test
+    measured = json.loads((content / "metrics.json").read_text())["test"]["ndcg@10"]
+    reads = [f"last {n}" for n in lengths] + ["all (max_len)"]
+    title = {"office-ml-100k": "Office -> MovieLens-100K", "office-transfer": "Office A -> Office B"}[args.pair]
+    lines = [f"# Zero-shot diagnosis: {title}", "",
+             f"Command: `python bench/zero_shot_diagnose.py {' '.join(sys.argv[1:])}`. sasrec-text (MoE adapter) "
+             f"pre-trained on the source (median {stats['interactions_per_user_median']:.0f} events per user), "
+             f"applied zero-shot to the target's {len(test)} test users (median history "
+             f"{np.median(test.inputs.lengths):.0f} items); NDCG@10, full ranking, the whole history masked in "
+             f"every probe; recency weight {args.decay}**j for the item j positions before the last (lm-content's "
+             f"default). `lmrec fit --model lm-content` on the target, evaluated as usual: {measured:.4f}.", "",
+             "| probe | " + " | ".join(reads) + " |", "|---|" + "---|" * len(reads)]
+    for name, row in found.items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[r]:.4f}" if r in row else "" for r in reads) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     (args.out / "results.json").write_text(json.dumps(found, indent=2) + "\n")
