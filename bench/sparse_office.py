@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "office-sparse")
     parser.add_argument("--data-only", action="store_true")
     parser.add_argument("--set", action="append", default=[], dest="sets")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     data = REPO / "runs" / "data" / "office-sparse"
     stats = build(Path(args.data_dir) / "amazon-office-2014", data, max_events=args.max_events, seed=args.seed)
@@ -63,8 +65,9 @@ def main() -> None:
         return
     command = [sys.executable, "-m", "lmrec.cli", "benchmark", "--interactions", str(data / "interactions.csv"),
                "--items", str(data / "items.csv"), "--order-col", "seq", "--models", args.models, "--baseline",
-               "ease", "--out", str(args.out)]
+               "ease", "--quiet", "--out", str(args.out)]
     command += ["--peers", args.peers] if args.peers else []
+    command += ["--jobs", str(args.jobs)] + (["--threads", str(args.threads)] if args.threads else [])
     for pair in args.sets:
         command += ["--set", pair]
     subprocess.run(command, check=True)

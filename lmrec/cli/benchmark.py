@@ -46,6 +46,8 @@ def benchmark(
     order_col: OrderColOpt = None,
     device: DeviceOpt = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No per-epoch progress lines.")] = False,
+    reuse: Annotated[bool, typer.Option("--reuse", help="Keep models whose run folder under OUT is evaluated "
+                                        "with the same config (e.g. after a crash); peers always re-train.")] = False,
 ) -> None:
     """Train and evaluate several models on one split; write results.md (CIs, time, memory) and PNG plots."""
     from lmrec.pipeline.benchmark import BenchmarkSpec, run_benchmark
@@ -55,7 +57,7 @@ def benchmark(
         items=str(items) if items else None, data_dir=str(data_dir) if data_dir else None,
         overrides=tuple(set_ or ()) + ((f"data.order_col={order_col}",) if order_col else ()), seed=seed,
         ks=parse_ks(k), threads=threads, baseline=baseline, command="lmrec " + " ".join(sys.argv[1:]), jobs=jobs,
-        device=device, peers=tuple(parse_models(peers)) if peers else (), peer_max_epochs=peer_epochs,
+        device=device, peers=tuple(parse_models(peers)) if peers else (), peer_max_epochs=peer_epochs, reuse=reuse,
     )
     log = lambda message: console.print(message, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     report = run_benchmark(spec, out_dir, log=log, progress=None if quiet else LineReporter())

@@ -94,6 +94,10 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
             lines.append(f"- {row['model']}: {peer['note']} Chosen: {chosen}; best epoch {peer['best_epoch']} of "
                          f"{peer['epochs_run']} run, validation NDCG@10 {peer['valid_ndcg@10']:.4f} (its own "
                          f"computation); RecTools {peer['versions']['rectools']}, {peer['threads']} threads.")
+    reused = [row["model"] for row in rows if row.get("reused")]
+    if reused:
+        lines += ["", f"Reused (`--reuse`) from an earlier run into this folder with the same config: "
+                  f"{', '.join(reused)}; their fit time and memory are what that run measured."]
     lines += ["", "Each model's full config, split file and metrics: `runs/<model>/` (config.yaml, split.npz, "
               "metrics.json, recommendations.csv, targets.csv).", ""]
     return "\n".join(lines)

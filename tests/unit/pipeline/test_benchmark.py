@@ -44,3 +44,20 @@ def test_a_benchmark_runs_a_model_beside_its_variant(tmp_path: Path) -> None:
 def test_a_row_named_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="twice"):
         run_benchmark(BenchmarkSpec(models=("ease", "ease=itemknn"), dataset="ml-100k"), tmp_path)
+
+
+def test_reuse_keeps_an_evaluated_run_with_the_same_config_and_refits_a_changed_one(tmp_path: Path) -> None:
+    data = block_data()
+    path = tmp_path / "events.csv"
+    frame = data.dataset.interactions
+    path.write_text("user_id,item_id,timestamp\n" + "".join(
+        f"{data.dataset.users.raw[u]},{data.dataset.items.raw[i]},{t}\n"
+        for u, i, t in zip(frame.user, frame.item, frame.timestamp, strict=True)))
+    first = BenchmarkSpec(models=("pop", "itemknn"), interactions=str(path), threads=1)
+    run_benchmark(first, tmp_path / "out", log=lambda _: None)
+    logged: list[str] = []
+    again = BenchmarkSpec(models=("pop", "itemknn"), interactions=str(path), threads=1, reuse=True,
+                          overrides=("itemknn.k=2",))
+    report = run_benchmark(again, tmp_path / "out", log=logged.append)
+    assert any("pop: reused" in line for line in logged) and not any("itemknn: reused" in line for line in logged)
+    assert "Reused (`--reuse`)" in report and "k: 2" in (tmp_path / "out/runs/itemknn/config.yaml").read_text()
