@@ -27,10 +27,11 @@ $(PEERS_VENV)/.installed: constraints.txt
 	$(PEERS_VENV)/bin/pip install -q -c constraints.txt 'rectools[torch]==0.19.0'
 	touch $@
 
-# The main job in a few minutes: the LM-fused sequence model beside the baselines, two models at a time.
+# The main job in a few minutes: the LM-fused sequence model and `auto` (the validation-weighted ensemble)
+# beside the baselines, two models at a time.
 demo: $(STAMP)
 	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --jobs 2 --out runs/demo \
-		--models pop,itemknn,ease,lm-content,hybrid-lm,sasrec,sasrec-fused
+		--models pop,itemknn,ease,lm-content,hybrid-lm,sasrec,sasrec-fused,auto
 
 # The full ml-100k table (every model, paired tests against sasrec), as in bench/results/ml-100k.
 benchmark: $(STAMP)
