@@ -71,4 +71,5 @@ def fit(
     if weights:  # an ensemble (auto): what the validation search chose
         valid = (meta["fit_log"].get("search") or {}).get("valid_ndcg@10")
         chosen = ", ".join(f"{name} {weight:.2f}" for name, weight in weights.items())
-        out.print(f"weights: {chosen}" + (f" (validation NDCG@10 {valid:.4f})" if valid is not None else ""))
+        out.print(f"weights: {chosen}" + (f" (validation NDCG@10 {valid:.4f})" if valid is not None else ""),
+                  soft_wrap=True)
