@@ -91,9 +91,10 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
         for row in trained_peers:
             peer = row["meta"]["peer"]
             chosen = ", ".join(f"{k}={v}" for k, v in peer["chosen"].items())
+            cap = peer.get("selection", {}).get("max_epochs", "?")
             lines.append(f"- {row['model']}: {peer['note']} Chosen: {chosen}; best epoch {peer['best_epoch']} of "
-                         f"{peer['epochs_run']} run, validation NDCG@10 {peer['valid_ndcg@10']:.4f} (its own "
-                         f"computation); RecTools {peer['versions']['rectools']}, {peer['threads']} threads.")
+                         f"{peer['epochs_run']} run (at most {cap}), validation NDCG@10 {peer['valid_ndcg@10']:.4f} "
+                         f"(its own computation); RecTools {peer['versions']['rectools']}, {peer['threads']} threads.")
     reused = [row["model"] for row in rows if row.get("reused")]
     if reused:
         lines += ["", f"Reused (`--reuse`) from an earlier run into this folder with the same config: "

@@ -59,7 +59,7 @@ PEERS: dict[str, PeerSpec] = {
         "rectools-sasrec", "rectools_run.py",
         ("--model", "sasrec", "--base", json.dumps(_TRANSFORMER), "--grid", json.dumps(_GRID)),
         "RecTools 0.19 SASRecModel, softmax loss, 2 blocks, 4 heads, dropout 0.2, lr 1e-3, batch 128, "
-        "session_max_len 50; n_factors 64 or 128 and the epoch (every 2, at most 100, patience 10) chosen on "
+        "session_max_len 50; n_factors 64 or 128 and the epoch (every 2, at most --peer-epochs, patience 10) chosen on "
         "validation NDCG@10. It trains on each user's last 51 items only and cannot rank items unseen in training."),
     "rectools-bert4rec": PeerSpec(
         "rectools-bert4rec", "rectools_run.py",
