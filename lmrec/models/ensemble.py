@@ -88,7 +88,7 @@ class Ensemble(BaseRecommender):
         cfg = self.config
         if cfg.fallback_parts and (catalog is None or not catalog.text_fields):
             logger.info("%s: the data has no item text; fitting %s instead of %s", self.name,
-                     ",".join(cfg.fallback_parts), ",".join(cfg.parts))
+                        ",".join(cfg.fallback_parts), ",".join(cfg.parts))
             self.config = replace(cfg, parts=cfg.fallback_parts, fallback_parts=(), weights=None)
         elif cfg.fallback_parts:
             self.config = replace(cfg, fallback_parts=())  # the saved config names exactly what was fitted
@@ -113,12 +113,13 @@ class Ensemble(BaseRecommender):
             rows = np.sort(np.random.default_rng(0).choice(rows, self.config.max_valid_users, replace=False))
         histories, targets = valid.inputs.histories(rows), valid.targets.take(rows)
         with torch.inference_mode():
-            scores = torch.stack([mask_seen(standardise(part.score(histories)).to("cpu"), histories)
-                                  for part in self.parts_])  # [P, B, N], seen items at -inf
+            scores = torch.stack([standardise(part.score(histories)).to("cpu") for part in self.parts_])  # [P, B, N]
+        seen = mask_seen(torch.zeros(scores.shape[1:]), histories).isinf()  # [B, N], once for every grid point
         candidates = _simplex(len(self.parts_), self.config.grid)
         results = []
         for weights in candidates:
-            combined = torch.einsum("p,pbn->bn", torch.from_numpy(weights).float(), scores.nan_to_num(neginf=-1e9))
+            combined = torch.einsum("p,pbn->bn", torch.from_numpy(weights).float(), scores).masked_fill_(
+                seen, float("-inf"))
             ranked = torch.topk(combined, min(10, combined.shape[1]), dim=1).indices.numpy()
             results.append(float(ndcg(hit_matrix(ranked, targets.indptr, targets.items, 10), targets.lengths,
                                       10).mean()))

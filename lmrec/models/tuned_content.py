@@ -108,8 +108,7 @@ class TunedSemanticContent(SemanticContent):
             lm = TrainableTextEncoder(texts, cfg.encoder, mode="lora", lora_rank=cfg.lora_rank,
                                       max_tokens=cfg.max_tokens).to(self.device)
         self.counts_, self.n_items_ = item_counts(train), train.n_items
-        self.language_model_ = lm
-        self._refresh()
+        self.language_model_ = lm  # item vectors are encoded before each validation and after training
 
         def batches(rng: np.random.Generator):
             order = rng.permutation(len(pairs))
