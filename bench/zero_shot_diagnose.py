@@ -111,7 +111,8 @@ def main() -> None:
     if not (checkpoint / "meta.json").is_file():
         lmrec("pretrain", *source, "--out", str(checkpoint), threads=args.threads)
     if not (run / "metrics.json").is_file():
-        lmrec("zero-shot", str(checkpoint), *target, "--out", str(run), threads=args.threads)
+        lmrec("zero-shot", str(checkpoint), *target, "--set", "model.priors=", "--out", str(run),
+              threads=args.threads)  # the net alone: the probes are about what it loses
     if not (content / "metrics.json").is_file():  # lm-content itself on the target, for the record
         lmrec("fit", "--model", "lm-content", *target, "--out", str(content), threads=args.threads)
         lmrec("evaluate", str(content), "-k", "10", threads=args.threads)

@@ -24,6 +24,7 @@ from lmrec.cli.common import (
     out,
     run_overrides,
 )
+from lmrec.cli.steps import print_weights
 
 
 @friendly
@@ -67,9 +68,4 @@ def fit(
     out.print(f"fitted [bold]{meta['model']}[/] on {stats['name']} ({stats['users']} users, {stats['items']} items, "
               f"{stats['interactions']} interactions) in {meta['fit_seconds']:.1f}s on {meta['device']}; "
               f"split {meta['split']['fingerprint']} -> {out_dir}", soft_wrap=True)
-    weights = (meta.get("fit_log") or {}).get("weights")
-    if weights:  # an ensemble (auto): what the validation search chose
-        valid = (meta["fit_log"].get("search") or {}).get("valid_ndcg@10")
-        chosen = ", ".join(f"{name} {weight:.2f}" for name, weight in weights.items())
-        out.print(f"weights: {chosen}" + (f" (validation NDCG@10 {valid:.4f})" if valid is not None else ""),
-                  soft_wrap=True)
+    print_weights(meta)

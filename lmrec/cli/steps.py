@@ -11,6 +11,17 @@ from rich.table import Table
 from lmrec.cli.common import ConsoleReporter, out, run_overrides
 
 
+def print_weights(meta: dict[str, Any]) -> None:
+    """The weights a validation search chose, where the fit made one: an ensemble's parts, or a sequence model's
+    net and priors (zero-shot)."""
+    weights = (meta.get("fit_log") or {}).get("weights")
+    if weights:
+        valid = (meta["fit_log"].get("search") or {}).get("valid_ndcg@10")
+        chosen = ", ".join(f"{name} {weight:.2f}" for name, weight in weights.items())
+        out.print(f"weights: {chosen}" + (f" (validation NDCG@10 {valid:.4f})" if valid is not None else ""),
+                  soft_wrap=True)
+
+
 def zero_shot_run(pretrained: Path, out_dir: Path, *, set_: list[str] | None, device: str, **data: Any) -> Path:
     """Write a zero-shot RUN_DIR for the target data: the checkpoint with the target's items placed by text."""
     from lmrec.config import merge
@@ -19,7 +30,8 @@ def zero_shot_run(pretrained: Path, out_dir: Path, *, set_: list[str] | None, de
 
     base = merge(transfer_overrides(pretrained, finetune="none"), run_overrides(set_=set_, **data))
     with ConsoleReporter() as progress:
-        fit_run(build_config(base, {}), out_dir, progress=progress, device=device)
+        meta = fit_run(build_config(base, {}), out_dir, progress=progress, device=device)
+    print_weights(meta)
     return out_dir
 
 

@@ -47,3 +47,17 @@ def popularity_fallback(scores: torch.Tensor, histories: Histories, counts: torc
     if len(empty):
         scores[torch.from_numpy(empty)] = counts / counts.max().clamp(min=1.0)
     return scores
+
+
+def recency_weights(histories: Histories, decay: float) -> torch.Tensor:
+    """[B, L] float32: decay**j for the item j positions before the last of each history, 0 at padding."""
+    age = histories.lengths[:, None] - 1 - np.arange(histories.seq.shape[1])[None, :]  # 0 = most recent
+    return torch.from_numpy(np.where(histories.mask, decay ** np.maximum(age, 0), 0.0).astype(np.float32))
+
+
+def text_profiles(vectors: torch.Tensor, histories: Histories, decay: float) -> torch.Tensor:
+    """[B, T] unit-length recency-weighted means of each history's item vectors `vectors [N, T]` (zero rows for
+    empty histories): lm-content's user profile."""
+    weights = recency_weights(histories, decay).to(vectors.device)
+    index = torch.from_numpy(np.clip(histories.seq, 0, None)).to(vectors.device)
+    return torch.nn.functional.normalize((weights.unsqueeze(-1) * vectors[index]).sum(1), dim=1)

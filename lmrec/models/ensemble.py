@@ -10,7 +10,6 @@ are used (equal by default). Parts' tensors are saved under "part<i>.", the chos
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,9 +20,8 @@ import torch
 from lmrec.data.split import Holdout
 from lmrec.data.types import Catalog, Histories, Interactions
 from lmrec.errors import ConfigError
-from lmrec.metrics import hit_matrix, ndcg
-from lmrec.models.base import BaseRecommender, mask_seen
-from lmrec.models.hybrid import standardise
+from lmrec.models.base import BaseRecommender
+from lmrec.models.blend import sample_rows, search_weights, standardise
 from lmrec.models.registry import get_model, register
 from lmrec.models.sequence import SEQUENCE_TINY
 from lmrec.train.trainer import Progress
@@ -108,27 +106,11 @@ class Ensemble(BaseRecommender):
 
     def _search(self, valid: Holdout) -> tuple[np.ndarray, dict[str, Any]]:
         """The simplex-grid weights with the best validation NDCG@10 (ties: the earlier, more even grid point)."""
-        rows = np.arange(len(valid))
-        if len(rows) > self.config.max_valid_users:
-            rows = np.sort(np.random.default_rng(0).choice(rows, self.config.max_valid_users, replace=False))
+        rows = sample_rows(len(valid), self.config.max_valid_users)
         histories, targets = valid.inputs.histories(rows), valid.targets.take(rows)
         with torch.inference_mode():
             scores = torch.stack([standardise(part.score(histories)).to("cpu") for part in self.parts_])  # [P, B, N]
-        seen = mask_seen(torch.zeros(scores.shape[1:]), histories).isinf()  # [B, N], once for every grid point
-        candidates = _simplex(len(self.parts_), self.config.grid)
-        results = []
-        for weights in candidates:
-            combined = torch.einsum("p,pbn->bn", torch.from_numpy(weights).float(), scores).masked_fill_(
-                seen, float("-inf"))
-            ranked = torch.topk(combined, min(10, combined.shape[1]), dim=1).indices.numpy()
-            results.append(float(ndcg(hit_matrix(ranked, targets.indptr, targets.items, 10), targets.lengths,
-                                      10).mean()))
-        best = int(np.argmax(results))
-        singles = {name: results[next(i for i, w in enumerate(candidates) if w[p] == 1.0)]
-                   for p, name in enumerate(self.config.parts)}
-        return candidates[best], {"valid_ndcg@10": round(results[best], 5), "valid_users": len(rows),
-                                  "grid_points": len(candidates),
-                                  "single_part_valid_ndcg@10": {k: round(v, 5) for k, v in singles.items()}}
+        return search_weights(scores, histories, targets, self.config.parts, self.config.grid)
 
     # -- score ---------------------------------------------------------------------------------------------------
     def score(self, histories: Histories) -> torch.Tensor:
@@ -169,9 +151,3 @@ class Ensemble(BaseRecommender):
             part.n_items_ = self.n_items_
             part._set_state({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
 
-
-def _simplex(parts: int, grid: int) -> list[np.ndarray]:
-    """Every weight vector with entries in {0, 1/grid, ..., 1} summing to 1, the most even first."""
-    points = [np.asarray(c, np.float64) / grid for c in itertools.product(range(grid + 1), repeat=parts)
-              if sum(c) == grid]
-    return sorted(points, key=lambda w: float(np.square(w - 1.0 / parts).sum()))

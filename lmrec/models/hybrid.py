@@ -16,6 +16,7 @@ from lmrec.data.split import Holdout
 from lmrec.data.types import Catalog, Histories, Interactions
 from lmrec.errors import ConfigError
 from lmrec.models.base import BaseRecommender
+from lmrec.models.blend import standardise
 from lmrec.models.registry import get_model, register
 from lmrec.train.trainer import Progress
 
@@ -84,10 +85,3 @@ class Hybrid(BaseRecommender):
             part.n_items_ = self.n_items_
             part._set_state({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
 
-
-def standardise(scores: torch.Tensor) -> torch.Tensor:
-    """Per-row z-score [B, N] -> [B, N]; a constant row becomes zeros."""
-    scores = scores.float()
-    mean = scores.mean(dim=1, keepdim=True)
-    std = scores.std(dim=1, keepdim=True, correction=0)
-    return (scores - mean) / torch.where(std > 1e-12, std, torch.ones_like(std))

@@ -11,7 +11,7 @@ import torch
 from lmrec.data.split import Holdout
 from lmrec.data.types import Catalog, Histories, Interactions
 from lmrec.errors import ConfigError, DataError
-from lmrec.models._scoring import check_items, item_counts, popularity_fallback
+from lmrec.models._scoring import check_items, item_counts, popularity_fallback, text_profiles
 from lmrec.models.base import BaseRecommender
 from lmrec.models.capabilities import GrowableCatalogue, ItemVectors
 from lmrec.models.hybrid import Hybrid, HybridConfig
@@ -54,11 +54,7 @@ class SemanticContent(BaseRecommender, GrowableCatalogue, ItemVectors):
     def score(self, histories: Histories) -> torch.Tensor:
         self._check_fitted()
         check_items(histories, self.n_items_)
-        age = histories.lengths[:, None] - 1 - np.arange(histories.seq.shape[1])[None, :]  # 0 = most recent
-        weights = torch.from_numpy(np.where(histories.mask, self.config.recency_decay ** np.maximum(age, 0), 0.0)
-                                   .astype(np.float32))  # [B, L]
-        vectors = self.item_vectors_[torch.from_numpy(np.clip(histories.seq, 0, None))]  # [B, L, T]
-        profile = torch.nn.functional.normalize((weights.unsqueeze(-1) * vectors).sum(1), dim=1)  # [B, T]
+        profile = text_profiles(self.item_vectors_, histories, self.config.recency_decay)  # [B, T]
         scores = profile @ self.item_vectors_.T  # [B, N]
         empty = Histories(histories.seq, np.where(profile.abs().sum(1).numpy() == 0, 0, histories.lengths))
         return popularity_fallback(scores, empty, self.counts_)

@@ -23,6 +23,9 @@ from lmrec.transfer.finetune import pretrained_spec
 from lmrec.transfer.pretrain import pretrain, resolve_pretrain_config
 
 TRANSFER_MODELS = ("sasrec-text", "sasrec-fused")
+# zero-shot blends the pre-trained net with these priors (lmrec/models/sequence/priors.py), weights searched on the
+# target's validation holdout; `--set model.priors=` leaves the net alone
+ZERO_SHOT_PRIORS = ("text", "pop")
 
 
 def transfer_overrides(pretrained: str | Path, *, finetune: str = "none", model: str | None = None) -> dict[str, Any]:
@@ -32,6 +35,8 @@ def transfer_overrides(pretrained: str | Path, *, finetune: str = "none", model:
     params = to_dict(config)
     params.pop("item_repr", None)
     params.update(pretrained=str(Path(pretrained).resolve()), finetune=finetune)
+    if finetune == "none":  # the net may not carry to this catalogue: blend it with text similarity and popularity
+        params.update(priors=list(ZERO_SHOT_PRIORS), prior_weights=None)
     return {"model": {"name": model or name, **params}}
 
 

@@ -35,7 +35,7 @@ from lmrec.train.trainer import ParameterGroups, Progress
 from lmrec.train.validation import validation_ndcg
 
 log = logging.getLogger(__name__)
-ARCHITECTURE_FIELDS = ("net", "dim", "layers", "heads", "hidden", "max_len", "adapter", "experts")
+ARCHITECTURE_FIELDS = ("net", "dim", "layers", "heads", "hidden", "max_len", "adapter", "experts", "text_skip")
 # what each mode trains on the recommender side: named parts of the SequenceModule
 _ALL_PARTS = ("net", "adapter", "ids", "alpha", "fusion")
 _ITEM_PARTS = ("adapter", "ids", "alpha", "fusion")
@@ -112,6 +112,7 @@ def fit_pretrained(model: SequentialRecommender, train: Interactions, *, valid: 
                       "trainable_parameters": int(trainable), "total_parameters": int(total),
                       "language_model_parameters": int(lm_total),
                       "trainable_fraction": trainable / total if total else 0.0}
+    model.fit_log_.update(model.fit_priors(train, valid))  # on the target: its counts, its validation users
     return model
 
 
@@ -182,6 +183,9 @@ def train_with_language_model(model: SequentialRecommender, train: Interactions,
     cfg = model.config
     if catalog is None:
         raise ConfigError(f"finetune={cfg.finetune!r} needs the catalogue's item text")
+    if cfg.text_skip:
+        raise ConfigError(f"finetune={cfg.finetune!r} does not support model.text_skip (the skip reads the "
+                          "catalogue's text vectors, which the live LM changes every step)")
     assert model.module_ is not None
     mode = lm_mode(cfg.finetune)
     lm = TrainableTextEncoder(catalog.texts(cfg.encoder.template), cfg.encoder, mode=mode,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from lmrec.errors import ConfigError
+from lmrec.models.sequence.priors import check_priors
 from lmrec.text.base import EncoderConfig
 from lmrec.train.trainer import TrainConfig
 
@@ -45,6 +46,16 @@ class SequentialConfig:
     negatives: int = 1024  # losses that sample: shared popularity-sampled (sampled) or per-target uniform (bpr, bce)
     adapter: Literal["mlp", "moe"] = "mlp"  # text -> item vector: linear + residual MLP, or UniSRec's MoE
     experts: int = 8  # moe only
+    # priors blended with the net's score (lmrec/models/sequence/priors.py): "text" (lm-content's similarity on the
+    # raw LM vectors) and "pop" (log item counts), z-scored per history; weights (net first) fixed, or searched on
+    # validation NDCG@10 when None. `lmrec zero-shot` turns on both.
+    priors: tuple[str, ...] = ()
+    prior_weights: tuple[float, ...] | None = None
+    prior_decay: float = 0.7  # the text prior's recency weight decay**j, as lm-content
+    # text skip: the net's score plus tau * (lm-content's cosine), tau learned; the net learns what text similarity
+    # misses, and on a new catalogue the similarity part means what it meant in training (lmrec/models/sequence/
+    # module.py)
+    text_skip: bool = False
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     train: TrainConfig = field(default_factory=_train_defaults)
     # transfer (lmrec.transfer, run by the pipeline): start from a `lmrec pretrain` checkpoint and train only part
@@ -61,6 +72,14 @@ class SequentialConfig:
     def __post_init__(self) -> None:
         if self.adapter not in ("mlp", "moe"):
             raise ConfigError(f"model.adapter={self.adapter!r} is not one of ['mlp', 'moe']")
+        object.__setattr__(self, "priors", tuple(self.priors))
+        if self.prior_weights is not None:
+            object.__setattr__(self, "prior_weights", tuple(float(w) for w in self.prior_weights))
+        check_priors(self.priors, self.prior_weights, self.item_repr)
+        if self.text_skip and self.item_repr == "id":
+            raise ConfigError("model.text_skip needs item text; item_repr='id' has none")
+        if not 0 < self.prior_decay <= 1:
+            raise ConfigError(f"model.prior_decay={self.prior_decay!r} must be in (0, 1]")
         if self.finetune not in FINETUNE_MODES:
             raise ConfigError(f"model.finetune={self.finetune!r} is not one of {list(FINETUNE_MODES)}")
         if self.finetune != "recommender" and not self.pretrained:

@@ -17,13 +17,19 @@ from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower
 from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.nets import build_net
 
+SKIP_TAU_START = 5.0  # the text skip's starting weight: cosines span [-1, 1], the net's logits about +-10
+
 
 class SequenceModule(nn.Module):
     """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
 
-    def __init__(self, tower: nn.Module, net: nn.Module) -> None:
+    def __init__(self, tower: nn.Module, net: nn.Module, *, text_skip: bool = False, skip_decay: float = 0.7) -> None:
         super().__init__()
         self.tower, self.net = tower, net
+        # text skip: scores carry tau * cos(recency-weighted history text, item text) beside the net's dot product,
+        # as one dot product of [net state, tau * profile] with [item vector, item text vector]
+        self.skip_decay = float(skip_decay)
+        self.tau = nn.Parameter(torch.tensor(SKIP_TAU_START)) if text_skip else None
 
     @classmethod
     def build(cls, config: SequentialConfig, n_items: int, text_vectors: Tensor | None) -> SequenceModule:
@@ -39,22 +45,45 @@ class SequenceModule(nn.Module):
             tower = FusedItemTower(text_vectors, n_items, config.dim, alpha=config.alpha,
                                    learn_alpha=config.learn_alpha, dropout=config.dropout, adapter=config.adapter,
                                    experts=config.experts, fusion=config.fusion, id_dropout=config.id_dropout)
-        return cls(tower, build_net(config))
+        return cls(tower, build_net(config), text_skip=config.text_skip, skip_decay=config.prior_decay)
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def item_table(self) -> Tensor:
-        """[N, D] item vectors."""
-        return self.tower()
+        """[N, D] item vectors ([N, D + T] with the text skip: each item's text vector appended)."""
+        items = self.tower()
+        return items if self.tau is None else torch.cat([items, self.text_vectors.to(items.dtype)], dim=1)
 
     def forward(self, seq: Tensor, last_only: bool = False) -> tuple[Tensor, Tensor]:
-        """(hidden [B, L, D] (or [B, 1, D] with last_only), item table [N, D]) for right-aligned `seq [B, L]`."""
+        """(hidden [B, L, D] (or [B, 1, D] with last_only), item table [N, D]) for right-aligned `seq [B, L]`
+        (D + T wide with the text skip)."""
         table = self.item_table()
-        return self.net(seq, table, last_only=last_only), table
+        return self._states(seq, table, last_only), table
 
     def user_vectors(self, seq: Tensor, table: Tensor | None = None) -> Tensor:
-        """[B, D]: the state after the last position of each right-aligned history."""
-        table = self.item_table() if table is None else table
-        return self.net(seq, table, last_only=True)[:, -1]
+        """[B, D]: the state after the last position of each right-aligned history (D + T with the text skip);
+        `table` is `item_table()` if the caller holds it."""
+        return self._states(seq, self.item_table() if table is None else table, True)[:, -1]
+
+    def _states(self, seq: Tensor, table: Tensor, last_only: bool) -> Tensor:
+        dim = table.shape[1] - (0 if self.tau is None else self.text_vectors.shape[1])
+        hidden = self.net(seq, table[:, :dim], last_only=last_only)
+        if self.tau is None:
+            return hidden
+        profiles = self.text_profiles(seq)  # [B, L, T]
+        if last_only:
+            profiles = profiles[:, -1:]
+        return torch.cat([hidden, (self.tau * profiles).to(hidden.dtype)], dim=-1)
+
+    def text_profiles(self, seq: Tensor) -> Tensor:
+        """[B, L, T] unit-length recency-weighted means (decay**j for the item j steps back) of the text vectors
+        of each prefix of right-aligned `seq [B, L]`: lm-content's user profile after every position."""
+        text = self.text_vectors
+        valid = (seq >= 0).unsqueeze(-1).to(text.dtype)
+        vectors = text[seq.clamp(min=0)] * valid  # [B, L, T]
+        steps = torch.arange(seq.shape[1], device=seq.device)
+        back = (steps[:, None] - steps[None, :]).to(text.dtype)  # [L, L] how far position j lies behind t
+        weights = torch.where(back >= 0, self.skip_decay ** back.clamp(min=0), torch.zeros_like(back))
+        return torch.nn.functional.normalize(torch.einsum("tj,bjd->btd", weights, vectors), dim=-1)
 
     # -- the text part ---------------------------------------------------------------------------------------
     @property
@@ -101,7 +130,9 @@ class SequenceModule(nn.Module):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Named parts: net (the sequence net), adapter (text -> item space), ids (ID table), alpha, fusion (the
         gate or mixing layer of a fused tower)."""
-        groups: dict[str, list[nn.Parameter]] = {"net": list(self.net.parameters()), "adapter": [], "ids": [],
+        groups: dict[str, list[nn.Parameter]] = {"net": list(self.net.parameters()) + ([self.tau] if self.tau
+                                                                                       is not None else []),
+                                                 "adapter": [], "ids": [],
                                                  "alpha": [], "fusion": []}
         if self.text_part is not None:
             groups["adapter"] = list(self.text_part.adapter.parameters())
@@ -139,6 +170,10 @@ class SequenceModule(nn.Module):
         try:
             self.net.load_state_dict(source.net.state_dict())
             self._require_text().adapter.load_state_dict(source.text_part.adapter.state_dict())
+            if (self.tau is None) != (source.tau is None):
+                raise RuntimeError("text_skip differs from the checkpoint's")
+            if self.tau is not None and source.tau is not None:
+                self.tau.data.copy_(source.tau.data)
         except RuntimeError as exc:
             raise ModelFileError(f"checkpoint weights do not fit the model ({exc})") from None
 

@@ -19,6 +19,7 @@ from lmrec.models._scoring import check_items
 from lmrec.models.capabilities import DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors
 from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.module import SequenceModule
+from lmrec.models.sequence.priors import PriorBlend
 from lmrec.models.sequence.windows import right_align, training_windows, valid_positions, window_batches
 from lmrec.models.torch_base import TorchRecommender
 from lmrec.text.base import ItemEncoder
@@ -41,10 +42,13 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
     def __init__(self, config: SequentialConfig | None = None, *, name: str | None = None) -> None:
         super().__init__(config, name=name)
         self.language_model_: Any = None  # a fine-tuned LM (lmrec.text.trainable) when transfer tuned one
+        self.priors_: PriorBlend | None = None  # config.priors fitted: item counts and blend weights
 
     def capabilities(self) -> frozenset[type]:
-        """ID-only models cannot place an item they never saw."""
+        """ID-only models cannot place an item they never saw; priors make a score more than one dot product."""
         found = super().capabilities()
+        if self.config.priors:
+            found -= {DotProductScoring}
         return found - {GrowableCatalogue} if self.config.item_repr == "id" else found
 
     # -- fit ---------------------------------------------------------------------------------------------------
@@ -61,7 +65,25 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         with self.seeded(self.config.train.seed):
             self.module_ = SequenceModule.build(self.config, train.n_items, vectors)
         self.fit_log_ = self.train_module(train, valid, progress=progress).to_dict()
+        self.fit_log_.update(self.fit_priors(train, valid))
         return self
+
+    def fit_priors(self, train: Interactions, valid: Holdout | None) -> dict[str, Any]:
+        """Count `train`'s events per item and set the weights of the net and `config.priors` (the configured
+        ones, else searched on `valid`, else equal); returns the fit-log entries (empty without priors)."""
+        cfg = self.config
+        if not cfg.priors:
+            self.priors_ = None
+            return {}
+        counts = torch.from_numpy(np.bincount(train.item, minlength=self.n_items_).astype(np.float32))
+        fixed = cfg.prior_weights or (1.0,) * (len(cfg.priors) + 1)
+        self.priors_ = PriorBlend(cfg.priors, cfg.prior_decay, counts, np.asarray(fixed, np.float64) / sum(fixed))
+        log: dict[str, Any] = {}
+        if cfg.prior_weights is None and valid is not None and len(valid):
+            self._module().eval()
+            log["search"] = self.priors_.search(self._net_scores, valid, self.text_vectors)
+        log["weights"] = dict(zip(self.priors_.names, self.priors_.weights.round(4).tolist(), strict=True))
+        return log
 
     def encode_items(self, catalog: Catalog | None, text_vectors: np.ndarray | None, n_items: int) -> Tensor | None:
         """The item text vectors [N, T] a text or fused tower reads (None for ID-only)."""
@@ -119,6 +141,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         if not windows:
             return {"epochs": [], "stop_reason": "no windows", "seconds": 0.0}
         counts = sum(np.bincount(p.item, minlength=self.n_items_) for p in parts)
+        if self.priors_ is not None:  # the popularity prior counts the new events (replay was counted before)
+            self.priors_.counts += torch.from_numpy(np.bincount(train.item, minlength=self.n_items_)).float()
         seed = (cfg.train.seed + int(train.digest()[:8], 16)) % 2**31  # a new data draw gets new dropout/order
         config = replace(cfg.train, epochs=int(epochs), lr=float(lr or cfg.train.lr), seed=seed)
         frozen = [p for p in self._module().parameter_groups()["adapter"] if p.requires_grad] if freeze_text else []
@@ -151,7 +175,15 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
 
     # -- score -------------------------------------------------------------------------------------------------
     def score(self, histories: Histories) -> Tensor:
-        """[B, n_items] on the model's device: the last position's state against every item vector."""
+        """[B, n_items] on the model's device: the last position's state against every item vector, blended with
+        the priors when the config names any."""
+        net = self._net_scores(histories)
+        if self.priors_ is None:
+            return net
+        with torch.inference_mode():
+            return self.priors_.combine(net, histories, self.text_vectors)
+
+    def _net_scores(self, histories: Histories) -> Tensor:
         with torch.inference_mode():
             table = self.item_table()
             return self.user_vectors(histories, table) @ table.T
@@ -209,6 +241,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                               "sasrec-fused")
         vectors = torch.as_tensor(np.asarray(text_vectors, dtype=np.float32))
         self._module().grow(vectors)
+        if self.priors_ is not None:
+            self.priors_.grow(len(vectors))
         first = self.n_items_
         self.n_items_ += len(vectors)
         return np.arange(first, self.n_items_)
@@ -233,10 +267,14 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         state = dict(self._module().state_dict())
         if self.language_model_ is not None:  # LoRA weights (or the whole LM for finetune=full)
             state.update({LM_PREFIX + k: v for k, v in self.language_model_.adapter_state().items()})
+        if self.priors_ is not None:
+            state.update(self.priors_.state())
         return state
 
     def _set_state(self, tensors: dict[str, Tensor]) -> None:
         lm_state = {k[len(LM_PREFIX):]: tensors.pop(k) for k in [k for k in tensors if k.startswith(LM_PREFIX)]}
+        cfg = self.config
+        self.priors_ = PriorBlend.from_state(tensors, cfg.priors, cfg.prior_decay) if cfg.priors else None
         text = next((v for k, v in tensors.items() if k.endswith("text_vectors")), None)
         self.module_ = SequenceModule.build(self.config, int(self.n_items_ or 0), text)
         self.module_.load_state_dict(tensors)
@@ -244,7 +282,6 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         if lm_state:
             from lmrec.text.trainable import TrainableTextEncoder
 
-            cfg = self.config
             self.language_model_ = TrainableTextEncoder.from_state(
                 lm_state, cfg.encoder, mode="full" if cfg.finetune == "full" else "lora", lora_rank=cfg.lora_rank,
                 max_tokens=cfg.lm_max_tokens)

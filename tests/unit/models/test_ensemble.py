@@ -5,7 +5,7 @@ import torch
 
 from lmrec.errors import ConfigError
 from lmrec.models.base import load_model
-from lmrec.models.ensemble import _simplex
+from lmrec.models.blend import simplex
 from lmrec.models.registry import create_model
 from lmrec.models.sequence import SEQUENCE_TINY
 from lmrec.testing.toy import ring_data
@@ -34,7 +34,7 @@ def test_without_validation_the_configured_weights_are_used(tmp_path) -> None:
 
 
 def test_the_grid_covers_the_simplex_evenest_first() -> None:
-    points = _simplex(3, 10)
+    points = simplex(3, 10)
     assert len(points) == 66 and all(abs(p.sum() - 1) < 1e-9 for p in points)
     assert points[0].tolist() == pytest.approx([0.3, 0.3, 0.4], abs=0.11)
 

@@ -6,7 +6,8 @@ from safetensors.torch import load_file
 
 from lmrec.errors import ConfigError
 from lmrec.models.base import WEIGHTS, load_model
-from lmrec.models.hybrid import Hybrid, HybridConfig, standardise
+from lmrec.models.blend import standardise
+from lmrec.models.hybrid import Hybrid, HybridConfig
 from lmrec.testing.toy import block_data
 
 

@@ -67,6 +67,18 @@ def test_zero_shot_places_a_new_catalogue_by_text(checkpoint: Path, target, tmp_
     assert metrics["test"]["ndcg@10"] > 2 * (10 / 48) * 0.3  # far above a random ranking of 48 items
 
 
+def test_zero_shot_blends_the_net_with_text_and_popularity_on_target_validation(checkpoint: Path, target,
+                                                                               tmp_path: Path) -> None:
+    meta, run = fit_target(checkpoint, target, tmp_path / "zs", "none")
+    weights, search = meta["fit_log"]["weights"], meta["fit_log"]["search"]
+    assert list(weights) == ["net", "text", "pop"] and sum(weights.values()) == pytest.approx(1.0)
+    assert search["valid_users"] == len(run.split.valid)  # the target's validation holdout, never its test
+    assert search["valid_ndcg@10"] >= max(search["single_part_valid_ndcg@10"].values())
+    bare_meta, bare = fit_target(checkpoint, target, tmp_path / "bare", "none",
+                                 **{"model": {"priors": [], "train": {"epochs": 2}}})
+    assert "weights" not in bare_meta["fit_log"] and bare.model.config.priors == ()
+
+
 @pytest.mark.parametrize("mode", ["recommender", "adapter"])
 def test_frozen_parts_stay_frozen(checkpoint: Path, target, tmp_path: Path, mode: str) -> None:
     before = load_file(str(checkpoint / "model" / "weights.safetensors"))
