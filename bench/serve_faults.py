@@ -71,7 +71,9 @@ def start(run: Path, port: int) -> tuple[subprocess.Popen, float]:
 
 
 class Streamer(threading.Thread):
-    """Sends events (single or batches of 5) as fast as the server answers; remembers what was acknowledged."""
+    """Sends events (single or batches of 5) as fast as the server answers, each post with an Idempotency-Key; a
+    post that got no answer (the server died) is retried with the same key until one comes, as a careful client
+    does; remembers what was acknowledged and how many retries the server recognised as replays."""
 
     def __init__(self, number: int, port: int, items: list[str], stop: threading.Event) -> None:
         super().__init__(daemon=True)
@@ -79,27 +81,34 @@ class Streamer(threading.Thread):
         self.acknowledged: set[int] = set()
         self.sent: set[int] = set()
         self.errors = 0
+        self.replayed = 0
         self.rng = random.Random(number)
         self.next_marker = 0
 
     def run(self) -> None:
         client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers={"Authorization": f"Bearer {TOKEN}"},
                               timeout=5)
+        pending = None  # (markers, body, key) of a post that got no answer: retried as it was
         while not self.stop.is_set():
-            size = self.rng.choice((1, 5))
-            markers = list(range(self.next_marker, self.next_marker + size))
-            self.next_marker += size
-            events = [{"user_id": self.user, "item_id": self.rng.choice(self.items), "timestamp": m}
-                      for m in markers]
-            self.sent.update(markers)
+            if pending is None:
+                size = self.rng.choice((1, 5))
+                markers = list(range(self.next_marker, self.next_marker + size))
+                self.next_marker += size
+                events = [{"user_id": self.user, "item_id": self.rng.choice(self.items), "timestamp": m}
+                          for m in markers]
+                self.sent.update(markers)
+                pending = (markers, events if size > 1 else events[0], f"{self.user}-{markers[0]}")
+            markers, body, key = pending
             try:
-                response = client.post("/events", json=events if size > 1 else events[0])
+                response = client.post("/events", json=body, headers={"Idempotency-Key": key})
             except httpx.HTTPError:
                 self.errors += 1
                 time.sleep(0.02)
                 continue
+            pending = None
             if 200 <= response.status_code < 300:
                 self.acknowledged.update(markers)
+                self.replayed += bool(response.json().get("replayed"))
             else:
                 self.errors += 1
         client.close()
@@ -142,7 +151,8 @@ def main() -> None:
     streamed = time.perf_counter() - started
 
     # what the restarted service reports, then what the log holds
-    histories = {s.user: httpx.get(f"http://127.0.0.1:{port}/users/{s.user}").json().get("history", [])
+    histories = {s.user: httpx.get(f"http://127.0.0.1:{port}/users/{s.user}",
+                                    headers={"Authorization": f"Bearer {TOKEN}"}).json().get("history", [])
                  for s in streamers}
     server.send_signal(signal.SIGINT)
     server.wait(10)
@@ -161,6 +171,7 @@ def main() -> None:
         rows.append({"client": s.user, "sent": len(s.sent), "acknowledged": len(s.acknowledged),
                      "in_log": len(logged), "lost": len(lost), "duplicates": len(logged) - len(set(logged)),
                      "unacknowledged_but_stored": len(set(logged) - s.acknowledged), "errors": s.errors,
+                     "replayed": s.replayed,
                      "history_matches_log": len(histories[s.user]) == len(logged)})
     write_report(args, rows, restarts, first_start, streamed, lost_total, load_before)
     shutil.rmtree(work, ignore_errors=True)
@@ -170,27 +181,30 @@ def main() -> None:
 
 def write_report(args, rows, restarts, first_start, streamed, lost_total, load_before) -> None:
     total = {k: sum(r[k] for r in rows) for k in ("sent", "acknowledged", "in_log", "lost", "duplicates",
-                                                   "unacknowledged_but_stored", "errors")}
+                                                   "unacknowledged_but_stored", "errors", "replayed")}
     lines = ["# Event durability under kill -9", "",
              f"Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/serve_faults.py {' '.join(sys.argv[1:])}`  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores, load average "
              f"before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}  ",
              f"Setup: `lmrec serve` (uvicorn, 1 worker) on a 100-item EASE run; {args.clients} client threads "
-             "stream POST /events (single events and batches of 5, each event marked by a unique timestamp) while "
+             "stream POST /events (single events and batches of 5, each event marked by a unique timestamp, each post "
+             "with an Idempotency-Key and retried with it until answered) while "
              f"the server is killed with SIGKILL {args.rounds} times, {args.min_s}-{args.max_s} s apart, and "
              "restarted at once. Checked afterwards: every 2xx-acknowledged marker is in events.sqlite, and the "
              "restarted service's GET /users/{id} history has one item per logged event.", "",
              f"**Result: {total['lost']} acknowledged events lost** out of {total['acknowledged']} acknowledged "
              f"({total['in_log']} in the log; {total['unacknowledged_but_stored']} committed whose response died "
-             f"with the server; {total['duplicates']} duplicates). Streaming time {streamed:.1f} s "
+             f"with the server; {total['duplicates']} duplicates; {total['replayed']} retried posts answered as "
+             f"replays of an Idempotency-Key, stored once). Streaming time {streamed:.1f} s "
              f"(~{total['acknowledged'] / streamed:.0f} acknowledged events/s including restarts); first start "
              f"{first_start:.2f} s, restarts {min(restarts):.2f}-{max(restarts):.2f} s "
              f"(median {np.median(restarts):.2f} s).", "",
              "| client | sent | acknowledged | in log | lost | duplicates | committed, not acknowledged | "
-             "client errors | /users history = log |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "client errors | retries replayed | /users history = log |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['client']} | {r['sent']} | {r['acknowledged']} | {r['in_log']} | {r['lost']} | "
-                     f"{r['duplicates']} | {r['unacknowledged_but_stored']} | {r['errors']} | "
+                     f"{r['duplicates']} | {r['unacknowledged_but_stored']} | {r['errors']} | {r['replayed']} | "
                      f"{'yes' if r['history_matches_log'] else 'NO'} |")
     lines.append("")
     write_keeping_notes(args.out, "\n".join(lines))

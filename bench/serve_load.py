@@ -39,6 +39,7 @@ from report_file import write_keeping_notes  # bench/ is on sys.path when run as
 
 REPO = Path(__file__).resolve().parents[1]
 LMREC = [sys.executable, "-m", "lmrec.cli"]
+TOKEN = "bench-token"  # the served run needs a read-scoped token for /recommend
 
 
 # -- runs --------------------------------------------------------------------------------------------------------
@@ -90,7 +91,7 @@ def free_port() -> int:
 
 
 def start_server(run: Path, port: int, extra: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LMREC_API_TOKEN": "bench-token"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LMREC_API_TOKEN": TOKEN}
     server = subprocess.Popen([*LMREC, "serve", str(run), "--port", str(port), "--no-access-log",
                                "--log-level", "warning", *extra], env=env, cwd=REPO)
     deadline = time.time() + 300
@@ -138,7 +139,8 @@ async def _worker(port: int, path: bytes, bodies: list[bytes], counter, n: int, 
     errors = 0
     while (i := next(counter)) < n:
         body = bodies[i % len(bodies)]
-        head = b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        head = (b"POST %s HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer " + TOKEN.encode() +
+                b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n")
         started = time.perf_counter()
         try:
             writer.write(head % (path, len(body)) + body)
@@ -193,7 +195,8 @@ def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | No
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp())
     served = Path(shutil.copytree(run, work / run.name))
-    config = ServeConfig() if faiss_min_items is None else ServeConfig(faiss_min_items=faiss_min_items)
+    config = ServeConfig(token=TOKEN) if faiss_min_items is None else ServeConfig(token=TOKEN,
+                                                                                  faiss_min_items=faiss_min_items)
     app = create_app(served, config)
     state = app.state.serving
     snapshot = state.snapshot
@@ -204,6 +207,7 @@ def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | No
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
                  "scheme": "http", "path": "/recommend", "raw_path": b"/recommend", "query_string": b"",
                  "root_path": "", "headers": [(b"content-type", b"application/json"),
+                                              (b"authorization", b"Bearer " + TOKEN.encode()),
                                               (b"content-length", str(len(body)).encode())],
                  "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}
 

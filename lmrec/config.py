@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -64,7 +65,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return from_dict(hint, value, where=key + ".")
     if origin is Literal:
         if value not in get_args(hint):
-            raise ConfigError(f"{key}={value!r} is not one of {list(get_args(hint))}")
+            raise ConfigError(f"{key}={show(value)} is not one of {list(get_args(hint))}")
         return value
     if origin in (typing.Union, types.UnionType):
         args = [a for a in get_args(hint) if a is not type(None)]
@@ -75,12 +76,12 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
                 return _coerce(arg, value, key)
             except ConfigError:
                 continue
-        raise ConfigError(f"{key}={value!r} does not fit {hint}")
+        raise ConfigError(f"{key}={show(value)} does not fit {hint}")
     if origin in (tuple, list):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}={value!r} should be a list")
+            raise ConfigError(f"{key}={show(value)} should be a list")
         args = get_args(hint)
         inner = args[0] if args else Any
         items = [_coerce(inner, v, key) if inner is not Any and inner is not Ellipsis else v for v in value]
@@ -92,16 +93,18 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return True
         if str(value).lower() in ("false", "0", "no"):
             return False
-        raise ConfigError(f"{key}={value!r} should be true or false")
+        raise ConfigError(f"{key}={show(value)} should be true or false")
     if hint in (int, float):
         if isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} should be a number")
+            raise ConfigError(f"{key}={show(value)} should be a number")
         try:
             number = hint(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}={value!r} should be {hint.__name__}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{key}={show(value)} should be {hint.__name__}") from None
+        if not math.isfinite(number):  # a NaN weight trains a model whose every score is NaN
+            raise ConfigError(f"{key}={show(value)} should be a finite number")
         if hint is int and isinstance(value, float) and value != number:
-            raise ConfigError(f"{key}={value!r} should be an integer")
+            raise ConfigError(f"{key}={show(value)} should be an integer")
         return number
     if hint is str:
         return str(value)
@@ -122,11 +125,21 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {pair!r}: {part} is not a section")
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = load_yaml_text(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
         node[leaf] = _number_or_self(value)
     return tree
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters with an ellipsis: values echoed in error messages stay one short line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def show(value: Any) -> str:
+    """A value's repr for an error message, shortened."""
+    return shorten(repr(value))
 
 
 def _number_or_self(value: Any) -> Any:
@@ -150,15 +163,39 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_YAML_BYTES = 1 << 20  # a config is a few KB; anything near this is not one
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: lmrec configs never need them, and expanding nested aliases ("billion laughs")
+    turns a 1 KB file into gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in lmrec YAML",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML safely: no Python objects, no aliases."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from disk with a clear error for missing or malformed files."""
+    """A YAML mapping from disk with a clear one-line error for a missing, oversized, undecodable or malformed
+    file (the parser's message shortened, so a hostile value is not echoed whole)."""
     path = Path(path)
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes; a config is at most {MAX_YAML_BYTES} bytes")
+        loaded = load_yaml_text(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config ({type(exc).__name__})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({shorten(' '.join(str(exc).split()), 160)})") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -37,3 +37,7 @@ class ModelFileError(LmrecError):
 
 class UnknownIdError(DataError):
     """A raw user or item ID is not in the trained ID map."""
+
+
+class StorageFullError(LmrecError):
+    """A write found no space left: nothing was stored (the service answers 507, the CLI exits 2)."""

@@ -44,3 +44,27 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(values: Any) -> list[str]:
+    """IDs for a CSV a person may open in a spreadsheet: a value that starts like a formula (=, +, -, @, tab, CR)
+    and is not a plain number gets a leading apostrophe, so `=cmd|' /C calc'!A0` stays text (OWASP's advice for
+    CSV injection). Plain IDs, numbers included, are written as they are."""
+    out = []
+    for value in values:
+        text = str(value)
+        if text.startswith(FORMULA_START) and not _is_number(text):
+            text = "'" + text
+        out.append(text)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text

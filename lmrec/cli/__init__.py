@@ -14,6 +14,7 @@ from lmrec.cli.compare import compare
 from lmrec.cli.data import data_info
 from lmrec.cli.evaluate import evaluate
 from lmrec.cli.fit import fit
+from lmrec.cli.forget import forget
 from lmrec.cli.models import models
 from lmrec.cli.prequential import prequential
 from lmrec.cli.pretrain import pretrain
@@ -28,7 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="Inspect datasets and files.")
 app.add_typer(data_app, name="data")
 data_app.command("info")(data_info)
-for verb in (fit, evaluate, recommend, update, compare, models, benchmark, serve, pretrain, prequential):
+for verb in (fit, evaluate, recommend, update, forget, compare, models, benchmark, serve, pretrain, prequential):
     app.command()(verb)
 app.command("zero-shot")(zero_shot)
 app.command("cold-start")(cold_start)

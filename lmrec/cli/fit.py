@@ -47,6 +47,9 @@ def fit(
                                                     "checkpoint (its architecture and settings).")] = None,
     finetune: Annotated[str, typer.Option(help="With --pretrained: none, recommender, adapter, lora, lora-adapter, "
                                           "lora-recommender or full.")] = "recommender",
+    pseudonymize: Annotated[bool, typer.Option(
+        "--pseudonymize", help="Replace user IDs by a keyed HMAC at ingestion (key in LMREC_PSEUDONYM_KEY, never "
+        "written): the run directory holds no raw user ID.")] = False,
     device: DeviceOpt = "auto",
 ) -> None:
     """Train a model and write RUN_DIR (config.yaml, model/, split.npz, meta.json)."""
@@ -60,7 +63,8 @@ def fit(
         base = merge(transfer_overrides(pretrained, finetune=finetune, model=model), base)
     overrides = run_overrides(model=model, seed=seed, set_=set_, dataset=dataset, interactions=interactions,
                               items=items, data_dir=data_dir, user_col=user_col, item_col=item_col,
-                              timestamp_col=timestamp_col, rating_col=rating_col, order_col=order_col)
+                              timestamp_col=timestamp_col, rating_col=rating_col, order_col=order_col,
+                              pseudonymize=pseudonymize or None)
     run_config = build_config(base, overrides)
     with ConsoleReporter() as progress:
         meta = fit_run(run_config, out_dir, progress=progress, device=device)

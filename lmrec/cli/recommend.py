@@ -17,7 +17,7 @@ def recommend(
     run_dir: RunDirArg,
     user: Annotated[str | None, typer.Option("--user", help="A known user ID.")] = None,
     history: Annotated[str | None, typer.Option("--history", help="Comma-separated item IDs.")] = None,
-    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many items.")] = 10,
+    k: Annotated[int, typer.Option("-k", help="How many items (1-1000).")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
@@ -28,7 +28,11 @@ def recommend(
 
     if (user is None) == (history is None):
         raise LmrecError("give exactly one of --user ID or --history ID,ID,...")
+    if not 1 <= k <= 1000:
+        raise LmrecError(f"-k {k}: give 1 to 1000 items")
     run = load_run(run_dir, device=device)
+    if k > len(run.items):
+        raise LmrecError(f"-k {k}: more than the run's {len(run.items)} items")
     items = [v.strip() for v in history.split(",") if v.strip()] if history is not None else None
     if items is not None and not items:
         raise LmrecError("--history is empty; give at least one item ID")

@@ -14,9 +14,20 @@ def serve(
     run_dir: RunDirArg,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    token_env: Annotated[str, typer.Option(help="Environment variable holding the write token.")] = "LMREC_API_TOKEN",
+    token_env: Annotated[str, typer.Option(
+        help="Environment variable holding the full-access token (read, write, admin).")] = "LMREC_API_TOKEN",
+    read_token_env: Annotated[str, typer.Option(
+        help="Environment variable holding a read-only token.")] = "LMREC_READ_TOKEN",
+    tokens_file: Annotated[str | None, typer.Option(
+        help="More tokens, one 'SCOPES TOKEN' per line (scopes: read, write, admin, comma-separated).")] = None,
     allow_unauthenticated_writes: Annotated[bool, typer.Option(
-        help="Accept POST /events and /items without a token when none is configured.")] = False,
+        help="Accept POST /events and /items without a token when no token has the write scope.")] = False,
+    allow_unauthenticated_reads: Annotated[bool, typer.Option(
+        help="Answer reads (recommendations, users, items) without a token when no token has the read scope: "
+             "only for a private deployment.")] = False,
+    public_recommend: Annotated[bool, typer.Option(
+        help="Answer /recommend for a raw history, and item lookups, without a token (a public front-end); "
+             "a stored user's data still needs one.")] = False,
     max_k: Annotated[int, typer.Option(help="Largest k a request may ask for.")] = 1000,
     threads: Annotated[int, typer.Option(help="Torch threads for scoring.")] = 1,
     faiss_min_items: Annotated[int, typer.Option(
@@ -31,9 +42,14 @@ def serve(
 ) -> None:
     """Serve RUN_DIR over HTTP (FastAPI + uvicorn): /recommend, /events, /items, /users, /health, /metrics."""
     from lmrec.device import resolve_device
+    from lmrec.errors import ConfigError
     from lmrec.serve import ServeConfig, run_server
 
-    config = ServeConfig(token_env=token_env, allow_unauthenticated_writes=allow_unauthenticated_writes,
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port}: must be in 1-65535")
+    config = ServeConfig(token_env=token_env, read_token_env=read_token_env, tokens_file=tokens_file,
+                         allow_unauthenticated_writes=allow_unauthenticated_writes,
+                         allow_unauthenticated_reads=allow_unauthenticated_reads, public_recommend=public_recommend,
                          max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items,
                          coalesce=coalesce, watch_updates_s=watch_updates, device=str(resolve_device(device)))
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)

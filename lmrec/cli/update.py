@@ -34,5 +34,6 @@ def update(
         return
     info = json.loads(ModelFiles(layout.version(version)).update_info.read_text())
     out.print(f"updated {run_dir} to version {version}: {info['new_events']} events "
-              f"({info.get('skipped_unknown_items', 0)} skipped, {info.get('new_users', 0)} new users), "
+              f"({info.get('carried_unknown_items', 0)} carried for unknown items, "
+              f"{info.get('new_users', 0)} new users), "
               f"{info['mode']} in {info['seconds']:.1f}s; events up to id {after['last_event_id']}", soft_wrap=True)

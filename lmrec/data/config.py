@@ -24,6 +24,7 @@ class DataConfig:
     rating_col: str | None = "rating"
     order_col: str | None = None
     sep: str | None = None
+    pseudonymize: bool = False  # user IDs replaced by a keyed HMAC at ingestion (lmrec/data/pseudonym.py)
 
     def check(self, where: str = "") -> None:
         """ConfigError unless exactly one of a dataset name or an interactions file is given."""
@@ -45,4 +46,9 @@ def load_data(data: DataConfig, prepare_config: PrepareConfig | None = None) -> 
         columns = ColumnMap(user=data.user_col, item=data.item_col, timestamp=data.timestamp_col,
                             rating=data.rating_col, order=data.order_col)
         dataset = load_files(data.interactions, data.items, columns=columns, sep=data.sep)
-    return prepare(dataset, prepare_config or PrepareConfig())
+    dataset = prepare(dataset, prepare_config or PrepareConfig())
+    if data.pseudonymize:
+        from lmrec.data.pseudonym import pseudonym_key, pseudonymize
+
+        dataset = pseudonymize(dataset, pseudonym_key())
+    return dataset

@@ -22,7 +22,7 @@ from lmrec.errors import ConfigError
 from lmrec.eval import beyond
 from lmrec.eval.ranking import Ranking, rank_holdout
 from lmrec.eval.stats import bootstrap_ci
-from lmrec.io import atomic_write
+from lmrec.io import atomic_write, spreadsheet_safe
 from lmrec.metrics import ACCURACY_METRICS, METRIC_FUNCTIONS, auc
 from lmrec.ranking import Stage
 
@@ -156,7 +156,8 @@ def write_recommendations(ranking: Ranking, users_map_raw: IdMap | np.ndarray | 
                           items_map_raw: IdMap | np.ndarray | Sequence[str], path_recs: str | Path,
                           path_targets: str | Path, k: int) -> None:
     """recommendations.csv (`user_id,item_id,rank,score`: raw IDs, rank 1-based, top-k per evaluated user) and
-    targets.csv (`user_id,item_id`: the targets actually evaluated), each written atomically.
+    targets.csv (`user_id,item_id`: the targets actually evaluated), each written atomically. An ID that starts
+    like a spreadsheet formula is written with a leading apostrophe (`lmrec.io.spreadsheet_safe`).
 
     `*_map_raw` is an IdMap or the array of raw IDs indexed by dense index.
     """
@@ -166,9 +167,11 @@ def write_recommendations(ranking: Ranking, users_map_raw: IdMap | np.ndarray | 
     lists, scores = ranking.topk_items[:, :k], ranking.topk_scores[:, :k]
     valid = lists != PAD
     row, col = np.nonzero(valid)
-    recs = pd.DataFrame({"user_id": users_raw[ranking.users[row]], "item_id": items_raw[lists[row, col]],
+    recs = pd.DataFrame({"user_id": spreadsheet_safe(users_raw[ranking.users[row]]),
+                         "item_id": spreadsheet_safe(items_raw[lists[row, col]]),
                          "rank": col + 1, "score": scores[row, col].astype(np.float64)})
     owner = np.repeat(ranking.users, ranking.n_targets)
-    targets = pd.DataFrame({"user_id": users_raw[owner], "item_id": items_raw[ranking.targets.items]})
+    targets = pd.DataFrame({"user_id": spreadsheet_safe(users_raw[owner]),
+                            "item_id": spreadsheet_safe(items_raw[ranking.targets.items])})
     atomic_write(Path(path_recs), lambda tmp: recs.to_csv(tmp, index=False))
     atomic_write(Path(path_targets), lambda tmp: targets.to_csv(tmp, index=False))

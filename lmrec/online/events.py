@@ -11,6 +11,9 @@ order; ids are strictly increasing (AUTOINCREMENT never reuses one), so `since(l
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmrec.errors import DataError
+from lmrec.errors import DataError, StorageFullError
 
 DEFAULT_NAME = "events.sqlite"
 _SCHEMA = """
@@ -33,6 +36,13 @@ CREATE TABLE IF NOT EXISTS events (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_user ON events (user_id, id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    first_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
 """
 _COLUMNS = "id, user_id, item_id, timestamp, event_type, value, received_at"
 
@@ -70,7 +80,14 @@ class EventLog:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._connection().executescript(_SCHEMA)  # executescript commits on its own
+        _check_files(self.path)
+        try:
+            self._connection().executescript(_SCHEMA)  # executescript commits on its own
+            self._connection().execute("SELECT COUNT(*) FROM events").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise DataError(f"{self.path}: not a readable event log ({exc}); move it aside to start a new one "
+                            "(its events are then not served)") from None
 
     # -- connections -----------------------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -100,13 +117,28 @@ class EventLog:
             raise
 
     # -- writes ----------------------------------------------------------------------------------------------
-    def append(self, events: Iterable[Event]) -> list[int]:
-        """Store events in one transaction; returns their ids once the commit is on disk (all or none)."""
+    def append(self, events: Iterable[Event], *, key: str | None = None) -> list[int]:
+        """Store events in one transaction; returns their ids once the commit is on disk (all or none).
+
+        With an idempotency `key` a retried append (same key, same events) stores nothing and returns the first
+        append's ids (`append_once` also says which happened); the same key with other events raises `KeyReused`."""
+        return self.append_once(events, key=key)[0]
+
+    def append_once(self, events: Iterable[Event], *, key: str | None = None) -> tuple[list[int], bool]:
+        """`append`, and whether the events were stored now (False: a replay of `key`)."""
         now = time.time()
+        events = list(events)
         rows = [_row(event, now) for event in events]
         if not rows:
-            return []
-        with self._transaction() as db:
+            return [], False
+        digest = _digest(events) if key is not None else ""
+        with _storage_errors(self.path), self._transaction() as db:
+            if key is not None:
+                found = db.execute("SELECT first_id, count, digest FROM idempotency WHERE key = ?", (key,)).fetchone()
+                if found is not None:
+                    if found[2] != digest:
+                        raise KeyReused("this key was used before with different events", field="Idempotency-Key")
+                    return list(range(found[0], found[0] + found[1])), False
             first = None
             for row in rows:
                 cursor = db.execute(
@@ -114,8 +146,21 @@ class EventLog:
                     "VALUES (?, ?, ?, ?, ?, ?)", row)
                 first = cursor.lastrowid if first is None else first
             last = cursor.lastrowid
+            if key is not None:
+                db.execute("INSERT INTO idempotency (key, first_id, count, digest, received_at) VALUES (?, ?, ?, ?, ?)",
+                           (key, first, len(rows), digest, now))
         assert first is not None and last - first + 1 == len(rows)  # one writer inside the transaction
-        return list(range(first, last + 1))
+        return list(range(first, last + 1)), True
+
+    def erase_user(self, user_id: str) -> int:
+        """Delete every event of one user (erasure); the freed pages are zeroed (secure_delete), the WAL
+        checkpointed and truncated, so the events are gone from the files too. Returns how many were deleted."""
+        db = self._connection()
+        db.execute("PRAGMA secure_delete=ON")
+        with _storage_errors(self.path), self._transaction() as tx:
+            deleted = tx.execute("DELETE FROM events WHERE user_id = ?", (str(user_id),)).rowcount
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(deleted)
 
     # -- reads -----------------------------------------------------------------------------------------------
     def for_user(self, user_id: str) -> list[Event]:
@@ -132,6 +177,17 @@ class EventLog:
             query += " LIMIT ?"
             params += (int(limit),)
         return [_event(row) for row in self._connection().execute(query, params)]
+
+    def by_ids(self, ids: Iterable[int]) -> list[Event]:
+        """The events with these ids (those that exist), in id order."""
+        wanted = sorted({int(i) for i in ids})
+        out: list[Event] = []
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of bound parameters
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out += [_event(row) for row in self._connection().execute(
+                f"SELECT {_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id", chunk)]
+        return out
 
     def count(self) -> int:
         return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])
@@ -154,6 +210,45 @@ class EventLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+
+
+def _check_files(path: Path) -> None:
+    """Refuse what SQLite would open quietly at the cost of events: a write-ahead log with a broken header (SQLite
+    drops it, and every commit not yet checkpointed with it). Warn about an empty database file next to no WAL
+    (a truncated log reads as a new, empty one)."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        with open(wal, "rb") as handle:
+            if handle.read(4) not in WAL_MAGIC:
+                raise DataError(f"{wal}: write-ahead log header is corrupt; SQLite would drop the events committed "
+                                "in it. Move it aside to start without them")
+    if path.is_file() and path.stat().st_size == 0 and not (wal.is_file() and wal.stat().st_size > 0):
+        logging.getLogger(__name__).warning("%s: the event log file is empty (0 bytes); starting a new log, so "
+                                            "any events it held are lost", path)
+
+
+@contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    """A full disk becomes StorageFullError (nothing was committed), not an internal error."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc).lower() or "disk" in str(exc).lower():
+            raise StorageFullError(f"{path}: no space left; the events were not stored") from None
+        raise
+
+
+class KeyReused(DataError):
+    """An idempotency key sent again with different events (HTTP 422)."""
+
+
+def _digest(events: list[Event]) -> str:
+    """What a retry must repeat: every event's fields (a missing timestamp stays missing, not the receive time)."""
+    text = json.dumps([[e.user_id, e.item_id, e.timestamp, e.event_type, e.value] for e in events])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _row(event: Event, now: float) -> tuple:

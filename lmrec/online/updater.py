@@ -203,28 +203,38 @@ def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfi
     _clean_leftovers(run_dir)
     state = read_state(run_dir)
     run = load_run(run_dir)
-    events_db = Path(events_db or RunDir(run_dir).events)
+    events_db = Path(events_db) if events_db else RunDir(run_dir).inside(RunDir(run_dir).events)
     if not events_db.is_file():
         raise ModelFileError(f"{events_db}: no event log (the service writes RUN_DIR/events.sqlite)")
     with EventLog(events_db) as event_log:
-        events = event_log.since(int(state["last_event_id"]))
-    if not events:
+        waiting = event_log.by_ids(state["carried_event_ids"])
+        fresh = event_log.since(int(state["last_event_id"]))
+    if not fresh and not any(e.item_id in run.items for e in waiting):
         return state["version"] or "initial"
+    events = waiting + fresh
+    cursor = int(fresh[-1].id) if fresh else int(state["last_event_id"])
+    # events naming items this model does not know (added through POST /items after it was trained) are carried:
+    # the cursor moves on, their ids stay in update_state.json, the service keeps them in users' histories and the
+    # next update learns from them once the model knows the item
+    carried = [int(e.id) for e in events if e.item_id not in run.items]
     users, new, skipped = events_as_interactions(events, run.users, run.items)
-    if len(new) == 0:  # only unknown items: move the cursor past them, keep the model
-        log.warning("skipped %d events naming items the model does not know", skipped)
-        RunDir(run_dir).commit_update_state({**state, "last_event_id": int(events[-1].id), "updated_at": time.time()})
+    if len(new) == 0:  # only unknown items: move the cursor past them, keep the model, carry them
+        log.warning("%d events name items the model does not know; carried to the next update", skipped)
+        RunDir(run_dir).commit_update_state({**state, "last_event_id": cursor, "carried_event_ids": carried,
+                                             "updated_at": time.time()})
         return state["version"] or "initial"
     seen = history_interactions(run.history, len(users))
     result = Updater(config).update(run.model, new, seen, catalog=run.catalog,
                                     version=f"v{int(state['updates']) + 1:05d}-{new_version(new)}")
     history = concat(seen, new).sequences()
-    info = {**result.info, "skipped_unknown_items": skipped, "new_users": len(users) - len(run.users),
-            "first_event_id": events[0].id, "last_event_id": events[-1].id, "previous": state["version"]}
+    info = {**result.info, "carried_unknown_items": skipped, "new_users": len(users) - len(run.users),
+            "first_event_id": (fresh or events)[0].id, "last_event_id": cursor,
+            "carried_in": len(waiting), "previous": state["version"]}
     write_version(run_dir, result.version, result.model, users, run.items, Sequences(history.indptr, history.items),
                   info)
-    RunDir(run_dir).commit_update_state({"version": result.version, "last_event_id": int(events[-1].id),
-                                         "updates": int(state["updates"]) + 1, "updated_at": time.time()})
+    RunDir(run_dir).commit_update_state({**state, "version": result.version, "last_event_id": cursor,
+                                         "carried_event_ids": carried, "updates": int(state["updates"]) + 1,
+                                         "updated_at": time.time()})
     _prune(run_dir, result.version, config.keep_versions)
     return result.version
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lmrec.config import shorten
 from lmrec.data.split import Holdout, Split
 from lmrec.data.types import Catalog, IdMap, Interactions, Sequences
 from lmrec.errors import LmrecError, ModelFileError
@@ -36,8 +37,8 @@ def load_history(path: Path) -> Sequences:
     try:
         with np.load(path, allow_pickle=False) as z:
             return Sequences(z["indptr"], z["items"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise ModelFileError(f"{path}: unreadable history ({exc})") from None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, LmrecError) as exc:
+        raise ModelFileError(f"{path}: unreadable history ({type(exc).__name__})") from None
 
 
 def save_split(path: Path, split: Split) -> None:
@@ -107,11 +108,15 @@ def load_catalog(path: Path) -> Catalog | None:
     if not path.is_file():
         return None
     try:
-        meta = json.loads(path.with_suffix(".json").read_text())
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        fields = tuple(meta["text_fields"]), tuple(meta["categorical"]), tuple(meta["numeric"])
         frame = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: unreadable catalogue ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: unreadable catalogue ({type(exc).__name__}: {shorten(str(exc))})") from None
     for column in frame.columns:
         if str(frame[column].dtype) == "string":
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return Catalog(frame, tuple(meta["text_fields"]), tuple(meta["categorical"]), tuple(meta["numeric"]))
+    try:
+        return Catalog(frame, *fields)
+    except (LmrecError, KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: not a catalogue written by lmrec ({shorten(str(exc))})") from None

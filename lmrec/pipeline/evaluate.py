@@ -14,8 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from lmrec.errors import ConfigError
 from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recommendations
-from lmrec.io import atomic_write, atomic_write_json
+from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
 from lmrec.pipeline.load import LoadedRun
 from lmrec.ranking import parse_stages, similarity_vectors
 from lmrec.train.progress import Reporter
@@ -50,6 +51,8 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
                     rerank: Sequence[str] = (), progress: Reporter | None = None) -> RunEvaluation:
     """Full-ranking evaluation of the run's model on its valid and test holdouts; `rerank` stages (e.g.
     "mmr:0.7") run after retrieval exactly as the service runs them. Nothing is written."""
+    if ks and max(ks) > len(run.items):  # asked for explicitly (-k): a cut-off past the catalogue is a mistake
+        raise ConfigError(f"-k {max(ks)}: more than the run's {len(run.items)} items")
     ks = tuple(sorted(set(ks or run.config.eval.ks)))
     exclude = run.config.eval.exclude_seen if exclude_seen is None else exclude_seen
     options = EvalOptions(ks=ks, exclude_seen=exclude, n_bootstrap=run.config.eval.n_bootstrap, seed=run.config.seed)
@@ -78,7 +81,8 @@ def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
     run_dir = run.run_dir
     metrics = evaluation.to_json()
     atomic_write_json(run_dir.metrics, metrics)
-    per_user = pd.DataFrame({"user_id": run.users.to_raw(test.users), **dict(test.per_user.items())})
+    per_user = pd.DataFrame({"user_id": spreadsheet_safe(run.users.to_raw(test.users)),
+                             **dict(test.per_user.items())})
     atomic_write(run_dir.per_user, lambda tmp: per_user.to_csv(tmp, index=False))
     write_recommendations(test.ranking, run.users.raw, run.items.raw, run_dir.recommendations, run_dir.targets,
                           max(evaluation.options.ks))

@@ -87,6 +87,7 @@ def fit(config: RunConfig, *, dataset: Dataset | None = None, progress: Reporter
 def save_run(fitted: FittedRun, run_dir: RunDir | str | Path) -> dict[str, Any]:
     """Write RUN_DIR (every file atomically); returns its meta.json content."""
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    run_dir.check_writable()
     run_dir.root.mkdir(parents=True, exist_ok=True)
     fitted.model.save(run_dir.model)
     write_yaml(run_dir.config, config_to_dict(fitted.config))
@@ -97,10 +98,16 @@ def save_run(fitted: FittedRun, run_dir: RunDir | str | Path) -> dict[str, Any]:
         save_catalog(run_dir.catalog, fitted.dataset.catalog)
     meta = fitted.meta()
     atomic_write_json(run_dir.meta, meta)
+    state = run_dir.update_state()
+    if state.get("retrain_required"):  # an erasure asked for this refit: the new weights never saw the user
+        run_dir.commit_update_state({**{k: v for k, v in state.items() if k != "retrain_required"},
+                                     "retrained_at": time.time()})
     return meta
 
 
 def fit_run(config: RunConfig, out: str | Path, *, progress: Reporter | None = None, dataset: Dataset | None = None,
             device: str | torch.device | None = "auto") -> dict[str, Any]:
-    """`fit` then `save_run` into `out`; returns the run's meta dict."""
+    """`fit` then `save_run` into `out`; returns the run's meta dict. `out` is checked first, so a refused
+    directory costs no training."""
+    RunDir(out).check_writable()
     return save_run(fit(config, dataset=dataset, progress=progress, device=device), out)

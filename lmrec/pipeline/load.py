@@ -54,18 +54,34 @@ def load_run(directory: str | Path, *, device: str | torch.device | None = "cpu"
     version, current = run_dir.current()
     users, items = load_ids(current.ids)
     try:
-        meta = json.loads(run_dir.meta.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{run_dir.meta}: unreadable ({exc})") from None
+        meta = json.loads(run_dir.meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON and bad UTF-8 alike
+        raise ModelFileError(f"{run_dir.meta}: unreadable ({type(exc).__name__})") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{run_dir.meta}: not a JSON object")
     model = load_model(current.model, device=resolve_device(device))
-    return LoadedRun(run_dir.root, config, model, users, items, load_split(run_dir.split),
-                     load_history(current.history), load_catalog(run_dir.catalog), meta, version)
+    history = load_history(current.history)
+    if model.n_items_ != len(items):
+        raise ModelFileError(f"{current.ids}: {len(items)} item IDs, but the model scores {model.n_items_} items")
+    if len(history) > len(users):
+        raise ModelFileError(f"{current.history}: {len(history)} user histories for {len(users)} user IDs in "
+                             f"{current.ids}")
+    split = load_split(run_dir.split)
+    if split.train.n_items > len(items) or split.train.n_users > len(users):
+        raise ModelFileError(f"{run_dir.split}: indexes {split.train.n_users} users and {split.train.n_items} "
+                             f"items; {current.ids} has {len(users)} and {len(items)}")
+    return LoadedRun(run_dir.root, config, model, users, items, split, history, load_catalog(run_dir.catalog), meta,
+                     version)
 
 
 def history_for(run: LoadedRun, *, user: str | None = None,
                 items: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """The item history for a known user, or for a raw list of item IDs (unknown IDs returned, not fatal)."""
     if user is not None:
+        if run.config.data.pseudonymize:  # the run holds pseudonyms only: map the raw ID the caller gave
+            from lmrec.data.pseudonym import pseudonym, pseudonym_key
+
+            user = pseudonym(user, pseudonym_key())
         return run.history.row(run.users.index(user)), []
     known, unknown = run.items.split_known(items or [])
     if not len(known):

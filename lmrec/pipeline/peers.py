@@ -31,7 +31,7 @@ from lmrec.data.types import PAD, Dataset, IdMap
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.eval.evaluate import EvalOptions, summarise, write_recommendations
 from lmrec.eval.ranking import rank_lists
-from lmrec.io import atomic_write, atomic_write_json
+from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
 from lmrec.pipeline.config import RunConfig, config_to_dict
 from lmrec.pipeline.rundir import RunDir
 from lmrec.provenance import environment
@@ -192,7 +192,8 @@ def run_peer(name: str, config: RunConfig, out: str | Path, *, threads: int | No
     metrics.update(rerank=[], split_fingerprint=meta["split"]["fingerprint"], dataset_digest=meta["dataset"]["digest"])
     atomic_write_json(run_dir.metrics, metrics)
     test = results["test"]
-    per_user = pd.DataFrame({"user_id": dataset.users.to_raw(test.users), **dict(test.per_user.items())})
+    per_user = pd.DataFrame({"user_id": spreadsheet_safe(dataset.users.to_raw(test.users)),
+                             **dict(test.per_user.items())})
     atomic_write(run_dir.per_user, lambda tmp: per_user.to_csv(tmp, index=False))
     write_recommendations(test.ranking, dataset.users.raw, dataset.items.raw, run_dir.recommendations,
                           run_dir.targets, max(options.ks))

@@ -11,7 +11,9 @@ RUN_DIR layout (every file written atomically):
   meta.json          dataset digest and stats, split fingerprint, seed, device, versions, timings, peak memory
   metrics.json, per_user.csv, recommendations.csv, targets.csv     written by `lmrec evaluate`
   events.sqlite      the service's event log;  added_items.jsonl  items added through POST /items
-  update_state.json  {"version", "last_event_id", "updates", ...}: which `lmrec update` version is current
+  audit.jsonl        one line per write and erasure (who, when, how many; + audit.salt for subject hashes)
+  update_state.json  {"version", "last_event_id", "updates", "carried_event_ids", ...}: which `lmrec update`
+                     version is current, the event cursor, events kept aside for items the model does not know
   versions/<v>/      model/ + ids.json + history.npz + update.json of each committed update
 """
 
@@ -19,14 +21,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmrec.config import show
 from lmrec.errors import ModelFileError
 from lmrec.io import atomic_write_json
 
 REQUIRED = ("config.yaml", "ids.json", "split.npz", "history.npz", "meta.json", "model")
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,11 @@ class RunDir:
         return self.root / "added_items.jsonl"
 
     @property
+    def audit(self) -> Path:
+        """audit.jsonl: one line per write and erasure (lmrec/online/audit.py)."""
+        return self.root / "audit.jsonl"
+
+    @property
     def update_state_file(self) -> Path:
         return self.root / "update_state.json"
 
@@ -135,9 +145,20 @@ class RunDir:
 
     def version(self, name: str) -> Path:
         """The folder of committed update `name` (its name never leaves `versions/`)."""
-        if not name or "/" in name or "\\" in name or name.startswith("."):
-            raise ModelFileError(f"{self.update_state_file}: bad version name {name!r}")
-        return self.versions / name
+        if not VERSION_NAME.fullmatch(name or ""):
+            raise ModelFileError(f"{self.update_state_file}: bad version name {show(name)} (letters, digits, '.', "
+                                 "'_', '-'; not starting with '.')")
+        return self.inside(self.versions / name)
+
+    def inside(self, path: Path) -> Path:
+        """`path` if it is no symlink and resolves inside RUN_DIR, else ModelFileError: a run directory someone
+        tampered with cannot make lmrec read or write elsewhere (an event log linked to another file, a version
+        folder linked out of the run)."""
+        if path.is_symlink():
+            raise ModelFileError(f"{path}: is a symbolic link; lmrec follows no links inside a run directory")
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise ModelFileError(f"{path}: resolves outside the run directory {self.root}")
+        return path
 
     # -- state -----------------------------------------------------------------------------------------------
     def require_complete(self) -> None:
@@ -149,18 +170,42 @@ class RunDir:
                 raise ModelFileError(f"{self.root}: missing {name}; not a complete lmrec run (did `lmrec fit` "
                                      "finish?)")
 
+    def check_writable(self) -> None:
+        """ModelFileError unless a fit may write here: a new or empty directory, or an earlier run that no
+        `lmrec update` has versioned. Overwriting someone's other files, or refitting a run whose current model is
+        an update (the refit would be written and never served), loses data without a word."""
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise ModelFileError(f"{root}: exists and is not a directory")
+        if not root.is_dir() or not any(root.iterdir()):
+            return
+        if not any((root / name).exists() for name in REQUIRED):  # a run, or one a crash cut short
+            raise ModelFileError(f"{root}: is a non-empty directory but not an lmrec run; give --out a new or "
+                                 "empty directory")
+        if self.update_state().get("version") is not None:
+            raise ModelFileError(f"{root}: `lmrec update` has versioned this run, and a refit would not be served;"
+                                 " fit into a new directory")
+
     def update_state(self) -> dict[str, Any]:
         """update_state.json, or the state of a run never updated (version None, cursor 0, no updates)."""
         path = self.update_state_file
         if not path.is_file():
-            return {"version": None, "last_event_id": 0, "updates": 0}
+            return {"version": None, "last_event_id": 0, "updates": 0, "carried_event_ids": []}
         try:
-            state = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{path}: unreadable update state ({exc})") from None
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON and bad UTF-8 alike
+            raise ModelFileError(f"{path}: unreadable update state ({type(exc).__name__})") from None
         if not isinstance(state, dict):
             raise ModelFileError(f"{path}: unreadable update state (not a JSON object)")
-        return {"version": None, "last_event_id": 0, "updates": 0, **state}
+        state = {"version": None, "last_event_id": 0, "updates": 0, "carried_event_ids": [], **state}
+        counters = (state["last_event_id"], state["updates"], *state["carried_event_ids"]) \
+            if isinstance(state["carried_event_ids"], list) else (None,)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counters):
+            raise ModelFileError(f"{path}: last_event_id, updates and carried_event_ids must be non-negative "
+                                 "integers")
+        if state["version"] is not None and not isinstance(state["version"], str):
+            raise ModelFileError(f"{path}: version must be a string or null")
+        return state
 
     def commit_update_state(self, state: dict[str, Any]) -> None:
         """The single commit point of an update: replace update_state.json (pointer + cursor) atomically."""

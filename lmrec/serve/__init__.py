@@ -6,6 +6,7 @@ FastAPI, uvicorn and faiss are optional (`pip install 'lmrec[serve]'`); importin
 from __future__ import annotations
 
 import gc
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,10 @@ def run_server(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000
             faiss.omp_set_num_threads(int(config.torch_threads))
         except ImportError:
             pass
-    app = create_app(run_dir, config)
+    app = create_app(run_dir, config)  # tokens are checked here: a malformed one stops the start
+    from lmrec.serve.auth import RedactQueryTokens
+
+    logging.getLogger("uvicorn.access").addFilter(RedactQueryTokens())
     gc.collect()
     gc.freeze()  # the loaded run is long-lived: keep it out of every later collection (shorter GC pauses)
     uvicorn.run(app, host=host, port=port, workers=1, access_log=access_log, log_level=log_level,

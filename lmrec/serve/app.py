@@ -3,33 +3,41 @@ through the one ranking pipeline (lmrec.ranking, the code `lmrec evaluate --rera
 `EventLog` / the added-items file before the 2xx.
 
     POST /recommend            {user_id | history, k, exclude_seen, include/exclude_categories, blocklist, diversity}
-    POST /events               one event or a list (bearer token)
-    POST /items                one item or a list, encoded with the model's encoder (bearer token)
+    POST /events               one event or a list                                           (scope: write)
+    POST /items                one item or a list, encoded with the model's encoder          (scope: write)
     GET  /items/{id}           text and attributes      GET /items/{id}/similar?k=   cosine neighbours
-    GET  /users/{id}           history incl. events     GET /health    GET /metrics (Prometheus text)
+    GET  /users/{id}           history incl. events     GET /health (open)    GET /metrics (Prometheus text)
+
+Every route but /health needs a bearer token with the scope it names (read unless said otherwise; lmrec/serve/
+auth.py); `--public-recommend` opens raw-history /recommend and item lookups.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lmrec.config import show
 from lmrec.data.types import Histories
-from lmrec.errors import LmrecError, UnknownIdError
+from lmrec.errors import LmrecError, StorageFullError, UnknownIdError
+from lmrec.online.audit import AuditLog, token_fingerprint
 from lmrec.online.events import Event
 from lmrec.ranking import Exclusions
+from lmrec.serve.auth import Denied, TokenTable, url_carries_token
 from lmrec.serve.batching import Batcher
 from lmrec.serve.config import ServeConfig
 from lmrec.serve.index import similar
@@ -50,6 +58,8 @@ from lmrec.serve.schemas import (
 from lmrec.serve.state import Conflict, NewItem, ServingState, Snapshot
 
 log = logging.getLogger(__name__)
+PathId = Annotated[str, PathParam(max_length=512, description="a raw ID (at most 512 characters)")]
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -65,7 +75,41 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
     state = state or ServingState(run_dir, config)
     metrics = Metrics()
     batcher = Batcher(config.coalesce)
-    token = config.write_token()
+    tokens = config.tokens()
+    bearer = HTTPBearer(auto_error=False, description="A token from LMREC_API_TOKEN (read, write, admin), "
+                        "LMREC_READ_TOKEN (read) or the tokens file; only ever in this header.")
+
+    def authorise(request: Request, scope: str, *, public: bool = False) -> None:
+        """HTTPException 400 for a token in the URL, 401/403 unless the request may use `scope`."""
+        if url_carries_token(request.url.query):
+            raise HTTPException(400, "send tokens in the 'Authorization: Bearer' header, never in the URL (URLs "
+                                     "are logged)")
+        if public:
+            return
+        if not tokens.grants(scope):
+            if (config.allow_unauthenticated_reads if scope == "read" else
+                    config.allow_unauthenticated_writes if scope == "write" else False):
+                return
+            where = config.token_env + (f" or {config.read_token_env}" if scope == "read" else "")
+            raise HTTPException(403, f"{scope} routes are disabled: no token with the {scope!r} scope is configured "
+                                     f"(set {where})")
+        try:
+            tokens.check(request.headers.get("authorization"), scope)
+        except Denied as exc:
+            raise HTTPException(exc.status, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+
+    audit = AuditLog(state.layout.audit)
+
+    def caller(request: Request) -> str:
+        """Who wrote, for the audit log: the token's fingerprint, never the token."""
+        _, _, given = request.headers.get("authorization", "").partition(" ")
+        return token_fingerprint(given.strip()) if given.strip() else "anonymous"
+
+    def needs(scope: str, *, public: bool = False) -> Any:
+        async def dependency(request: Request, _: Any = Depends(bearer)) -> None:  # noqa: B008 (FastAPI style)
+            authorise(request, scope, public=public)
+
+        return Depends(dependency)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -81,23 +125,12 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
     app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes)
     _install_error_handlers(app)
 
-    async def writer(request: Request) -> None:
-        """Bearer-token check for write endpoints; the token is never logged or echoed."""
-        if token is None:
-            if config.allow_unauthenticated_writes:
-                return
-            raise HTTPException(403, f"writes are disabled: no API token is configured (set {config.token_env})")
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-    @app.post("/recommend", response_model=RecommendResponse, openapi_extra=_body_schema(RecommendRequest))
+    @app.post("/recommend", response_model=RecommendResponse, openapi_extra=_body_schema(RecommendRequest),
+              dependencies=[Depends(bearer)], description="Scope: read (a raw `history` needs none when the "
+                                                          "service runs with --public-recommend).")
     async def recommend(request: Request) -> Response:
         body = _parse(RecommendRequest, await request.body())  # pydantic straight from bytes: the hot path
+        authorise(request, "read", public=config.public_recommend and body.user_id is None)
         snapshot = state.snapshot
         _check_limits(body, config)
         seq, unknown = _query_history(state, snapshot, body)
@@ -121,18 +154,25 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
                 if i >= 0 and np.isfinite(s)]
         return json_response({"items": rows, "model_version": snapshot.version, "unknown_items": unknown})
 
-    @app.post("/events", status_code=201, response_model=EventsResponse, dependencies=[Depends(writer)])
-    def post_events(body: Events) -> Response:
+    @app.post("/events", status_code=201, response_model=EventsResponse, dependencies=[needs("write")],
+              description="Scope: write.")
+    def post_events(request: Request, body: Events, idempotency_key: Annotated[str | None, Header(
+            description="Any client-chosen key (1-200 printable ASCII characters): a retry with the same key and "
+                        "events is stored once and answered with the first call's ids.")] = None) -> Response:
         batch = as_batch(body, "events", config.max_batch)
-        events = [Event(e.user_id, e.item_id, e.timestamp, e.event_type, e.value) for e in batch]
+        if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise HTTPException(422, "header Idempotency-Key: 1-200 printable ASCII characters without spaces")
+        events = [Event(state.user_id(e.user_id), e.item_id, e.timestamp, e.event_type, e.value) for e in batch]
         try:
-            ids = state.add_events(events)
+            ids, stored = state.add_events(events, key=idempotency_key)
         except UnknownIdError as exc:
             raise HTTPException(422, str(exc)) from None
-        return json_response({"ids": ids, "count": len(ids)}, 201)
+        audit.record("events", who=caller(request), count=len(ids), replayed=not stored)
+        return json_response({"ids": ids, "count": len(ids), "replayed": not stored}, 201)
 
-    @app.post("/items", status_code=201, response_model=ItemsResponse, dependencies=[Depends(writer)])
-    def post_items(body: Items) -> Response:
+    @app.post("/items", status_code=201, response_model=ItemsResponse, dependencies=[needs("write")],
+              description="Scope: write.")
+    def post_items(request: Request, body: Items) -> Response:
         batch = as_batch(body, "items", config.max_batch)
         records = [NewItem(i.item_id, i.text, dict(i.attributes or {})) for i in batch]
         try:
@@ -140,19 +180,23 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         except Conflict as exc:
             raise HTTPException(409, str(exc)) from None
         snapshot = state.snapshot
+        audit.record("items", who=caller(request), count=len(records))
         rows = [{"item_id": r.item_id, "index": int(i)} for r, i in zip(records, indices, strict=True)]
         return json_response({"items": rows, "model_version": snapshot.version}, 201)
 
-    @app.get("/items/{item_id}", response_model=ItemOut)
-    async def get_item(item_id: str) -> Response:
+    @app.get("/items/{item_id}", response_model=ItemOut, dependencies=[needs("read", public=config.public_recommend)],
+             description="Scope: read (none with --public-recommend).")
+    async def get_item(item_id: PathId) -> Response:
         snapshot = state.snapshot
         index = _item_index(snapshot, item_id)
         return json_response({"item_id": item_id, "text": snapshot.catalogue.texts[index],
                               "attributes": snapshot.catalogue.attributes(index),
                               "added": index >= snapshot.n_trained_items})
 
-    @app.get("/items/{item_id}/similar", response_model=SimilarResponse)
-    async def get_similar(item_id: str, k: Annotated[int, Query(ge=1)] = 10) -> Response:
+    @app.get("/items/{item_id}/similar", response_model=SimilarResponse,
+             dependencies=[needs("read", public=config.public_recommend)],
+             description="Scope: read (none with --public-recommend).")
+    async def get_similar(item_id: PathId, k: Annotated[int, Query(ge=1)] = 10) -> Response:
         snapshot = state.snapshot
         if k > config.max_k:
             raise HTTPException(422, f"k={k} is above the limit max_k={config.max_k}")
@@ -166,16 +210,30 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         return json_response({"item_id": item_id, "items": [
             {"item_id": raw[i], "score": float(s)} for i, s in zip(items.tolist(), sims.tolist(), strict=True)]})
 
-    @app.get("/users/{user_id}", response_model=UserOut)
-    async def get_user(user_id: str) -> Response:
+    @app.get("/users/{user_id}", response_model=UserOut, dependencies=[needs("read")], description="Scope: read.")
+    async def get_user(user_id: PathId) -> Response:
         snapshot = state.snapshot
+        stored = state.user_id(user_id)
         try:
-            seq = state.user_history(snapshot, user_id)
-        except UnknownIdError as exc:
-            raise HTTPException(404, str(exc)) from None
-        return json_response({"user_id": user_id, "known": user_id in snapshot.users,
+            seq = state.user_history(snapshot, stored)
+        except UnknownIdError:
+            raise HTTPException(404, f"user_id: unknown user ID {show(user_id)} (no stored history and no "
+                                     "events)") from None
+        return json_response({"user_id": user_id, "known": stored in snapshot.users,
                               "history": snapshot.items.to_raw(seq).tolist(),
-                              "events_since_training": len(state.user_events(user_id))})
+                              "events_since_training": len(state.user_events(stored))})
+
+    @app.delete("/users/{user_id}", dependencies=[needs("admin")],
+                description="Scope: admin. Erases the user's events, stored histories and evaluation rows and "
+                            "audits it; the model keeps the user's influence until it is refitted "
+                            "(`retrain_required`).")
+    def delete_user(request: Request, user_id: PathId) -> Response:
+        try:
+            removed = state.forget(state.user_id(user_id), who=caller(request))
+        except UnknownIdError:
+            raise HTTPException(404, f"user_id: unknown user ID {show(user_id)} (no stored history and no "
+                                     "events)") from None
+        return json_response({"user_id": user_id, "erased": removed, "retrain_required": True})
 
     @app.get("/health")
     async def health() -> Response:
@@ -185,10 +243,11 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
             "model_version": snapshot.version, "items": len(snapshot.items), "users": len(snapshot.users),
             "items_added": len(snapshot.items) - snapshot.n_trained_items, "events_ingested": state.events_ingested,
             "retrieval": snapshot.retrieval, "can_add_items": state.can_add_items(snapshot),
-            "writes": "token" if token else ("open" if config.allow_unauthenticated_writes else "disabled"),
+            "reads": _access(tokens, "read", config.allow_unauthenticated_reads),
+            "writes": _access(tokens, "write", config.allow_unauthenticated_writes),
         })
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[needs("read")], description="Scope: read.")
     async def prometheus() -> Response:
         snapshot = state.snapshot
         gauges = [
@@ -210,15 +269,25 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
     return app
 
 
+def _access(tokens: TokenTable, scope: str, open_without_token: bool) -> str:
+    """token (a configured token carries the scope), open, or disabled: what /health reports."""
+    return "token" if tokens.grants(scope) else ("open" if open_without_token else "disabled")
+
+
 async def _watch(state: ServingState, every_s: float) -> None:
     """Pick up versions `lmrec update` commits (the reload runs in a thread; requests go on meanwhile)."""
+    last_error = None
     while True:
         await asyncio.sleep(every_s)
         try:
             if await asyncio.to_thread(state.refresh):
                 log.info("now serving update %s", state.snapshot.version)
-        except Exception:  # a half-written or broken version must not stop the service
-            log.exception("could not load the new version; still serving %s", state.snapshot.version)
+            last_error = None
+        except Exception as exc:  # a half-written or broken version must not stop the service
+            error = f"{type(exc).__name__}: {exc}"
+            if error != last_error:  # once per distinct failure, one line: not a traceback every tick
+                log.warning("could not load the new version (%s); still serving %s", error, state.snapshot.version)
+            last_error = error
 
 
 # -- request helpers ---------------------------------------------------------------------------------------------
@@ -263,9 +332,10 @@ def _check_limits(body: RecommendRequest, config: ServeConfig) -> None:
 def _query_history(state: ServingState, snapshot: Snapshot, body: RecommendRequest) -> tuple[np.ndarray, list[str]]:
     if body.user_id is not None:
         try:
-            return state.user_history(snapshot, body.user_id), []
-        except UnknownIdError as exc:
-            raise HTTPException(404, str(exc)) from None
+            return state.user_history(snapshot, state.user_id(body.user_id)), []
+        except UnknownIdError:
+            raise HTTPException(404, f"user_id: unknown user ID {show(body.user_id)} (no stored history and no "
+                                     "events)") from None
     seq, unknown = snapshot.items.split_known(body.history or [])
     if not len(seq):
         raise HTTPException(422, f"none of the history items are known: {unknown[:10]}")
@@ -317,7 +387,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LmrecError)
     async def lmrec_error(_: Request, exc: LmrecError) -> Response:
-        return json_response({"detail": str(exc)}, 409 if isinstance(exc, Conflict) else 422)
+        status = 409 if isinstance(exc, Conflict) else 507 if isinstance(exc, StorageFullError) else 422
+        return json_response({"detail": str(exc)}, status)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:

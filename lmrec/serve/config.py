@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from lmrec.errors import ConfigError
+from lmrec.serve.auth import TokenTable, load_tokens
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """How `lmrec serve` runs. The write token comes from `token` or the environment variable `token_env`;
-    with neither, writes are refused (403) unless `allow_unauthenticated_writes`."""
+    """How `lmrec serve` runs. Tokens (lmrec/serve/auth.py): the full-access one from `token` or the environment
+    variable `token_env`, a read-only one from `read_token` / `read_token_env`, more from `tokens_file`. Without
+    any token, reads and writes are refused (403) unless `allow_unauthenticated_reads` / `_writes` (a private
+    deployment). `public_recommend` answers raw-history /recommend and item lookups without a token (a public
+    front-end): they reveal no stored user's data."""
 
     token: str | None = field(default=None, repr=False)
     token_env: str = "LMREC_API_TOKEN"
+    read_token: str | None = field(default=None, repr=False)
+    read_token_env: str = "LMREC_READ_TOKEN"
+    tokens_file: str | None = None
     allow_unauthenticated_writes: bool = False
+    allow_unauthenticated_reads: bool = False
+    public_recommend: bool = False
     max_k: int = 1000
     max_history: int = 1000
     max_batch: int = 1000
@@ -39,6 +47,7 @@ class ServeConfig:
             if int(value) < 1:
                 raise ConfigError(f"ServeConfig.{name}={value!r} must be a positive integer")
 
-    def write_token(self) -> str | None:
-        """The bearer token writes must present, or None when none is configured."""
-        return self.token or os.environ.get(self.token_env) or None
+    def tokens(self) -> TokenTable:
+        """Every configured token with its scopes (ConfigError for a malformed one, naming where it came from)."""
+        return load_tokens(full=self.token, full_env=self.token_env, read=self.read_token,
+                           read_env=self.read_token_env, tokens_file=self.tokens_file)

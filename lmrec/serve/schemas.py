@@ -79,13 +79,21 @@ Events = Annotated[Annotated[EventIn, Tag("one")] | Annotated[list[EventIn], Tag
 class EventsResponse(BaseModel):
     ids: list[int]
     count: int
+    replayed: bool = False  # an Idempotency-Key seen before: nothing was stored again
+
+
+Scalar = StrictBool | StrictInt | Number | Annotated[StrictStr, Field(max_length=10_000)] | None
+AttributeValue = Scalar | Annotated[list[Scalar], Field(max_length=1_000)]
+"""An item attribute: a string, a finite number, true/false, null or a list of those (NaN and Infinity would be
+stored, replayed on every restart and break every later read of the item)."""
 
 
 class ItemIn(BaseModel):
     model_config = Strict
     item_id: RawId
     text: Annotated[StrictStr, Field(min_length=1, max_length=100_000)]
-    attributes: dict[str, Any] | None = None
+    attributes: Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], AttributeValue],
+                          Field(max_length=200)] | None = None
 
 
 Items = Annotated[Annotated[ItemIn, Tag("one")] | Annotated[list[ItemIn], Tag("many")], Discriminator(_one_or_many)]

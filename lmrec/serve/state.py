@@ -12,6 +12,7 @@ Files in the serving directory (RUN_DIR given to `lmrec serve`):
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
 import logging
@@ -26,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from lmrec.data.pseudonym import pseudonym, pseudonym_key
 from lmrec.data.types import Catalog, IdMap, Sequences
-from lmrec.errors import ConfigError, DataError, LmrecError, UnknownIdError
+from lmrec.errors import ConfigError, DataError, LmrecError, ModelFileError, StorageFullError, UnknownIdError
 from lmrec.models.capabilities import GrowableCatalogue, supports
 from lmrec.models.growth import new_item_encoder, place_new_items
 from lmrec.online.events import Event, EventLog
@@ -132,7 +134,7 @@ class ServingState:
         self.home = Path(run_dir)
         self.layout = RunDir(self.home)
         self.config = config or ServeConfig()
-        self.log = EventLog(self.config.event_log or self.layout.events)
+        self.log = EventLog(self.config.event_log or self.layout.inside(self.layout.events))
         self._write_lock = threading.RLock()  # item writes, swaps, reloads
         self._events_lock = threading.Lock()  # event appends and the user-event cache
         self._user_events: dict[str, list[str]] = {}
@@ -141,6 +143,7 @@ class ServingState:
         self.swaps = 0
         self.started = time.time()
         self._snapshot: Snapshot | None = None
+        self._pseudonym_key: bytes | None = None
         self.reload_from(self.home)
 
     @property
@@ -165,15 +168,17 @@ class ServingState:
         """Serve the run in `run_dir` (model, ID maps, history, catalogue; the version `lmrec update` made current,
         if any). Items added through the API and not in that run are added again; events after the run's
         watermark (see `_watermark`) are the history since training."""
-        run, watermark = _load_consistent(Path(run_dir), self.config.device)
+        run, watermark, carried = _load_consistent(Path(run_dir), self.config.device)
+        key = pseudonym_key() if run.config.data.pseudonymize else None  # ConfigError at start when unset
         with self._write_lock:
+            self._pseudonym_key = key
             snapshot = Snapshot(run.model, _version(run), run.items, run.users, run.history,
                                 ItemCatalogue.build(run.catalog, len(run.items)), run.catalog, self.config,
                                 len(run.items), run.version)
             self._encoder = None
             snapshot = self._replay_items(snapshot)
             with self._events_lock:
-                self._user_events = self._load_user_events(snapshot, watermark)
+                self._user_events = self._load_user_events(snapshot, watermark, carried)
             self._snapshot = snapshot.warm()
             self._warm_encoder(snapshot)
         log.info("serving %s (%s, %d items, retrieval %s)", run_dir, snapshot.version, len(snapshot.items),
@@ -204,24 +209,32 @@ class ServingState:
         extra, _ = snapshot.items.split_known(events)
         return np.concatenate([stored, extra])
 
+    def user_id(self, raw: str) -> str:
+        """The ID this run stores for a user a client names: the raw ID, or its pseudonym in a run fitted with
+        --pseudonymize (the service maps IDs at its edge; the log and histories never see the raw one)."""
+        key = self._pseudonym_key
+        return raw if key is None else pseudonym(raw, key)
+
     def user_events(self, user_id: str) -> list[str]:
         with self._events_lock:
             return list(self._user_events.get(user_id, ()))
 
     # -- writes ----------------------------------------------------------------------------------------------
-    def add_events(self, events: Sequence[Event]) -> list[int]:
-        """Validate every item ID, append all events durably, then make them visible; all or none."""
+    def add_events(self, events: Sequence[Event], *, key: str | None = None) -> tuple[list[int], bool]:
+        """Validate every item ID, append all events durably, then make them visible; all or none. With an
+        idempotency `key` a retry stores nothing; returns (ids, whether they were stored now)."""
         snapshot = self.snapshot
         unknown = sorted({e.item_id for e in events if e.item_id not in snapshot.items})
         if unknown:
             raise UnknownIdError(f"unknown item ID(s) {unknown[:10]}; add new items with POST /items first",
                                  field="item_id")
         with self._events_lock:
-            ids = self.log.append(events)
-            for event in events:
-                self._user_events.setdefault(event.user_id, []).append(event.item_id)
-            self.events_ingested += len(ids)
-        return ids
+            ids, stored = self.log.append_once(events, key=key)
+            if stored:
+                for event in events:
+                    self._user_events.setdefault(event.user_id, []).append(event.item_id)
+                self.events_ingested += len(ids)
+        return ids, stored
 
     def add_items(self, records: Sequence[NewItem]) -> np.ndarray:
         """Encode item texts with the model's encoder, add them to a copy of the model, persist, then swap the
@@ -230,11 +243,23 @@ class ServingState:
             snapshot = self.snapshot
             self._check_new_items(snapshot, records)
             model, indices = self._grown_model(snapshot, records)
-            _append_jsonl(self.layout.added_items, [
+            _append_jsonl(self.layout.inside(self.layout.added_items), [
                 {"item_id": r.item_id, "text": r.text, "attributes": r.attributes, "added_at": time.time()}
                 for r in records])
             self._snapshot = _with_items(snapshot, model, records).warm()
         return indices
+
+    def forget(self, user_id: str, *, who: str) -> dict[str, Any]:
+        """Erase a stored user ID from the log, every history and the run's files (lmrec/online/erasure.py),
+        then serve the run as it now is. UnknownIdError when nothing of the user is held."""
+        from lmrec.online.erasure import forget_user
+
+        with self._write_lock:
+            removed = forget_user(self.home, user_id, who=who, events=self.log)
+            with self._events_lock:
+                self._user_events.pop(user_id, None)
+            self.reload_from(self.home)
+        return removed
 
     def can_add_items(self, snapshot: Snapshot | None = None) -> bool:
         return (snapshot or self.snapshot).can_add_items
@@ -281,7 +306,8 @@ class ServingState:
         return self._encoder
 
     def _replay_items(self, snapshot: Snapshot) -> Snapshot:
-        records = [r for r in _read_jsonl(self.layout.added_items) if r.item_id not in snapshot.items]
+        records = [r for r in _read_jsonl(self.layout.inside(self.layout.added_items))
+                   if r.item_id not in snapshot.items]
         records = list({r.item_id: r for r in records}.values())
         if not records:
             return snapshot
@@ -292,10 +318,12 @@ class ServingState:
         model, _ = self._grown_model(snapshot, records)
         return _with_items(snapshot, model, records)
 
-    def _load_user_events(self, snapshot: Snapshot, after: int) -> dict[str, list[str]]:
+    def _load_user_events(self, snapshot: Snapshot, after: int, carried: list[int]) -> dict[str, list[str]]:
+        """Each user's events since the run's history: those `lmrec update` carried (items it did not know yet),
+        then every event after its cursor."""
         out: dict[str, list[str]] = {}
         skipped = 0
-        for event in self.log.since(after):
+        for event in self.log.by_ids(carried) + self.log.since(after):
             if event.item_id in snapshot.items:
                 out.setdefault(event.user_id, []).append(event.item_id)
             else:
@@ -311,20 +339,21 @@ def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem]) -> S
     return replace(snapshot, model=model, items=items, catalogue=catalogue)
 
 
-def _load_consistent(run_dir: Path, device: str = "cpu") -> tuple[Any, int]:
+def _load_consistent(run_dir: Path, device: str = "cpu") -> tuple[Any, int, list[int]]:
     """load_run plus the id of the last event its history already holds: `lmrec update` keeps that cursor in
     update_state.json (`last_event_id`, next to the current `version`); a run written otherwise may set meta.json
-    `events_until`; else 0. Read twice if an update committed in between, so history and cursor match."""
+    `events_until`; else 0; and the ids of events the update carried. Read again if an update committed in
+    between, so history and cursor match."""
     from lmrec.pipeline.load import load_run
 
     for _ in range(3):
         run = load_run(run_dir, device=device)
         version = run.version
         if version is None:
-            return run, int(run.meta.get("events_until", 0))
+            return run, int(run.meta.get("events_until", 0)), []
         state = RunDir(run_dir).update_state()
         if state.get("version") == version:
-            return run, int(state.get("last_event_id", 0))
+            return run, int(state["last_event_id"]), list(state["carried_event_ids"])
     raise ConfigError(f"{run_dir}: the current version keeps changing; try again")
 
 
@@ -346,10 +375,16 @@ def _append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Append lines and fsync (file, and the folder when the file is new) before returning."""
     new = not path.exists()
     torn = not new and path.stat().st_size > 0 and _last_byte(path) != b"\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("\n" * torn + "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n" * torn + "".join(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
+                                               for row in rows))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:  # a torn line may remain; the next start skips it, nothing was acknowledged
+            raise StorageFullError(f"{path}: no space left; the items were not added") from None
+        raise
     if new:
         fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -365,14 +400,35 @@ def _last_byte(path: Path) -> bytes:
 
 
 def _read_jsonl(path: Path) -> list[NewItem]:
-    """Added-item records; a torn last line (a crash mid-write, never acknowledged) is skipped."""
-    if not path.is_file():
+    """Added-item records. A torn last line (a crash mid-write, never acknowledged) is skipped quietly; any other
+    unreadable line (bad UTF-8, bad JSON, NaN, missing fields) is a lost record, so their count and line numbers
+    are logged as a warning. A path that exists but is no regular file stops the start with one line."""
+    if not path.exists():
         return []
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    if not path.is_file():
+        raise ModelFileError(f"{path}: is not a regular file; move it aside to start without the items added "
+                             "through POST /items")
+    lines = path.read_bytes().split(b"\n")
+    out, lost = [], []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
         try:
-            row = json.loads(line)
-            out.append(NewItem(str(row["item_id"]), str(row["text"]), dict(row.get("attributes") or {})))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("%s line %d: unreadable added-item record skipped", path, number)
+            row = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+            attributes = row.get("attributes") or {}
+            if not isinstance(attributes, dict):
+                raise TypeError("attributes")
+            out.append(NewItem(str(row["item_id"]), str(row["text"]), attributes))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            if number < len(lines):
+                lost.append(number)
+            else:
+                log.info("%s line %d: torn last record (never acknowledged) skipped", path, number)
+    if lost:
+        log.warning("%s: %d unreadable added-item record(s) skipped (lines %s): those items are lost", path,
+                    len(lost), ", ".join(map(str, lost[:20])) + (" ..." if len(lost) > 20 else ""))
     return out
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")

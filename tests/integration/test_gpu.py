@@ -50,7 +50,8 @@ def test_the_service_serves_a_gpu_trained_model_from_the_gpu(tmp_path: Path) -> 
     meta = fit_run(config, tmp_path / "run", dataset=two_groups(), device="cuda")
     assert meta["device"].startswith("cuda")
     home = Path(shutil.copytree(tmp_path / "run", tmp_path / "served"))
-    client = TestClient(create_app(home, ServeConfig(token="t", device="cuda")))
+    client = TestClient(create_app(home, ServeConfig(token="t", device="cuda")),
+                        headers={"Authorization": "Bearer t"})
     served = client.app.state.serving.snapshot.model
     assert served.device.type == "cuda" and next(served.module_.parameters()).device.type == "cuda"
     answer = client.post("/recommend", json={"user_id": "user0", "k": 5})

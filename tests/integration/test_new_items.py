@@ -50,7 +50,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 def served_vector(run_dir: Path, tmp_path: Path) -> torch.Tensor:
     home = Path(shutil.copytree(run_dir, tmp_path / f"served-{run_dir.name}"))
-    client = TestClient(create_app(home, ServeConfig(token="t")))
+    client = TestClient(create_app(home, ServeConfig(token="t")), headers={"Authorization": "Bearer t"})
     answer = client.post("/items", json={"item_id": "brand-new", "text": NEW_TEXT}, headers=AUTH)
     assert answer.status_code == 201, answer.text
     model = client.app.state.serving.snapshot.model

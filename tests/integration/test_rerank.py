@@ -47,7 +47,7 @@ def test_evaluate_rerank_equals_the_service_and_buys_diversity(run_dir: Path, tm
     listed = pd.read_csv(run_dir / "recommendations.csv", dtype=str)
     run = load_run(run_dir)
     served = Path(shutil.copytree(run_dir, tmp_path / "served"))
-    client = TestClient(create_app(served, ServeConfig(token="t")))
+    client = TestClient(create_app(served, ServeConfig(token="t")), headers={"Authorization": "Bearer t"})
     users = run.split.test.users[:12]
     for row, user in enumerate(users):
         history = run.items.to_raw(run.split.test.inputs.row(row)).tolist()

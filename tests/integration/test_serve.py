@@ -60,12 +60,14 @@ def _copy(run: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ease(ease_run, tmp_path) -> TestClient:
-    return TestClient(create_app(_copy(ease_run, tmp_path), ServeConfig(token=TOKEN)), raise_server_exceptions=False)
+    return TestClient(create_app(_copy(ease_run, tmp_path), ServeConfig(token=TOKEN)), headers=AUTH,
+                      raise_server_exceptions=False)
 
 
 @pytest.fixture
 def fused(fused_run, tmp_path) -> TestClient:
-    return TestClient(create_app(_copy(fused_run, tmp_path), ServeConfig(token=TOKEN)), raise_server_exceptions=False)
+    return TestClient(create_app(_copy(fused_run, tmp_path), ServeConfig(token=TOKEN)), headers=AUTH,
+                      raise_server_exceptions=False)
 
 
 def _recommend(client: TestClient, **body) -> list[str]:
@@ -85,7 +87,7 @@ def _cli(run: Path, *args: str) -> list[dict]:
 @pytest.mark.parametrize("query", [("--user", "user3"), ("--history", "item01,item05,nope")])
 def test_recommend_equals_the_cli(which, query, request, tmp_path) -> None:
     run = _copy(request.getfixturevalue(which), tmp_path)
-    client = TestClient(create_app(run, ServeConfig()))
+    client = TestClient(create_app(run, ServeConfig(token=TOKEN)), headers=AUTH)
     expected = _cli(run, *query, "-k", "7")
     body = {"user_id": query[1]} if query[0] == "--user" else {"history": query[1].split(",")}
     response = client.post("/recommend", json={**body, "k": 7}).json()
@@ -97,7 +99,7 @@ def test_recommend_equals_the_cli(which, query, request, tmp_path) -> None:
 
 def test_faiss_path_of_a_sequence_model_equals_the_cli(fused_run, tmp_path) -> None:
     run = _copy(fused_run, tmp_path)
-    client = TestClient(create_app(run, ServeConfig(faiss_min_items=1)))
+    client = TestClient(create_app(run, ServeConfig(token=TOKEN, faiss_min_items=1)), headers=AUTH)
     assert client.get("/health").json()["retrieval"] == "faiss"
     for user in ("user0", "user1", "user6"):
         expected = _cli(run, "--user", user, "-k", "10")
@@ -118,7 +120,7 @@ def test_concurrent_requests_share_model_calls_and_match_single_ones(which, requ
 
     async def together() -> list:
         transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as http:
             responses = await asyncio.gather(*[http.post("/recommend", json=body) for body in bodies])
             metrics = (await http.get("/metrics")).text
         return [r.json()["items"] for r in responses], metrics
@@ -228,7 +230,7 @@ def test_id_only_models_refuse_new_items(ease) -> None:
 
 def test_restart_keeps_events_and_added_items(fused_run, tmp_path) -> None:
     run = _copy(fused_run, tmp_path)
-    first = TestClient(create_app(run, ServeConfig(token=TOKEN)))
+    first = TestClient(create_app(run, ServeConfig(token=TOKEN)), headers=AUTH)
     new_items = [{"item_id": "n1", "text": "blue ocean water wave new"}, {"item_id": "n2", "text": "red apple fruit"}]
     assert first.post("/items", json=new_items, headers=AUTH).status_code == 201
     assert first.post("/events", json=[{"user_id": "user2", "item_id": "n1"},
@@ -236,7 +238,7 @@ def test_restart_keeps_events_and_added_items(fused_run, tmp_path) -> None:
     before = _recommend(first, user_id="user2", k=10)
     first.app.state.serving.close()
     (run / "added_items.jsonl").open("a").write('{"item_id": "torn", "te')  # a crash mid-write: never acknowledged
-    second = TestClient(create_app(run, ServeConfig(token=TOKEN)))
+    second = TestClient(create_app(run, ServeConfig(token=TOKEN)), headers=AUTH)
     assert second.get("/users/user2").json()["history"][-1] == "n1"
     assert second.get("/users/fresh").json()["history"] == ["n2"]
     assert second.get("/items/n2").json()["added"] is True
@@ -268,7 +270,7 @@ def test_items_users_health_and_metrics(ease) -> None:
 
 
 def test_swap_and_reload(ease_run, fused_run, tmp_path) -> None:
-    client = TestClient(create_app(_copy(ease_run, tmp_path), ServeConfig()))
+    client = TestClient(create_app(_copy(ease_run, tmp_path), ServeConfig(token=TOKEN)), headers=AUTH)
     state = client.app.state.serving
     model = load_run(ease_run).model
     state.swap(model, "v2")
@@ -400,9 +402,42 @@ MALFORMED = [
                          ids=[f"{m}-{p}-{i}" for i, (m, p, *_) in enumerate(MALFORMED)])
 def test_malformed_requests_get_a_clear_4xx(fused, method, path, kwargs, status, says) -> None:
     kwargs = dict(kwargs)
-    headers = {**(AUTH if kwargs.pop("auth", True) else {}), **kwargs.pop("headers", {})}
-    response = fused.request(method.upper(), path, headers=headers, **kwargs)
+    if not kwargs.pop("auth", True):
+        del fused.headers["Authorization"]  # the fixture's client sends the token by default
+    response = fused.request(method.upper(), path, headers=kwargs.pop("headers", {}), **kwargs)
     assert response.status_code == status, response.text
     detail = response.json()["detail"]
     assert isinstance(detail, str) and detail
     assert says.lower() in detail.lower()
+
+
+def test_a_retried_post_with_its_idempotency_key_is_stored_once(ease) -> None:
+    clicks = [{"user_id": "user5", "item_id": i} for i in OCEAN[:2]]
+    before = ease.get("/users/user5").json()["history"]
+    first = ease.post("/events", json=clicks, headers={"Idempotency-Key": "retry-me-1"})
+    again = ease.post("/events", json=clicks, headers={"Idempotency-Key": "retry-me-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == {**first.json(), "replayed": True} and first.json()["replayed"] is False
+    assert ease.get("/users/user5").json()["history"] == before + OCEAN[:2]  # once, not twice
+    other = ease.post("/events", json=clicks[:1], headers={"Idempotency-Key": "retry-me-1"})
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    bad = ease.post("/events", json=clicks, headers={"Idempotency-Key": "has space"})
+    assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["detail"]
+    assert ease.get("/health").json()["events_ingested"] == 2
+
+
+def test_events_on_added_items_survive_an_update(fused_run, tmp_path) -> None:
+    from lmrec.online.updater import UpdateConfig, update_run
+
+    run = _copy(fused_run, tmp_path)
+    client = TestClient(create_app(run, ServeConfig(token=TOKEN)), headers=AUTH)
+    assert client.post("/items", json={"item_id": "n1", "text": "red apple fruit new"}).status_code == 201
+    clicks = [{"user_id": "user2", "item_id": "n1"}, {"user_id": "user2", "item_id": "item03"}]
+    assert client.post("/events", json=clicks).status_code == 201
+    before = client.get("/users/user2").json()["history"]
+    update_run(run, config=UpdateConfig(epochs=1))  # the model does not know n1: its event is carried, not lost
+    assert client.app.state.serving.refresh()
+    after = client.get("/users/user2").json()["history"]
+    assert sorted(after) == sorted(before) and "n1" in after
+    restarted = TestClient(create_app(run, ServeConfig(token=TOKEN)), headers=AUTH)
+    assert sorted(restarted.get("/users/user2").json()["history"]) == sorted(before)

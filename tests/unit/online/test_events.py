@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lmrec.errors import DataError
-from lmrec.online.events import Event, EventLog, default_path
+from lmrec.online.events import Event, EventLog, KeyReused, default_path
 
 
 def test_append_returns_increasing_ids_and_reads_back(tmp_path: Path) -> None:
@@ -103,3 +103,17 @@ def test_concurrent_appends_from_threads(tmp_path: Path) -> None:
         assert [e.item_id for e in events] == [f"i{n}" for n in range(25) for _ in range(2)]
         assert [e.id for e in events] == acknowledged[thread]
     log.close()
+
+
+def test_a_retried_append_with_its_key_is_stored_once(tmp_path) -> None:
+    path = tmp_path / "events.sqlite"
+    batch = [Event("u1", "i1", 10), Event("u1", "i2", None, "purchase", 2.0)]
+    with EventLog(path) as log:
+        ids, stored = log.append_once(batch, key="req-1")
+        assert stored and len(ids) == 2
+        assert log.append_once(batch, key="req-1") == (ids, False)
+        assert log.append(batch) != ids and log.count() == 4  # no key: a new append
+        with pytest.raises(KeyReused, match="Idempotency-Key"):
+            log.append_once([Event("u1", "i3")], key="req-1")
+    with EventLog(path) as reopened:  # the key is as durable as the events
+        assert reopened.append_once(batch, key="req-1") == (ids, False) and reopened.count() == 4

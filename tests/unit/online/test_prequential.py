@@ -167,7 +167,7 @@ def test_cli_prequential_and_update(tmp_path) -> None:
     result = runner.invoke(app, ["update", str(out)])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())  # rich wraps long lines
-    assert "3 events (0 skipped, 1 new users)" in said, said
+    assert "3 events (0 carried for unknown items, 1 new users)" in said, said
     result = runner.invoke(app, ["update", str(out)])
     assert result.exit_code == 0 and "no new events" in " ".join(result.output.split())
     result = runner.invoke(app, ["recommend", str(out), "--user", "someone-new", "-k", "3", "--json"])

@@ -160,8 +160,9 @@ def test_update_run_bookkeeping(run_dir: Path) -> None:
     v1 = update_run(run_dir, config=UpdateConfig(epochs=1))
     state = read_state(run_dir)
     assert state["version"] == v1 and state["last_event_id"] == ids[-1] and state["updates"] == 1
+    assert state["carried_event_ids"] == [ids[3]]  # the event on an item the model does not know is kept aside
     info = json.loads((run_dir / "versions" / v1 / "update.json").read_text())
-    assert info["new_events"] == 3 and info["skipped_unknown_items"] == 1 and info["new_users"] == 1
+    assert info["new_events"] == 3 and info["carried_unknown_items"] == 1 and info["new_users"] == 1
     run = load_run(run_dir)
     assert run.version == v1 and run.users.raw[-1] == "new" and len(run.users) == 41
     assert run.history.row(40).tolist() == [4, 5]  # the new user's history store
@@ -176,7 +177,8 @@ def test_update_run_bookkeeping(run_dir: Path) -> None:
     assert load_run(run_dir).history.row(40).tolist() == [4, 5, 6]
     assert update_run(run_dir) == v2 and read_state(run_dir)["last_event_id"] == more[-1]  # nothing new
     log_events(run_dir, [Event("u4", "unknown-item", 16)])
-    assert update_run(run_dir) == v2 and read_state(run_dir)["last_event_id"] == more[-1] + 1  # skipped, cursor on
+    assert update_run(run_dir) == v2 and read_state(run_dir)["last_event_id"] == more[-1] + 1  # cursor on
+    assert read_state(run_dir)["carried_event_ids"] == [ids[3], more[-1] + 1]  # carried, not dropped
     log_events(run_dir, [Event("u5", "r1", 17)])
     v3 = update_run(run_dir, config=UpdateConfig(epochs=1, keep_versions=1))
     assert sorted(p.name for p in (run_dir / "versions").iterdir()) == [v2, v3]  # pruned to current + 1

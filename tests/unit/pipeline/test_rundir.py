@@ -11,7 +11,7 @@ from lmrec.pipeline.rundir import ModelFiles, RunDir
 
 def test_a_run_never_updated_is_its_own_current_version(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
-    assert run.update_state() == {"version": None, "last_event_id": 0, "updates": 0}
+    assert run.update_state() == {"version": None, "last_event_id": 0, "updates": 0, "carried_event_ids": []}
     assert run.current() == (None, ModelFiles(tmp_path)) and run.current()[1].model == tmp_path / "model"
     assert run.model == tmp_path / "model" and run.events == tmp_path / "events.sqlite"
 

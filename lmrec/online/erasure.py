@@ -1,0 +1,119 @@
+"""Erasing one user from a run directory (`lmrec forget RUN --user ID`, `DELETE /users/{id}`).
+
+What is erased, everywhere in RUN_DIR:
+  events.sqlite       every event of the user (deleted with SQLite's secure_delete, so the freed pages are zeroed)
+  history.npz         the user's stored history, in RUN_DIR and in every `lmrec update` version
+  ids.json            the user's ID, replaced by a random tombstone (no index shifts, nothing links back)
+  split.npz           the user's training events and validation/test rows (meta.json gets the new fingerprint)
+  per_user.csv, recommendations.csv, targets.csv     the user's rows
+What is not: the model weights, which were trained with the user's events: update_state.json records
+`retrain_required`, and only a new `lmrec fit` removes that influence (`lmrec update` fine-tunes the weights it
+has; it trains on nothing of the user's from then on). Aggregate metrics in metrics.json are not recomputed.
+Each erasure is one line in the audit log (who, when, how much; the user as a salted hash, never the ID).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmrec.data.split import Holdout, Split
+from lmrec.data.types import IdMap, Interactions, Sequences
+from lmrec.errors import ModelFileError, UnknownIdError
+from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
+from lmrec.online.audit import AuditLog
+from lmrec.online.events import EventLog
+from lmrec.pipeline.artefacts import load_history, load_ids, load_split, save_history, save_ids, save_split
+from lmrec.pipeline.rundir import ModelFiles, RunDir
+
+
+def forget_user(run_dir: str | Path, user_id: str, *, who: str = "cli", events: EventLog | None = None) -> dict:
+    """Erase `user_id` (as the run stores it: the pseudonym in a pseudonymous run) from RUN_DIR; returns what was
+    removed. UnknownIdError when the run holds nothing of the user. `events` is the open event log to use (the
+    service's); otherwise RUN_DIR/events.sqlite is opened when it exists."""
+    layout = RunDir(run_dir)
+    layout.require_complete()
+    removed: dict[str, Any] = {"events": 0, "histories": 0, "split_rows": 0, "evaluation_rows": 0}
+    if events is not None:
+        removed["events"] = events.erase_user(user_id)
+    elif layout.events.exists():
+        with EventLog(layout.inside(layout.events)) as log:
+            removed["events"] = log.erase_user(user_id)
+    folders = [ModelFiles(layout.root)] + [ModelFiles(layout.inside(p)) for p in sorted(layout.versions.iterdir())
+                                           if p.is_dir() and not p.name.startswith(".")] \
+        if layout.versions.is_dir() else [ModelFiles(layout.root)]
+    index = None
+    for files in folders:
+        found = _erase_from_version(files, user_id)
+        if files.folder == layout.root:
+            index = found
+        removed["histories"] += found is not None
+    if index is not None:
+        removed["split_rows"] = _erase_from_split(layout, index)
+    removed["evaluation_rows"] = _erase_from_evaluation(layout, user_id)
+    if not any(removed.values()):
+        raise UnknownIdError("unknown user ID: the run holds no history and no events of this user", field="user_id")
+    state = layout.update_state()
+    layout.commit_update_state({**state, "retrain_required": True, "erasures": int(state.get("erasures", 0)) + 1})
+    AuditLog(layout.audit).record("erase", who=who, subject=user_id, count=sum(removed.values()), **removed)
+    return removed
+
+
+def _erase_from_version(files: ModelFiles, user_id: str) -> int | None:
+    """Empty the user's history row and tombstone their ID in one version folder; returns their index."""
+    users, items = load_ids(files.ids)
+    if user_id not in users:
+        return None
+    index = users.index(user_id)
+    history = load_history(files.history)
+    rows = [history.row(r) if r != index else np.zeros(0, np.int64) for r in range(len(history))]
+    save_history(files.history, Sequences.from_lists(rows))
+    raw = users.raw.copy()
+    raw[index] = f"~erased-{secrets.token_hex(12)}"
+    save_ids(files.ids, IdMap(raw, kind="user"), items)
+    return index
+
+
+def _erase_from_split(layout: RunDir, index: int) -> int:
+    split = load_split(layout.split)
+    keep = split.train.user != index
+    train = split.train.select(keep)
+    holdouts = [_without(h, index) if h is not None else None for h in (split.valid, split.test)]
+    removed = int((~keep).sum()) + sum(len(h) - len(n) for h, n in zip((split.valid, split.test), holdouts,
+                                                                       strict=True) if h is not None)
+    erased = Split(Interactions(train.user, train.item, train.timestamp, train.n_users, train.n_items, train.value,
+                                train.event), holdouts[0], holdouts[1],
+                   {k: v for k, v in split.info.items() if k != "fingerprint"})
+    save_split(layout.split, erased)
+    meta = json.loads(layout.meta.read_text(encoding="utf-8"))
+    meta["split"] = {**meta.get("split", {}), "fingerprint": erased.fingerprint()}
+    meta["erased_users"] = int(meta.get("erased_users", 0)) + 1
+    atomic_write_json(layout.meta, meta)
+    return removed
+
+
+def _without(holdout: Holdout, index: int) -> Holdout:
+    rows = np.flatnonzero(holdout.users != index)
+    return Holdout(holdout.users[rows], holdout.inputs.take(rows), holdout.targets.take(rows))
+
+
+def _erase_from_evaluation(layout: RunDir, user_id: str) -> int:
+    written = spreadsheet_safe([user_id])[0]
+    removed = 0
+    for path in (layout.per_user, layout.recommendations, layout.targets):
+        if not path.is_file():
+            continue
+        try:
+            frame = pd.read_csv(path, dtype={"user_id": str}, keep_default_na=False)
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"{path}: unreadable ({type(exc).__name__})") from None
+        mine = frame["user_id"] == written
+        if mine.any():
+            removed += int(mine.sum())
+            atomic_write(path, lambda tmp, kept=frame[~mine]: kept.to_csv(tmp, index=False))
+    return removed
