@@ -20,6 +20,12 @@ from lmrec.models.sequence.nets import build_net
 SKIP_TAU_START = 5.0  # the text skip's starting weight: cosines span [-1, 1], the net's logits about +-10
 
 
+def autocast_state() -> tuple:
+    """The autocast settings a cached table was computed under (a bf16 table must not serve a float32 call)."""
+    return tuple((device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
+                 for device in ("cpu", "cuda"))
+
+
 class SequenceModule(nn.Module):
     """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
 
@@ -29,6 +35,7 @@ class SequenceModule(nn.Module):
         # text skip: scores carry tau * cos(recency-weighted history text, item text) beside the net's dot product,
         # as one dot product of [net state, tau * profile] with [item vector, item text vector]
         self.skip_decay = float(skip_decay)
+        self._table_cache: tuple[tuple, Tensor] | None = None
         self.tau = nn.Parameter(torch.tensor(SKIP_TAU_START)) if text_skip else None
 
     @classmethod
@@ -49,9 +56,25 @@ class SequenceModule(nn.Module):
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def item_table(self) -> Tensor:
-        """[N, D] item vectors ([N, D + T] with the text skip: each item's text vector appended)."""
+        """[N, D] item vectors ([N, D + T] with the text skip: each item's text vector appended). In eval mode
+        without gradients the table is computed once per state of the weights and reused: a text tower runs its
+        adapter over every item, which was most of a served request's time."""
+        cacheable = not self.training and not torch.is_grad_enabled()
+        key = self._table_key() if cacheable else None
+        if key is not None and self._table_cache is not None and self._table_cache[0] == key:
+            return self._table_cache[1]
         items = self.tower()
-        return items if self.tau is None else torch.cat([items, self.text_vectors.to(items.dtype)], dim=1)
+        table = items if self.tau is None else torch.cat([items, self.text_vectors.to(items.dtype)], dim=1)
+        self._table_cache = (key, table) if key is not None else None
+        return table
+
+    def _table_key(self) -> tuple:
+        """What the table depends on: every weight's storage and in-place version counter (optimiser steps,
+        load_state_dict and copy_ bump it; a device move changes the storage), the text vectors' identity
+        (set_text_vectors and grow replace them) and the autocast settings."""
+        text = self.text_vectors
+        text_id = (text.data_ptr(), tuple(text.shape), text._version) if text is not None else None
+        return (tuple((p.data_ptr(), p._version) for p in self.parameters()), text_id, autocast_state())
 
     def forward(self, seq: Tensor, last_only: bool = False) -> tuple[Tensor, Tensor]:
         """(hidden [B, L, D] (or [B, 1, D] with last_only), item table [N, D]) for right-aligned `seq [B, L]`
@@ -173,7 +196,8 @@ class SequenceModule(nn.Module):
             if (self.tau is None) != (source.tau is None):
                 raise RuntimeError("text_skip differs from the checkpoint's")
             if self.tau is not None and source.tau is not None:
-                self.tau.data.copy_(source.tau.data)
+                with torch.no_grad():  # an in-place copy under no_grad bumps the version the table cache keys on
+                    self.tau.copy_(source.tau)
         except RuntimeError as exc:
             raise ModelFileError(f"checkpoint weights do not fit the model ({exc})") from None
 
