@@ -270,7 +270,8 @@ def cpu_name() -> str:
 
 def score_counters(port: int) -> tuple[float, float]:
     """(model calls, requests answered by them) from /metrics: requests per call is the coalescing factor."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
     values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("lmrec_score_"))
     return float(values.get("lmrec_score_calls_total", 0)), float(values.get("lmrec_score_requests_total", 0))

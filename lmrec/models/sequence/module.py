@@ -22,8 +22,8 @@ SKIP_TAU_START = 5.0  # the text skip's starting weight: cosines span [-1, 1], t
 
 def autocast_state() -> tuple:
     """The autocast settings a cached table was computed under (a bf16 table must not serve a float32 call)."""
-    return tuple((device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
-                 for device in ("cpu", "cuda"))
+    devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+    return tuple((device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)) for device in devices)
 
 
 class SequenceModule(nn.Module):
@@ -59,7 +59,7 @@ class SequenceModule(nn.Module):
         """[N, D] item vectors ([N, D + T] with the text skip: each item's text vector appended). In eval mode
         without gradients the table is computed once per state of the weights and reused: a text tower runs its
         adapter over every item, which was most of a served request's time."""
-        cacheable = not self.training and not torch.is_grad_enabled()
+        cacheable = self.text_part is not None and not self.training and not torch.is_grad_enabled()
         key = self._table_key() if cacheable else None
         if key is not None and self._table_cache is not None and self._table_cache[0] == key:
             return self._table_cache[1]
@@ -69,12 +69,12 @@ class SequenceModule(nn.Module):
         return table
 
     def _table_key(self) -> tuple:
-        """What the table depends on: every weight's storage and in-place version counter (optimiser steps,
+        """What the table depends on: every tower weight's storage and in-place version counter (optimiser steps,
         load_state_dict and copy_ bump it; a device move changes the storage), the text vectors' identity
         (set_text_vectors and grow replace them) and the autocast settings."""
         text = self.text_vectors
         text_id = (text.data_ptr(), tuple(text.shape), text._version) if text is not None else None
-        return (tuple((p.data_ptr(), p._version) for p in self.parameters()), text_id, autocast_state())
+        return (tuple((p.data_ptr(), p._version) for p in self.tower.parameters()), text_id, autocast_state())
 
     def forward(self, seq: Tensor, last_only: bool = False) -> tuple[Tensor, Tensor]:
         """(hidden [B, L, D] (or [B, 1, D] with last_only), item table [N, D]) for right-aligned `seq [B, L]`
