@@ -32,6 +32,9 @@ def serve(
     threads: Annotated[int, typer.Option(help="Torch threads for scoring.")] = 1,
     faiss_min_items: Annotated[int, typer.Option(
         help="Catalogues this big use a FAISS index (dot-product models).")] = 50_000,
+    faiss_index: Annotated[str, typer.Option(
+        help="FAISS index for big catalogues: flat (exact), hnsw or ivf (approximate, faster on millions of "
+             "items; recall in bench/results/ann_recall.md).")] = "flat",
     coalesce: Annotated[int, typer.Option(
         help="Most concurrent /recommend calls scored in one model call (1: one call per request).")] = 64,
     watch_updates: Annotated[float, typer.Option(
@@ -51,5 +54,6 @@ def serve(
                          allow_unauthenticated_writes=allow_unauthenticated_writes,
                          allow_unauthenticated_reads=allow_unauthenticated_reads, public_recommend=public_recommend,
                          max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items,
-                         coalesce=coalesce, watch_updates_s=watch_updates, device=str(resolve_device(device)))
+                         coalesce=coalesce, faiss_index=faiss_index, watch_updates_s=watch_updates,
+                         device=str(resolve_device(device)))
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)

@@ -32,6 +32,7 @@ class ServeConfig:
     max_blocklist: int = 10_000
     faiss_min_items: int = 50_000
     use_faiss: bool = True
+    faiss_index: str = "flat"  # flat (exact), hnsw or ivf (approximate: bench/ann_recall.py has recall and speed)
     mmr_candidates: int = 500
     coalesce: int = 64  # most concurrent /recommend calls scored in one model call (1: one call per request)
     event_log: str | None = None  # default RUN_DIR/events.sqlite
@@ -40,6 +41,8 @@ class ServeConfig:
     device: str = "cpu"  # where the model scores: cpu, cuda, cuda:N (`lmrec serve --device`)
 
     def __post_init__(self) -> None:
+        if self.faiss_index not in ("flat", "hnsw", "ivf"):
+            raise ConfigError(f"faiss_index={self.faiss_index!r} is not one of flat, hnsw, ivf")
         limits = {"max_k": self.max_k, "max_history": self.max_history, "max_batch": self.max_batch,
                   "max_body_bytes": self.max_body_bytes, "mmr_candidates": self.mmr_candidates,
                   "faiss_min_items": self.faiss_min_items, "coalesce": self.coalesce}

@@ -78,7 +78,7 @@ class Snapshot:
         if not self.config.use_faiss or len(self.items) < self.config.faiss_min_items or self.parts is None:
             return None
         try:
-            return FaissIndex(self.parts.table)
+            return FaissIndex(self.parts.table, self.config.faiss_index)
         except ImportError as exc:
             log.warning("%s; using exact scoring", exc)
             return None
@@ -119,7 +119,9 @@ class Snapshot:
 
     @property
     def retrieval(self) -> str:
-        return "faiss" if self.index is not None else "exact"
+        if self.index is None:
+            return "exact"
+        return "faiss" if self.index.kind == "flat" else f"faiss-{self.index.kind}"
 
     def warm(self) -> Snapshot:
         """Build the lazy parts now (index), so the first request after a swap is not slow."""

@@ -441,3 +441,25 @@ def test_events_on_added_items_survive_an_update(fused_run, tmp_path) -> None:
     assert sorted(after) == sorted(before) and "n1" in after
     restarted = TestClient(create_app(run, ServeConfig(token=TOKEN)), headers=AUTH)
     assert sorted(restarted.get("/users/user2").json()["history"]) == sorted(before)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_find_most_of_the_exact_top_10(kind) -> None:
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(3000, 16)).astype(np.float32)
+    queries = rng.normal(size=(50, 16)).astype(np.float32)
+    exact = FaissIndex(table).search(queries, 10)[1]
+    approx = FaissIndex(table, kind).search(queries, 10)[1]
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
+    assert recall >= 0.9, recall
+
+
+def test_the_service_serves_through_an_approximate_index_when_asked(fused_run, tmp_path) -> None:
+    run = _copy(fused_run, tmp_path)
+    client = TestClient(create_app(run, ServeConfig(token=TOKEN, faiss_min_items=1, faiss_index="hnsw")),
+                        headers=AUTH)
+    assert client.get("/health").json()["retrieval"] == "faiss-hnsw"
+    got = [r["item_id"] for r in client.post("/recommend", json={"user_id": "user0", "k": 10}).json()["items"]]
+    assert got == [r["item_id"] for r in _cli(run, "--user", "user0", "-k", "10")]  # 40 items: the graph is exact
+    with pytest.raises(ConfigError, match="faiss_index"):
+        ServeConfig(faiss_index="annoy")
