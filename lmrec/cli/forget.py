@@ -17,17 +17,15 @@ def forget(
     """Erase one user: events, stored histories, split rows and evaluation rows (lmrec/online/erasure.py says
     what is and is not erased); the model is marked for retraining and the erasure is audited."""
     from lmrec.config import read_yaml
+    from lmrec.data.pseudonym import stored_user_id
     from lmrec.online.erasure import forget_user
+    from lmrec.pipeline import resolve_config
     from lmrec.pipeline.rundir import RunDir
 
     layout = RunDir(run_dir)
     layout.require_complete()
-    stored = user
-    if (read_yaml(layout.config).get("data") or {}).get("pseudonymize"):
-        from lmrec.data.pseudonym import pseudonym, pseudonym_key
-
-        stored = pseudonym(user, pseudonym_key())
-    removed = forget_user(run_dir, stored, who="cli")
+    pseudonymized = resolve_config(read_yaml(layout.config)).data.pseudonymize
+    removed = forget_user(run_dir, stored_user_id(user, pseudonymized), who="cli")
     out.print(f"erased user from {run_dir}: {removed['events']} events, {removed['histories']} stored "
               f"histories, {removed['split_rows']} split rows, {removed['evaluation_rows']} evaluation rows; the "
               "model still carries the user's influence until the next `lmrec fit` (marked retrain_required)",

@@ -38,6 +38,11 @@ def pseudonym(raw_id: str, key: bytes) -> str:
     return PREFIX + hmac.new(key, str(raw_id).encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
+def stored_user_id(raw_id: str, pseudonymized: bool) -> str:
+    """The ID a run stores for the user a caller names: the raw ID, or its pseudonym in a pseudonymous run."""
+    return pseudonym(raw_id, pseudonym_key()) if pseudonymized else raw_id
+
+
 def pseudonymize(dataset: Dataset, key: bytes) -> Dataset:
     """The dataset with every user ID (the ID map and the user-attribute table) replaced by its pseudonym."""
     users = IdMap(np.asarray([pseudonym(u, key) for u in dataset.users.raw], dtype=object), kind="user")

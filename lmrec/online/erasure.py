@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data.split import Holdout, Split
-from lmrec.data.types import IdMap, Interactions, Sequences
+from lmrec.data.types import IdMap, Sequences
 from lmrec.errors import ModelFileError, UnknownIdError
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
 from lmrec.online.audit import AuditLog
@@ -44,9 +44,9 @@ def forget_user(run_dir: str | Path, user_id: str, *, who: str = "cli", events: 
     elif layout.events.exists():
         with EventLog(layout.inside(layout.events)) as log:
             removed["events"] = log.erase_user(user_id)
-    folders = [ModelFiles(layout.root)] + [ModelFiles(layout.inside(p)) for p in sorted(layout.versions.iterdir())
-                                           if p.is_dir() and not p.name.startswith(".")] \
-        if layout.versions.is_dir() else [ModelFiles(layout.root)]
+    versions = sorted(layout.versions.iterdir()) if layout.versions.is_dir() else []
+    folders = [ModelFiles(layout.root)] + [ModelFiles(layout.inside(p)) for p in versions
+                                           if p.is_dir() and not p.name.startswith(".")]
     index = None
     for files in folders:
         found = _erase_from_version(files, user_id)
@@ -82,13 +82,11 @@ def _erase_from_version(files: ModelFiles, user_id: str) -> int | None:
 def _erase_from_split(layout: RunDir, index: int) -> int:
     split = load_split(layout.split)
     keep = split.train.user != index
-    train = split.train.select(keep)
-    holdouts = [_without(h, index) if h is not None else None for h in (split.valid, split.test)]
-    removed = int((~keep).sum()) + sum(len(h) - len(n) for h, n in zip((split.valid, split.test), holdouts,
-                                                                       strict=True) if h is not None)
-    erased = Split(Interactions(train.user, train.item, train.timestamp, train.n_users, train.n_items, train.value,
-                                train.event), holdouts[0], holdouts[1],
+    valid = _without(split.valid, index) if split.valid is not None else None
+    test = _without(split.test, index)
+    erased = Split(split.train.select(keep), valid, test,
                    {k: v for k, v in split.info.items() if k != "fingerprint"})
+    removed = int((~keep).sum()) + len(split.test) - len(test) + (len(split.valid) - len(valid) if valid else 0)
     save_split(layout.split, erased)
     meta = json.loads(layout.meta.read_text(encoding="utf-8"))
     meta["split"] = {**meta.get("split", {}), "fingerprint": erased.fingerprint()}

@@ -236,7 +236,7 @@ def _storage_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if "full" in str(exc).lower() or "disk" in str(exc).lower():
+        if "disk is full" in str(exc).lower():  # SQLITE_FULL: "database or disk is full"
             raise StorageFullError(f"{path}: no space left; the events were not stored") from None
         raise
 

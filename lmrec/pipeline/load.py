@@ -78,11 +78,9 @@ def history_for(run: LoadedRun, *, user: str | None = None,
                 items: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """The item history for a known user, or for a raw list of item IDs (unknown IDs returned, not fatal)."""
     if user is not None:
-        if run.config.data.pseudonymize:  # the run holds pseudonyms only: map the raw ID the caller gave
-            from lmrec.data.pseudonym import pseudonym, pseudonym_key
+        from lmrec.data.pseudonym import stored_user_id
 
-            user = pseudonym(user, pseudonym_key())
-        return run.history.row(run.users.index(user)), []
+        return run.history.row(run.users.index(stored_user_id(user, run.config.data.pseudonymize))), []
     known, unknown = run.items.split_known(items or [])
     if not len(known):
         raise DataError(f"none of the history items are known: {unknown[:5]}", field="history")

@@ -81,7 +81,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
 
     def authorise(request: Request, scope: str, *, public: bool = False) -> None:
         """HTTPException 400 for a token in the URL, 401/403 unless the request may use `scope`."""
-        if url_carries_token(request.url.query):
+        if url_carries_token(request.scope.get("query_string", b"").decode("latin-1")):
             raise HTTPException(400, "send tokens in the 'Authorization: Bearer' header, never in the URL (URLs "
                                      "are logged)")
         if public:
@@ -125,9 +125,9 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
     app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes)
     _install_error_handlers(app)
 
-    @app.post("/recommend", response_model=RecommendResponse, openapi_extra=_body_schema(RecommendRequest),
-              dependencies=[Depends(bearer)], description="Scope: read (a raw `history` needs none when the "
-                                                          "service runs with --public-recommend).")
+    @app.post("/recommend", response_model=RecommendResponse,
+              openapi_extra={**_body_schema(RecommendRequest), "security": [{"HTTPBearer": []}]},
+              description="Scope: read (a raw `history` needs none when the service runs with --public-recommend).")
     async def recommend(request: Request) -> Response:
         body = _parse(RecommendRequest, await request.body())  # pydantic straight from bytes: the hot path
         authorise(request, "read", public=config.public_recommend and body.user_id is None)
@@ -217,8 +217,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         try:
             seq = state.user_history(snapshot, stored)
         except UnknownIdError:
-            raise HTTPException(404, f"user_id: unknown user ID {show(user_id)} (no stored history and no "
-                                     "events)") from None
+            raise unknown_user(user_id) from None
         return json_response({"user_id": user_id, "known": stored in snapshot.users,
                               "history": snapshot.items.to_raw(seq).tolist(),
                               "events_since_training": len(state.user_events(stored))})
@@ -231,8 +230,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         try:
             removed = state.forget(state.user_id(user_id), who=caller(request))
         except UnknownIdError:
-            raise HTTPException(404, f"user_id: unknown user ID {show(user_id)} (no stored history and no "
-                                     "events)") from None
+            raise unknown_user(user_id) from None
         return json_response({"user_id": user_id, "erased": removed, "retrain_required": True})
 
     @app.get("/health")
@@ -267,6 +265,11 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+def unknown_user(raw_id: str) -> HTTPException:
+    """404 naming the ID the client sent (shortened), not the pseudonym the run may store."""
+    return HTTPException(404, f"user_id: unknown user ID {show(raw_id)} (no stored history and no events)")
 
 
 def _access(tokens: TokenTable, scope: str, open_without_token: bool) -> str:
@@ -334,8 +337,7 @@ def _query_history(state: ServingState, snapshot: Snapshot, body: RecommendReque
         try:
             return state.user_history(snapshot, state.user_id(body.user_id)), []
         except UnknownIdError:
-            raise HTTPException(404, f"user_id: unknown user ID {show(body.user_id)} (no stored history and no "
-                                     "events)") from None
+            raise unknown_user(body.user_id) from None
     seq, unknown = snapshot.items.split_known(body.history or [])
     if not len(seq):
         raise HTTPException(422, f"none of the history items are known: {unknown[:10]}")

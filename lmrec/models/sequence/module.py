@@ -196,7 +196,7 @@ class SequenceModule(nn.Module):
             if (self.tau is None) != (source.tau is None):
                 raise RuntimeError("text_skip differs from the checkpoint's")
             if self.tau is not None and source.tau is not None:
-                with torch.no_grad():  # an in-place copy under no_grad bumps the version the table cache keys on
+                with torch.no_grad():
                     self.tau.copy_(source.tau)
         except RuntimeError as exc:
             raise ModelFileError(f"checkpoint weights do not fit the model ({exc})") from None
