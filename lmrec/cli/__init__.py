@@ -12,13 +12,16 @@ from lmrec.cli.benchmark import benchmark
 from lmrec.cli.cold_start import cold_start
 from lmrec.cli.compare import compare
 from lmrec.cli.data import data_info
+from lmrec.cli.distill import distill
 from lmrec.cli.evaluate import evaluate
 from lmrec.cli.fit import fit
 from lmrec.cli.forget import forget
 from lmrec.cli.models import models
 from lmrec.cli.prequential import prequential
 from lmrec.cli.pretrain import pretrain
+from lmrec.cli.quantize import quantize
 from lmrec.cli.recommend import recommend
+from lmrec.cli.robustness import robustness
 from lmrec.cli.serve import serve
 from lmrec.cli.update import update
 from lmrec.cli.zero_shot import zero_shot
@@ -33,6 +36,9 @@ for verb in (fit, evaluate, recommend, update, forget, compare, models, benchmar
     app.command()(verb)
 app.command("zero-shot")(zero_shot)
 app.command("cold-start")(cold_start)
+app.command()(quantize)
+app.command()(robustness)
+app.command()(distill)
 
 
 def main() -> None:

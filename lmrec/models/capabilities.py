@@ -8,12 +8,13 @@ an item it never saw). The registry lists each model's class capabilities (`lmre
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from lmrec.data.types import Catalog, Histories, Interactions
+from lmrec.data.types import Catalog, Histories, Interactions, Sequences
 
 if TYPE_CHECKING:
     from lmrec.models.base import TopK
@@ -69,8 +70,28 @@ class ItemVectors(Protocol):
     def item_vectors(self) -> np.ndarray: ...
 
 
+@runtime_checkable
+class PerturbableItems(Protocol):
+    """The item side (item table, text vectors) can be perturbed, for adversarial robustness measurement:
+    `perturbed(p)` scores under `p`; a perturbation moves each vector by eps times its length, in a random
+    direction or in the direction that hurts the next-item loss on `train` most."""
+
+    def perturbed(self, perturbation: Any) -> AbstractContextManager[None]: ...
+    def random_perturbation(self, eps: float, parts: tuple[str, ...], *, seed: int = 0) -> Any: ...
+    def adversarial_perturbation(self, train: Interactions, eps: float, parts: tuple[str, ...], *, steps: int = 1,
+                                 seed: int = 0) -> Any: ...
+
+
+@runtime_checkable
+class SequenceLikelihood(Protocol):
+    """`log_likelihood(sequences) -> [U]`: the mean log-probability the model gives each next item of each
+    sequence (how expected a profile is; injected profiles tend to be unusual)."""
+
+    def log_likelihood(self, sequences: Sequences) -> np.ndarray: ...
+
+
 CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,
-                                  ItemVectors)
+                                  ItemVectors, PerturbableItems, SequenceLikelihood)
 
 
 @runtime_checkable

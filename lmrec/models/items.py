@@ -15,7 +15,7 @@ class IdItemTower(nn.Module):
         self.embedding = nn.Embedding(n_items, dim)
         nn.init.normal_(self.embedding.weight, std=0.02)
 
-    def forward(self) -> Tensor:  # [N, D]
+    def forward(self, text_noise: Tensor | None = None) -> Tensor:  # [N, D]; no text to perturb
         return self.embedding.weight
 
 
@@ -66,8 +66,11 @@ class TextItemTower(nn.Module):
         else:
             self.adapter = TextAdapter(text_vectors.shape[1], dim, dropout)
 
-    def forward(self) -> Tensor:  # [N, D]
-        return self.adapter(self.text_vectors)
+    def forward(self, text_noise: Tensor | None = None) -> Tensor:  # [N, D]
+        """`text_noise [N, T]` is added to the LM vectors before the adapter (adversarial training and the
+        robustness measurement)."""
+        text = self.text_vectors if text_noise is None else self.text_vectors + text_noise
+        return self.adapter(text)
 
 
 class FusedItemTower(nn.Module):
@@ -106,5 +109,5 @@ class FusedItemTower(nn.Module):
             return 2.0 * (gate * text + (1.0 - gate) * ids)  # x2: the even mix keeps the sum's scale
         return self.mix(both)
 
-    def forward(self) -> Tensor:  # [N, D]
-        return self.fuse(self.text(), self.ids())
+    def forward(self, text_noise: Tensor | None = None) -> Tensor:  # [N, D]
+        return self.fuse(self.text(text_noise), self.ids())

@@ -73,9 +73,10 @@ class SASRecNet(nn.Module):
         x = table[seq.clamp(min=0)] * math.sqrt(self.dim)  # [B, L, D]
         x = x + self.position.weight[-length:] if length <= self.position.num_embeddings else x
         x = self.drop(x * real.unsqueeze(-1))
-        causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()
+        steps = torch.arange(length, device=seq.device)
+        causal = steps[:, None] >= steps[None, :]  # [L, L]; comparisons: ONNX Runtime has no bool EyeLike
         # a query may see earlier real items and always itself (so padded rows never attend to nothing)
-        allowed = (causal & real[:, None, :]) | torch.eye(length, dtype=torch.bool, device=seq.device)
+        allowed = (causal & real[:, None, :]) | (steps[:, None] == steps[None, :])
         allowed = allowed.unsqueeze(1)  # [B, 1, L, L]
         for depth, block in enumerate(self.blocks):
             x = block(x, allowed, last_only and depth == len(self.blocks) - 1)

@@ -10,6 +10,7 @@ RUN_DIR layout (every file written atomically):
   catalog.parquet    item text and attributes, when the data has them (+ catalog.json: its field roles)
   meta.json          dataset digest and stats, split fingerprint, seed, device, versions, timings, peak memory
   metrics.json, per_user.csv, recommendations.csv, targets.csv     written by `lmrec evaluate`
+  robustness.json    written by `lmrec robustness` (perturbation curves, shilling attacks, the defence)
   events.sqlite      the service's event log;  added_items.jsonl  items added through POST /items
   audit.jsonl        one line per write and erasure (who, when, how many; + audit.salt for subject hashes)
   update_state.json  {"version", "last_event_id", "updates", "carried_event_ids", ...}: which `lmrec update`
@@ -116,6 +117,11 @@ class RunDir:
     @property
     def prequential(self) -> Path:
         return self.root / "prequential.json"
+
+    @property
+    def robustness(self) -> Path:
+        """robustness.json: `lmrec robustness` (perturbation curves, shilling attacks and the defence)."""
+        return self.root / "robustness.json"
 
     # -- what serving and updates write ----------------------------------------------------------------------
     @property

@@ -38,6 +38,33 @@ LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 
 
 @dataclass(frozen=True)
+class AdversarialConfig:
+    """Adversarial training (APR, He et al. 2018): each step also fits the loss under the worst-case perturbation
+    of the item vectors (and of the text-adapter input) found by `steps` gradient steps (1 = FGSM, more = PGD).
+    `eps` is relative: a perturbed vector moves by at most eps times its own length, so one eps means the same
+    for ID, text and fused towers whatever their norms; 0 turns it off. `weight` scales the adversarial loss
+    added to the clean one. `parts`: "items" (the item table, which is also every history's input), "text"
+    (the LM vectors before the adapter; text and fused towers)."""
+
+    eps: float = 0.0
+    weight: float = 1.0
+    steps: int = 1
+    parts: tuple[str, ...] = ("items", "text")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.parts))
+        unknown = sorted(set(self.parts) - {"items", "text"})
+        if not (self.eps >= 0 and self.weight >= 0 and self.steps >= 1) or unknown or not self.parts:
+            raise ConfigError(f"train.adversarial needs eps >= 0, weight >= 0, steps >= 1 and parts from "
+                              f"['items', 'text']; got eps={self.eps}, weight={self.weight}, steps={self.steps}, "
+                              f"parts={list(self.parts)}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.eps > 0 and self.weight > 0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 200
     batch_size: int = 2048
@@ -51,6 +78,7 @@ class TrainConfig:
     max_seconds: float | None = None  # wall-clock budget; the epoch that crosses it still finishes
     # bf16: autocast forward + loss (weights stay float32); auto: bf16 where the device does bf16 natively
     precision: Literal["float32", "bf16", "auto"] = "float32"
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)  # a model that cannot says so
 
     def __post_init__(self) -> None:
         problems = [

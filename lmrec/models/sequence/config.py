@@ -68,6 +68,9 @@ class SequentialConfig:
     lora_lr: float = 1e-3  # lr of the LoRA weights (finetune=lora*)
     lm_negatives: int = 256  # lora/full: uniform negatives per batch re-encoded by the live LM beside the targets
     lm_max_tokens: int = 64
+    # how the net computes user states when scoring (`lmrec quantize`, lmrec/models/sequence/inference.py): float32,
+    # int8 (dynamic quantisation) or onnx (ONNX Runtime); the weights stay float32, the form is rebuilt from them
+    inference: Literal["float32", "int8", "onnx"] = "float32"
 
     def __post_init__(self) -> None:
         if self.adapter not in ("mlp", "moe"):
@@ -78,6 +81,9 @@ class SequentialConfig:
         check_priors(self.priors, self.prior_weights, self.item_repr)
         if self.text_skip and self.item_repr == "id":
             raise ConfigError("model.text_skip needs item text; item_repr='id' has none")
+        if self.train.adversarial.enabled and self.item_repr == "id" and "items" not in self.train.adversarial.parts:
+            raise ConfigError("model.train.adversarial.parts=['text'] perturbs nothing in an ID-only model; add "
+                              "'items' or use a text or fused model")
         if not 0 < self.prior_decay <= 1:
             raise ConfigError(f"model.prior_decay={self.prior_decay!r} must be in (0, 1]")
         if self.finetune not in FINETUNE_MODES:

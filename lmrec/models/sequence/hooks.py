@@ -37,3 +37,31 @@ class TextIdAlignment(StepHook):
         labels = torch.arange(len(items), device=logits.device)
         align = 0.5 * (F.cross_entropy(logits.float(), labels) + F.cross_entropy(logits.float().T, labels))
         return base + self.weight * align
+
+
+
+class Distillation(StepHook):
+    """Knowledge distillation (Hinton et al. 2015) from a trained teacher sequence module over the same items:
+    the student's next-item loss plus `weight` times T^2 x KL(teacher || student) of their softmax distributions
+    over the whole catalogue at temperature T, at every position with a target. The teacher's full ranking (which
+    near-misses are near) is a richer target than one next item; its LM-backed item vectors teach an ID-only
+    student that needs no language model at serve time."""
+
+    def __init__(self, teacher: SequenceModule, weight: float = 1.0, temperature: float = 2.0) -> None:
+        if weight < 0 or temperature <= 0:
+            raise ValueError(f"distillation needs weight >= 0 and temperature > 0; got {weight}, {temperature}")
+        self.teacher, self.weight, self.temperature = teacher.eval(), float(weight), float(temperature)
+
+    def loss(self, step: Step, compute: Callable[[], Tensor]) -> Tensor:
+        base = compute()
+        module, batch = step.module, step.batch
+        assert isinstance(module, SequenceModule) and isinstance(batch, SequenceBatch)
+        keep = batch.targets >= 0
+        with torch.no_grad():
+            hidden, table = self.teacher(batch.inputs)
+            teacher = (hidden[keep] @ table.T).float() / self.temperature  # [M, N]
+        hidden, table = module(batch.inputs)
+        student = (hidden[keep] @ table.T).float() / self.temperature
+        kl = F.kl_div(F.log_softmax(student, dim=-1), F.log_softmax(teacher, dim=-1), log_target=True,
+                      reduction="batchmean")
+        return base + self.weight * self.temperature**2 * kl

@@ -5,9 +5,15 @@ of reaching inside (transfer, online updates, serving and evaluation call these,
     users = module.user_vectors(seq)            # [B, D] the state after each right-aligned history
     module.grow(new_text_vectors)               # append items known only by their text
     module.load_text_model(checkpoint_module)   # transfer: take a pre-trained net + text adapter
+    with module.perturbed(Perturbation(items=delta)):   # adversarial training, robustness measurement
+        table = module.item_table()
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +32,15 @@ def autocast_state() -> tuple:
     return tuple((device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)) for device in devices)
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """Additive noise on the item side: `items [N, D]` on the item table (which is also every history's input),
+    `text [N, T]` on the LM vectors before the text adapter (text and fused towers)."""
+
+    items: Tensor | None = None
+    text: Tensor | None = None
+
+
 class SequenceModule(nn.Module):
     """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
 
@@ -36,6 +51,7 @@ class SequenceModule(nn.Module):
         # as one dot product of [net state, tau * profile] with [item vector, item text vector]
         self.skip_decay = float(skip_decay)
         self._table_cache: tuple[tuple, Tensor] | None = None
+        self._perturbation: Perturbation | None = None
         self.tau = nn.Parameter(torch.tensor(SKIP_TAU_START)) if text_skip else None
 
     @classmethod
@@ -59,14 +75,35 @@ class SequenceModule(nn.Module):
         """[N, D] item vectors ([N, D + T] with the text skip: each item's text vector appended). In eval mode
         without gradients the table is computed once per state of the weights and reused: a text tower runs its
         adapter over every item, which was most of a served request's time."""
-        cacheable = self.text_part is not None and not self.training and not torch.is_grad_enabled()
+        noise = self._perturbation
+        cacheable = (self.text_part is not None and noise is None and not self.training
+                     and not torch.is_grad_enabled())
         key = self._table_key() if cacheable else None
         if key is not None and self._table_cache is not None and self._table_cache[0] == key:
             return self._table_cache[1]
-        items = self.tower()
+        items = self.tower() if noise is None else self.tower(noise.text)
+        if noise is not None and noise.items is not None:
+            items = items + noise.items.to(items.dtype)
         table = items if self.tau is None else torch.cat([items, self.text_vectors.to(items.dtype)], dim=1)
         self._table_cache = (key, table) if key is not None else None
         return table
+
+    @contextmanager
+    def perturbed(self, perturbation: Perturbation) -> Iterator[None]:
+        """Score and train with `perturbation` added to the item side (never cached); nests, restores on exit."""
+        if perturbation.text is not None and self.text_part is None:
+            raise ConfigError("a text perturbation needs a text or fused tower; this model is ID-only")
+        previous, self._perturbation = self._perturbation, perturbation
+        try:
+            yield
+        finally:
+            self._perturbation = previous
+
+    def base_table(self) -> Tensor:
+        """[N, D] the tower's item vectors without the text skip's columns (what a perturbation of items adds
+        to)."""
+        table = self.item_table()
+        return table if self.tau is None else table[:, : table.shape[1] - self.text_vectors.shape[1]]
 
     def _table_key(self) -> tuple:
         """What the table depends on: every tower weight's storage and in-place version counter (optimiser steps,

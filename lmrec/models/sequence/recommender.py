@@ -5,6 +5,7 @@ NDCG@10, through the one Trainer."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -13,29 +14,38 @@ import torch
 from torch import Tensor, nn
 
 from lmrec.data.split import Holdout
-from lmrec.data.types import Catalog, Histories, Interactions
+from lmrec.data.types import Catalog, Histories, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError
 from lmrec.models._scoring import check_items
-from lmrec.models.capabilities import DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors
+from lmrec.models.capabilities import (
+    DotProductScoring,
+    GrowableCatalogue,
+    IncrementalUpdates,
+    ItemVectors,
+    PerturbableItems,
+    SequenceLikelihood,
+)
 from lmrec.models.sequence.config import SequentialConfig
-from lmrec.models.sequence.module import SequenceModule
+from lmrec.models.sequence.module import Perturbation, SequenceModule
 from lmrec.models.sequence.priors import PriorBlend
-from lmrec.models.sequence.windows import right_align, training_windows, valid_positions, window_batches
+from lmrec.models.sequence.windows import pad_windows, right_align, training_windows, valid_positions, window_batches
 from lmrec.models.torch_base import TorchRecommender
 from lmrec.text.base import ItemEncoder
 from lmrec.train.batches import SequenceBatch
 from lmrec.train.losses import LossInputs, NegativeSampler, get_loss
-from lmrec.train.trainer import FitLog, LossFn, Progress, StepHook, TrainConfig
+from lmrec.train.trainer import AdversarialConfig, FitLog, LossFn, Progress, StepHook, TrainConfig
 
 LM_PREFIX = "language_model."
 
 
-class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors):
+class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors,
+                            PerturbableItems, SequenceLikelihood):
     """The sequence recommender; `config.net` picks the net, `config.item_repr` the item tower."""
 
     Config = SequentialConfig
     name: ClassVar[str] = "sasrec"  # a default config is the sasrec preset; registered presets name themselves
     sequential: ClassVar[bool] = True  # the contract checks next-item learning on the ring
+    adversarial_training: ClassVar[bool] = True  # train.adversarial: perturbed item and text vectors (hooks.py)
     config: SequentialConfig
     module_: SequenceModule | None
 
@@ -53,8 +63,10 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
 
     # -- fit ---------------------------------------------------------------------------------------------------
     def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
-            progress: Progress | None = None, text_vectors: np.ndarray | None = None) -> SequentialRecommender:
-        """Learn from `train`; item text comes from `catalog` (encoded here) or ready-made `text_vectors`."""
+            progress: Progress | None = None, text_vectors: np.ndarray | None = None,
+            hooks: tuple[StepHook, ...] = ()) -> SequentialRecommender:
+        """Learn from `train`; item text comes from `catalog` (encoded here) or ready-made `text_vectors`; `hooks`
+        change each training step beside the config's own (e.g. distillation from a teacher)."""
         if self.config.pretrained:
             raise ConfigError("model.pretrained is set: a checkpoint is fine-tuned by the run pipeline (`lmrec fit "
                               "--pretrained DIR`) or lmrec.transfer.fit_pretrained, not by fit()")
@@ -64,7 +76,7 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         vectors = self.encode_items(catalog, text_vectors, train.n_items)
         with self.seeded(self.config.train.seed):
             self.module_ = SequenceModule.build(self.config, train.n_items, vectors)
-        self.fit_log_ = self.train_module(train, valid, progress=progress).to_dict()
+        self.fit_log_ = self.train_module(train, valid, progress=progress, hooks=hooks).to_dict()
         self.fit_log_.update(self.fit_priors(train, valid))
         return self
 
@@ -114,13 +126,17 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                            hooks=(*self.config_hooks(), *hooks))
 
     def config_hooks(self) -> tuple[StepHook, ...]:
-        """The step hooks the config asks for (text-ID alignment for a fused tower)."""
-        cfg = self.config
-        if cfg.align_weight > 0 and cfg.item_repr == "fused":
-            from lmrec.models.sequence.hooks import TextIdAlignment
+        """The step hooks the config asks for: text-ID alignment for a fused tower, adversarial training (last,
+        so it perturbs the next-item loss alone)."""
+        from lmrec.models.sequence.adversarial import AdversarialPerturbation
+        from lmrec.models.sequence.hooks import TextIdAlignment
 
-            return (TextIdAlignment(cfg.align_weight, cfg.align_temperature),)
-        return ()
+        cfg, hooks = self.config, []
+        if cfg.align_weight > 0 and cfg.item_repr == "fused":
+            hooks.append(TextIdAlignment(cfg.align_weight, cfg.align_temperature))
+        if cfg.train.adversarial.enabled:
+            hooks.append(AdversarialPerturbation(cfg.train.adversarial))
+        return tuple(hooks)
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
                     lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False) -> dict:
@@ -195,6 +211,11 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         check_items(histories, self.n_items_)
         seq = torch.from_numpy(right_align(histories, self.config.max_len)).to(self.device)
         with torch.inference_mode():
+            if self.config.inference != "float32":  # the net's int8 / ONNX Runtime form
+                from lmrec.models.sequence.inference import compressed_user_vectors
+
+                return compressed_user_vectors(self._module(), self.config.inference, seq, table,
+                                               max_len=self.config.max_len)
             return self._module().user_vectors(seq, table)
 
     def item_table(self) -> Tensor:
@@ -208,6 +229,51 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         vectors = self.text_vectors
         table = vectors if vectors is not None else self.item_table()
         return table.detach().float().cpu().numpy()
+
+    # -- robustness ------------------------------------------------------------------------------------------
+    def perturbed(self, perturbation: Perturbation) -> AbstractContextManager[None]:
+        """Score with `perturbation` added to the item side (lmrec.models.sequence.adversarial)."""
+        return self._module().perturbed(perturbation)
+
+    def random_perturbation(self, eps: float, parts: tuple[str, ...], *, seed: int = 0) -> Perturbation:
+        from lmrec.models.sequence.adversarial import random_perturbation
+
+        return random_perturbation(self._module(), eps, parts, seed=seed)
+
+    def adversarial_perturbation(self, train: Interactions, eps: float, parts: tuple[str, ...], *, steps: int = 1,
+                                 seed: int = 0, windows: int = 256) -> Perturbation:
+        """The worst case within radius eps for the next-item loss on a sample of `windows` of `train`'s training
+        windows (a white-box attacker who knows the model and its training data), without dropout."""
+        from lmrec.models.sequence.adversarial import adversarial_perturbation
+
+        module = self._module().eval()
+        drawn = training_windows(train, self.config.max_len)
+        picked = np.random.default_rng(seed).permutation(len(drawn))[:windows]
+        inputs, targets = pad_windows([drawn[i] for i in picked], self.config.max_len)
+        batch = SequenceBatch(inputs, targets).to(self.device)
+        loss = self.next_item_loss(np.bincount(train.item, minlength=self.n_items_))
+        config = AdversarialConfig(eps=eps, steps=steps, parts=parts)
+        with torch.enable_grad():
+            return adversarial_perturbation(module, lambda: loss(module, batch), config)
+
+    def log_likelihood(self, sequences: Sequences) -> np.ndarray:
+        """[U] mean log-probability (full softmax over the catalogue) of each sequence's items after its first,
+        each given the items before it (the last `max_len`); NaN for sequences shorter than 2."""
+        self._check_fitted()
+        module, out = self._module().eval(), np.full(len(sequences), np.nan)
+        rows = np.flatnonzero(sequences.lengths >= 2)
+        with torch.inference_mode():
+            for start in range(0, len(rows), 256):
+                chunk = rows[start:start + 256]
+                windows = [sequences.row(r)[-(self.config.max_len + 1):] for r in chunk]
+                inputs, targets = pad_windows(windows, self.config.max_len)
+                inputs, targets = inputs.to(self.device), targets.to(self.device)
+                hidden, table = module(inputs)  # [B, L, D], [N, D] (the table is cached in eval mode)
+                logp = torch.log_softmax((hidden @ table.T).float(), dim=-1)  # [B, L, N]
+                picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+                real = targets >= 0
+                out[chunk] = ((picked * real).sum(1) / real.sum(1)).cpu().numpy()
+        return out
 
     # -- new items -------------------------------------------------------------------------------------------
     @property

@@ -7,22 +7,26 @@ from lmrec.models.capabilities import (
     GrowableCatalogue,
     IncrementalUpdates,
     ItemVectors,
+    PerturbableItems,
     Scorer,
+    SequenceLikelihood,
     supports,
 )
 from lmrec.models.registry import create_model, get_model
 
+SEQUENCE = {DotProductScoring, IncrementalUpdates, ItemVectors, PerturbableItems, SequenceLikelihood}
 EXPECTED = {
-    "sasrec": {DotProductScoring, IncrementalUpdates, ItemVectors},
-    "sasrec-fused": {DotProductScoring, IncrementalUpdates, ItemVectors, GrowableCatalogue},
-    "sasrec-text": {DotProductScoring, IncrementalUpdates, ItemVectors, GrowableCatalogue},
-    "lstm4rec": {DotProductScoring, IncrementalUpdates, ItemVectors},
+    "sasrec": SEQUENCE,
+    "sasrec-fused": SEQUENCE | {GrowableCatalogue},
+    "sasrec-text": SEQUENCE | {GrowableCatalogue},
+    "lstm4rec": SEQUENCE,
     "lm-content": {ItemVectors, GrowableCatalogue},
     "ease": set(),
     "bpr": set(),
     "pop": set(),
 }
-OPTIONAL = {DotProductScoring, IncrementalUpdates, ItemVectors, GrowableCatalogue}
+OPTIONAL = {DotProductScoring, IncrementalUpdates, ItemVectors, GrowableCatalogue, PerturbableItems,
+            SequenceLikelihood}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
