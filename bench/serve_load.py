@@ -182,7 +182,8 @@ def load(port: int, bodies: list[bytes], n: int, concurrency: int) -> Result:
 
 
 # -- in-process profile of one request path ----------------------------------------------------------------------
-def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | None = None) -> dict[str, float]:
+def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | None = None,
+            faiss_index: str = "flat") -> dict[str, float]:
     """Median microseconds per stage: parse+validate, history, retrieval (model), response JSON, the whole ASGI
     app (framework included) called in-process without a socket."""
     import torch
@@ -195,8 +196,8 @@ def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | No
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp())
     served = Path(shutil.copytree(run, work / run.name))
-    config = ServeConfig(token=TOKEN) if faiss_min_items is None else ServeConfig(token=TOKEN,
-                                                                                  faiss_min_items=faiss_min_items)
+    config = ServeConfig(token=TOKEN, faiss_index=faiss_index, **({} if faiss_min_items is None else
+                                                                   {"faiss_min_items": faiss_min_items}))
     app = create_app(served, config)
     state = app.state.serving
     snapshot = state.snapshot
@@ -303,6 +304,8 @@ def main() -> None:
     parser.add_argument("--synthetic-items", type=int, default=100_000, help="0 skips the synthetic catalogue")
     parser.add_argument("--synthetic-users", type=int, default=25_000)
     parser.add_argument("--compare-exact", action="store_true", help="also serve the synthetic run without FAISS")
+    parser.add_argument("--synthetic-index", default="flat", choices=("flat", "hnsw", "ivf"),
+                        help="the FAISS index of the synthetic run (lmrec serve --faiss-index)")
     parser.add_argument("--profile-reps", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "serve_load.md")
     args = parser.parse_args()
@@ -317,7 +320,7 @@ def main() -> None:
     if args.synthetic_items:
         synthetic = synthetic_run(work, args.synthetic_items, args.synthetic_users, 20)
         name = f"synthetic {args.synthetic_items // 1000}k items, sasrec dim 32"
-        scenarios.append((name, synthetic, []))
+        scenarios.append((name, synthetic, ["--faiss-index", args.synthetic_index]))
         if args.compare_exact:
             scenarios.append((name, synthetic, ["--faiss-min-items", str(10**9)]))  # exact scoring
 
@@ -345,8 +348,9 @@ def main() -> None:
             stop_server(server)
         if "--coalesce" not in extra:  # the profile scores one request at a time anyway
             faiss_min = 10**9 if "--faiss-min-items" in extra else None
+            index = extra[extra.index("--faiss-index") + 1] if "--faiss-index" in extra else "flat"
             profiles.append((name, health.get("retrieval", "?"),
-                             profile(served, bodies, args.profile_reps, faiss_min)))
+                             profile(served, bodies, args.profile_reps, faiss_min, index)))
     load_after = os.getloadavg()
     shutil.rmtree(work, ignore_errors=True)
     write_report(args, rows, profiles, load_before, load_after)
