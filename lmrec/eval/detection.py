@@ -17,7 +17,7 @@ feature let the trees split simulated from real attacks on the rescaling alone):
 
 A sequence model's likelihood of each profile (`SequenceLikelihood`) was measured as a feature and left out: the
 model that scores the profiles was trained on them, so injected profiles it memorised look ordinary
-(bench/results/robustness/README.md).
+(bench/shilling_likelihood.py, bench/results/robustness/README.md).
 """
 
 from __future__ import annotations

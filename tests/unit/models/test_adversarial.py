@@ -4,6 +4,7 @@ that would perturb nothing are refused."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,3 +75,13 @@ def test_adversarial_training_trains_and_is_reproducible(ring) -> None:
 def test_configs_that_cannot_work_are_refused(name, params, message, ring) -> None:
     with pytest.raises(ConfigError, match=message):
         create_model(name, params).fit(ring.split.train, catalog=ring.dataset.catalog)
+
+
+def test_log_likelihood_prefers_the_sequences_the_model_learned(fused, ring) -> None:
+    from lmrec.data.types import Sequences
+
+    walks = [list(range(s, s + 8)) for s in range(0, 12)]
+    shuffled = [list(reversed(w)) for w in walks]
+    likelihood = fused.log_likelihood(Sequences.from_lists(walks + shuffled + [[3]]))
+    assert likelihood[:12].mean() > likelihood[12:24].mean() and likelihood[:24].max() <= 0
+    assert np.isnan(likelihood[-1])  # one item: nothing to predict
