@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     load_before = os.getloadavg()
-    rows, teacher_ndcg = [], None
+    rows, teacher_ndcg, per_user = [], None, []
     for directory in args.runs:
         run = load_run(directory)
         test = run.split.test
@@ -59,6 +59,7 @@ def main() -> None:
         result = evaluate(run.model, test, n_items=len(run.items), options=EvalOptions(ks=(10,), n_bootstrap=1000))
         ndcg = result.per_user["ndcg@10"]
         teacher_ndcg = ndcg if teacher_ndcg is None else teacher_ndcg
+        per_user.append(ndcg)
         distilled = run.meta.get("distillation") or {}
         rows.append({"run": directory, "model": run.config.model.name,
                      "dim": run.model.config.dim, "layers": run.model.config.layers,
@@ -90,6 +91,11 @@ def main() -> None:
             f"{row['latency_ms_256'] / teacher['latency_ms_256']:.2f} | {row['ndcg@10']:.4f} [{row['ci'][0]:.4f}, "
             f"{row['ci'][1]:.4f}] | {row['ndcg@10'] / teacher['ndcg@10']:.3f} | "
             f"{p} |")
+    for i in range(1, len(rows)):
+        for j in range(i + 1, len(rows)):
+            diff = rows[i]["ndcg@10"] - rows[j]["ndcg@10"]
+            lines.append(f"\n`{Path(rows[i]['run']).name}` vs `{Path(rows[j]['run']).name}`: NDCG@10 {diff:+.4f}, "
+                         f"paired t-test p = {stats.ttest_rel(per_user[i], per_user[j]).pvalue:.2g}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.label}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (args.out / f"{args.label}.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")

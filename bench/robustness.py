@@ -48,6 +48,7 @@ def main() -> None:
         label, runs = pair.split("=", 1)
         normal_dir, adversarial_dir = runs.split(",")
         curves, clean = {}, {}
+        lines.append("")
         for name, directory in (("normal", normal_dir), ("adversarial", adversarial_dir)):
             run = load_run(directory)
             train = run.model.config.train.adversarial
