@@ -31,7 +31,8 @@ def main() -> None:
              f"`{report['run']}` (seed {report['seed']}); fake profiles: {shilling['share']:.0%} of the real users, "
              f"each ending with all {len(clean['targets'])} target items {clean['targets']}.", "",
              "| attack | defence | fake profiles | honest NDCG@10 [95% CI] | target HR@10 | rise over clean | "
-             "removed by the defence | detector P / R (flagged) |", "|---|---|---:|---|---:|---:|---:|---|"]
+             "removed by the defence | target rank (share above) | detector P / R (flagged) |",
+             "|---|---|---:|---|---:|---:|---:|---:|---|"]
     for row in rows:
         rise = row["exposure"] - clean["exposure"]
         removed = shilling["removed_exposure"].get(row["attack"]) if row["defence"] != "none" else None
@@ -41,7 +42,7 @@ def main() -> None:
         lines.append(
             f"| {row['attack']} | {row['defence']} | {row['fake_profiles']} | {row['ndcg@10']:.4f} "
             f"[{row['ci'][0]:.4f}, {row['ci'][1]:.4f}] | {row['exposure']:.4f} | {rise:+.4f} | "
-            f"{share} | {detector} |")
+            f"{share} | {row['target_rank']:.4f} | {detector} |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"shilling-{args.label}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -11,6 +11,7 @@ after `filler` items chosen by the attack:
 
     poisoned, fakes = inject(train, ShillingAttack("bandwagon", targets), seed=0)
     exposure = target_exposure(ranking, holdout, targets)   # HR@k of the targets over real users
+    rank = target_rank(model, holdout, targets)             # where the targets sit in every full ranking
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
+import torch
 
 from lmrec.data.split import Holdout
 from lmrec.data.types import Interactions
 from lmrec.errors import ConfigError
 from lmrec.eval.ranking import Ranking
+from lmrec.models.capabilities import Scorer
 
 AttackKind = Literal["random", "average", "bandwagon", "sequence"]
 ATTACKS: tuple[str, ...] = get_args(AttackKind)
@@ -108,3 +111,26 @@ def target_exposure(ranking: Ranking, holdout: Holdout, targets: tuple[int, ...]
         eligible = ~owns
         per_target[str(target)] = float((top[eligible] == target).any(axis=1).mean()) if eligible.any() else 0.0
     return {"mean": float(np.mean(list(per_target.values()))), **per_target}
+
+
+def target_rank(model: Scorer, holdout: Holdout, targets: tuple[int, ...], *, batch_size: int = 256) -> float:
+    """Mean share of the candidate items ranked above a target (0 = always first), over the targets and the users
+    who have not seen them, seen items masked: a continuous view of exposure, which HR@10 measures only for the
+    few users whose top 10 a target enters."""
+    targets_t = torch.as_tensor(targets, dtype=torch.long)
+    above, count = 0.0, 0
+    for start in range(0, len(holdout), batch_size):
+        histories = holdout.inputs.histories(np.arange(start, min(start + batch_size, len(holdout))))
+        with torch.inference_mode():
+            scores = model.score(histories).float().cpu()
+            seen = torch.zeros_like(scores, dtype=torch.bool)
+            rows = np.repeat(np.arange(len(histories)), histories.lengths)
+            seen[torch.from_numpy(rows), torch.from_numpy(histories.seq[histories.mask])] = True
+            scores = scores.masked_fill(seen, float("-inf"))
+            target_scores = scores[:, targets_t]  # [B, T]
+            eligible = ~seen[:, targets_t]
+            higher = (scores[:, None, :] > target_scores[:, :, None]).sum(-1).float()  # [B, T]
+            candidates = (~seen).sum(1, keepdim=True).float() - 1
+            above += float((higher / candidates.clamp_min(1))[eligible].sum())
+            count += int(eligible.sum())
+    return above / max(count, 1)

@@ -20,7 +20,7 @@ from lmrec.errors import ConfigError
 from lmrec.eval.detection import ShillingDetector
 from lmrec.eval.evaluate import EvalOptions, evaluate
 from lmrec.eval.perturbation import perturbation_curve
-from lmrec.eval.shilling import ShillingAttack, choose_targets, inject, target_exposure
+from lmrec.eval.shilling import ShillingAttack, choose_targets, inject, target_exposure, target_rank
 from lmrec.models.base import BaseRecommender
 from lmrec.models.registry import get_model
 from lmrec.pipeline.load import LoadedRun
@@ -99,6 +99,7 @@ def _row(run: LoadedRun, model: BaseRecommender, attack: str, defence: str, targ
     exposure = target_exposure(result.ranking, run.split.test, targets, k=K)
     return {"attack": attack, "defence": defence, "fake_profiles": n_fake, f"ndcg@{K}": result.metrics[f"ndcg@{K}"],
             "ci": list(result.ci[f"ndcg@{K}"]), "exposure": exposure.pop("mean"), "exposure_per_target": exposure,
+            "target_rank": target_rank(model, run.split.test, targets),
             "targets": list(targets), **({"detection": detection} if detection is not None else {})}
 
 

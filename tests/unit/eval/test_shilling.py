@@ -12,7 +12,7 @@ from lmrec.data.split import make_split
 from lmrec.errors import ConfigError
 from lmrec.eval.detection import ShillingDetector
 from lmrec.eval.evaluate import EvalOptions, evaluate
-from lmrec.eval.shilling import ATTACKS, ShillingAttack, choose_targets, inject, target_exposure
+from lmrec.eval.shilling import ATTACKS, ShillingAttack, choose_targets, inject, target_exposure, target_rank
 from lmrec.models.registry import create_model
 from lmrec.testing.toy import block_data
 
@@ -55,6 +55,8 @@ def test_exposure_is_the_targets_hit_rate_over_users_who_have_not_seen_them(data
     owners = [int(r) for r in result.ranking.rows if top in data.split.test.inputs.row(int(r))]
     assert exposure[str(top)] == 1.0 and len(owners) < len(result.ranking)  # every user who can see it, does
     assert exposure[str(bottom)] == 0.0 and exposure["mean"] == 0.5
+    assert target_rank(model, data.split.test, (top,)) == 0.0  # first for everyone who has not seen it
+    assert target_rank(model, data.split.test, (bottom,)) > 0.9
 
 
 def test_the_detector_finds_injected_profiles_in_real_data(shared_data) -> None:
