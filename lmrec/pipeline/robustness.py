@@ -55,22 +55,24 @@ def shilling_report(run: LoadedRun, *, attacks: Sequence[str], share: float = 0.
     train, targets = run.split.train, choose_targets(run.split.train, n_targets, seed=seed)
     plans: list[tuple[str, Interactions, np.ndarray]] = [("none", train, np.zeros(0, np.int64))]
     plans += [(kind, *inject(train, ShillingAttack(kind, targets, share), seed=seed)) for kind in attacks]
-    steps, total = 0, len(plans) * (2 if defend else 1) - 1
+    steps, total = 0, len(plans) * (2 if defend else 1) - 1  # the run's own model is not refitted
+
+    def refit(data: Interactions) -> BaseRecommender:
+        nonlocal steps
+        model = _refit(run, data)
+        steps += 1
+        if progress is not None:
+            progress("shilling", steps, total)
+        return model
+
     rows = []
     for kind, data, fakes in plans:
-        model = run.model if kind == "none" else _refit(run, data)
-        if kind != "none":
-            steps += 1
-            if progress is not None:
-                progress("shilling", steps, total)
+        model = run.model if kind == "none" else refit(data)
         rows.append(_row(run, model, kind, "none", targets, n_fake=len(fakes)))
         if defend:
             found = ShillingDetector(seed=seed + 1, share=share, n_targets=n_targets).fit(data).detect(data)
             kept = data.select(np.flatnonzero(~np.isin(data.user, found.flagged)))
-            steps += 1
-            if progress is not None:
-                progress("shilling", steps, total)
-            rows.append(_row(run, _refit(run, kept), kind, "detect", targets, n_fake=len(fakes),
+            rows.append(_row(run, refit(kept), kind, "detect", targets, n_fake=len(fakes),
                              detection=found.precision_recall(fakes)))
     return rows
 
