@@ -29,6 +29,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from lmrec.text import CachedEncoder, EncoderConfig, SentenceEncoder  # noqa: E402
+from lmrec.text.onnx import FORMAT as INT8_FORMAT  # noqa: E402
+from lmrec.text.onnx import MAX_BATCH as INT8_MAX_BATCH  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ROOT.parent / "shared" / "data" / "amazon-office-2014" / "items.csv"
@@ -123,8 +125,11 @@ def render(args: argparse.Namespace, texts: list[str], rows: list[dict], hit: fl
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}  ",
         f"Data: first {len(texts)} non-empty `text` values of `{_rel(args.items)}` (Amazon Office 2014 item "
         f"titles + category + brand); tokens per text mean {np.mean(tokens):.1f}, max {max(tokens)} "
-        f"(max_length 128); batch size {args.batch_size}, texts grouped by length.  ",
-        f"Encoder: `{encoder.name}` (name shown for float32); agreement = cosine with float32 at 1 thread.  ",
+        f"(max_length 128); batch size {args.batch_size}, texts grouped by length (float32, bf16: by "
+        f"characters; int8: sorted by token count, at most min(batch size, {INT8_MAX_BATCH}) texts per ORT call).  ",
+        f"Encoder: `{encoder.name}` (name shown for float32; int8 recipe `{INT8_FORMAT}`: outlier channels "
+        "handled in float before dynamic int8, see lmrec/text/outliers.py); agreement = cosine with float32 at "
+        "1 thread, min = the worst single item.  ",
         f"Timing: one warm-up batch, then best of {args.repeats} full passes. cpu/wall = process CPU time / "
         "wall time (≈ threads when the cores were free).",
         "",
