@@ -26,8 +26,8 @@ def perturbation_curve(model: Any, holdout: Holdout, *, train: Interactions, n_i
     """One row per eps: {"eps", "kind", "parts", f"ndcg@{k}", "ci": [lo, hi], f"hr@{k}"}; eps 0 is the clean
     model. The model's weights are not changed."""
     if not supports(model, PerturbableItems):
-        raise ConfigError(f"model {getattr(model, 'name', type(model).__name__)!r} cannot be perturbed; the "
-                          "robustness curve is for the sequence models")
+        raise ConfigError(f"a {type(model).__name__} cannot be perturbed; the robustness curve is for the sequence "
+                          "models")
     if kind not in ("random", "adversarial"):
         raise ConfigError(f"perturbation kind {kind!r} is not one of ['random', 'adversarial']")
     options = options or EvalOptions(ks=(k,), n_bootstrap=500)
