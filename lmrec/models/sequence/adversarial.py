@@ -32,32 +32,33 @@ class AdversarialPerturbation(StepHook):
     def loss(self, step: Step, compute: Callable[[], Tensor]) -> Tensor:
         module = step.module
         assert isinstance(module, SequenceModule)
-        zero = zero_perturbation(module, self.config)
+        vectors = _vectors(module, self.config.parts)  # one pass of the tower a step: shapes and radii
+        zero = zero_perturbation(vectors)
         with module.perturbed(Perturbation(**zero)):  # the clean loss, differentiable in the perturbation
             clean = compute()
-        worst = adversarial_perturbation(module, compute, self.config, start=(zero, clean))
+        worst = adversarial_perturbation(module, compute, self.config, start=(zero, clean), vectors=vectors)
         with module.perturbed(worst):
             attacked = compute()
         return clean + self.config.weight * attacked
 
 
-def zero_perturbation(module: SequenceModule, config: AdversarialConfig) -> dict[str, Tensor]:
+def zero_perturbation(vectors: dict[str, Tensor]) -> dict[str, Tensor]:
     """Zero tensors that require grad, one per perturbed part ({"items": [N, D], "text": [N, T]})."""
-    return {part: torch.zeros_like(v, dtype=torch.float32).requires_grad_(True)
-            for part, v in _vectors(module, config.parts).items()}
+    return {part: torch.zeros_like(v, dtype=torch.float32).requires_grad_(True) for part, v in vectors.items()}
 
 
 def adversarial_perturbation(module: SequenceModule, compute: Callable[[], Tensor], config: AdversarialConfig, *,
-                             start: tuple[dict[str, Tensor], Tensor] | None = None) -> Perturbation:
+                             start: tuple[dict[str, Tensor], Tensor] | None = None,
+                             vectors: dict[str, Tensor] | None = None) -> Perturbation:
     """The perturbation (detached) that raises `compute()`'s loss most within relative radius `eps` per vector:
     `steps` moves of eps (FGSM) or 2.5 eps / steps (PGD, Madry et al.) along each vector's normalised gradient,
     projected back onto its ball. `start`: the zero perturbation and the loss already computed under it, so the
-    first gradient costs no extra forward pass."""
-    delta, loss = start if start is not None else (zero_perturbation(module, config), None)
+    first gradient costs no extra forward pass; `vectors`: the unperturbed vectors, when the caller holds them."""
+    vectors = vectors if vectors is not None else _vectors(module, config.parts)
+    delta, loss = start if start is not None else (zero_perturbation(vectors), None)
     if not delta:
         return Perturbation()
-    radius = {part: config.eps * v.norm(dim=-1, keepdim=True).float()
-              for part, v in _vectors(module, tuple(delta)).items()}
+    radius = {part: config.eps * vectors[part].norm(dim=-1, keepdim=True).float() for part in delta}
     step_size = 1.0 if config.steps == 1 else 2.5 / config.steps
     for _ in range(config.steps):
         if loss is None:

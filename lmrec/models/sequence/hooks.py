@@ -45,7 +45,8 @@ class Distillation(StepHook):
     the student's next-item loss plus `weight` times T^2 x KL(teacher || student) of their softmax distributions
     over the whole catalogue at temperature T, at every position with a target. The teacher's full ranking (which
     near-misses are near) is a richer target than one next item; its LM-backed item vectors teach an ID-only
-    student that needs no language model at serve time."""
+    student that needs no language model at serve time. The student's forward runs again for this term (the loss
+    function's own pass is not reachable from a hook): a small student's cost, beside the teacher's pass."""
 
     def __init__(self, teacher: SequenceModule, weight: float = 1.0, temperature: float = 2.0) -> None:
         if weight < 0 or temperature <= 0:
