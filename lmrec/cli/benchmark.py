@@ -17,6 +17,7 @@ from lmrec.cli.common import (
     LineReporter,
     OrderColOpt,
     SetOpt,
+    UsersOpt,
     console,
     friendly,
     parse_ks,
@@ -35,6 +36,7 @@ def benchmark(
     dataset: DatasetOpt = None,
     interactions: InterOpt = None,
     items: ItemsOpt = None,
+    users: UsersOpt = None,
     data_dir: DataDirOpt = None,
     set_: SetOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -55,7 +57,8 @@ def benchmark(
     spec = BenchmarkSpec(
         models=tuple(parse_models(models)), dataset=dataset, interactions=str(interactions) if interactions else None,
         items=str(items) if items else None, data_dir=str(data_dir) if data_dir else None,
-        overrides=tuple(set_ or ()) + ((f"data.order_col={order_col}",) if order_col else ()), seed=seed,
+        overrides=tuple(set_ or ()) + ((f"data.order_col={order_col}",) if order_col else ())
+        + ((f"data.users={users}",) if users else ()), seed=seed,
         ks=parse_ks(k), threads=threads, baseline=baseline, command="lmrec " + " ".join(sys.argv[1:]), jobs=jobs,
         device=device, peers=tuple(parse_models(peers)) if peers else (), peer_max_epochs=peer_epochs, reuse=reuse,
     )

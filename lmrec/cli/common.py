@@ -126,6 +126,8 @@ def run_overrides(**flags: Any) -> dict[str, Any]:
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="Built-in dataset, e.g. ml-100k.")]
 InterOpt = Annotated[Path | None, typer.Option("--interactions", help="Interactions file (CSV/TSV/Parquet).")]
 ItemsOpt = Annotated[Path | None, typer.Option("--items", help="Items file: item_id + text/attribute columns.")]
+UsersOpt = Annotated[Path | None, typer.Option("--users", help="User attributes: user_id + columns (CSV/TSV/"
+                                                "Parquet or a RecBole .user file).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", envvar="LMREC_DATA_DIR",
                                                  help="Local folder with the official archives unpacked.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")]

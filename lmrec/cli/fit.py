@@ -20,6 +20,7 @@ from lmrec.cli.common import (
     SetOpt,
     TimeColOpt,
     UserColOpt,
+    UsersOpt,
     friendly,
     out,
     run_overrides,
@@ -34,6 +35,7 @@ def fit(
     dataset: DatasetOpt = None,
     interactions: InterOpt = None,
     items: ItemsOpt = None,
+    users: UsersOpt = None,
     data_dir: DataDirOpt = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
     set_: SetOpt = None,
@@ -62,7 +64,7 @@ def fit(
 
         base = merge(transfer_overrides(pretrained, finetune=finetune, model=model), base)
     overrides = run_overrides(model=model, seed=seed, set_=set_, dataset=dataset, interactions=interactions,
-                              items=items, data_dir=data_dir, user_col=user_col, item_col=item_col,
+                              items=items, users=users, data_dir=data_dir, user_col=user_col, item_col=item_col,
                               timestamp_col=timestamp_col, rating_col=rating_col, order_col=order_col,
                               pseudonymize=pseudonymize or None)
     run_config = build_config(base, overrides)

@@ -7,6 +7,7 @@ the tie-breaker for equal timestamps (documented rule: stable sort by (user, tim
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -100,6 +101,38 @@ def _parse_timestamps(column: pd.Series, source: str, line_offset: int) -> np.nd
         row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
         raise DataError("missing timestamp", source=source, line=row + line_offset, field="timestamp")
     return numeric.to_numpy().astype(np.int64)
+
+
+def attach_user_attributes(dataset: Dataset, users: pd.DataFrame, *, source: str | None = None) -> Dataset:
+    """The dataset with user attributes aligned to its dense user index (row i = user i; users the file does not
+    list get NaN). A US zip code also gives the user's region (its first digit, the national zone), other codes
+    the region "non-US". A user listed twice with different values is a DataError naming the user."""
+    where = source or f"{dataset.name} user attributes"
+    if "user_id" not in users.columns:
+        raise DataError(f"user attributes need a 'user_id' column; found {list(users.columns)}", source=where)
+    users = users.copy()
+    users["user_id"] = users["user_id"].astype(str).str.strip()
+    duplicated = users["user_id"].duplicated(keep=False)
+    if duplicated.any():
+        content = users[duplicated].drop(columns="user_id").astype(str).agg("\x1f".join, axis=1)
+        conflicting = content.groupby(users.loc[duplicated, "user_id"]).nunique()
+        conflicting = conflicting[conflicting > 1]
+        if len(conflicting):
+            raw_id = conflicting.index[0]
+            lines = (np.flatnonzero((users["user_id"] == raw_id).to_numpy()) + 2).tolist()
+            raise DataError(f"user {raw_id!r} appears on lines {lines} with different values", source=where,
+                            field="user_id")
+    listed = users.drop_duplicates("user_id").set_index("user_id")
+    unknown = int((~listed.index.isin(dataset.users.raw)).sum())
+    if unknown:
+        log.info("%s: %d listed user(s) have no interactions and are left out", where, unknown)
+    aligned = listed.reindex(dataset.users.raw)
+    if "zip_code" in aligned.columns:
+        zips = aligned["zip_code"].fillna("").astype(str).str.strip()
+        aligned["region"] = np.where(zips.str.fullmatch(r"\d{5}(-\d{4})?"), "zone " + zips.str[:1],
+                                     np.where(zips == "", None, "non-US"))
+    aligned.index.name = "user_id"
+    return dataclasses.replace(dataset, user_attributes=aligned.reset_index())
 
 
 def _parse_values(frame: pd.DataFrame, source: str, line_offset: int) -> np.ndarray | None:

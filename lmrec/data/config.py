@@ -17,6 +17,7 @@ class DataConfig:
     dataset: str | None = None
     interactions: str | None = None
     items: str | None = None
+    users: str | None = None  # user attributes: user_id + columns (CSV/TSV/Parquet or a RecBole .user file)
     data_dir: str | None = None
     user_col: str = "user_id"
     item_col: str = "item_id"
@@ -46,6 +47,11 @@ def load_data(data: DataConfig, prepare_config: PrepareConfig | None = None) -> 
         columns = ColumnMap(user=data.user_col, item=data.item_col, timestamp=data.timestamp_col,
                             rating=data.rating_col, order=data.order_col)
         dataset = load_files(data.interactions, data.items, columns=columns, sep=data.sep)
+    if data.users:
+        from lmrec.data.build import attach_user_attributes
+        from lmrec.data.readers import read_users
+
+        dataset = attach_user_attributes(dataset, read_users(data.users, user_col=data.user_col), source=data.users)
     dataset = prepare(dataset, prepare_config or PrepareConfig())
     if data.pseudonymize:
         from lmrec.data.pseudonym import pseudonym_key, pseudonymize

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import dataclasses
 import gzip
 import html
 import json
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmrec.data.build import build_dataset
+from lmrec.data.build import attach_user_attributes, build_dataset
 from lmrec.data.readers import ColumnMap, canonical_interactions, canonical_items
 from lmrec.data.tables import check_file, read_table
 from lmrec.data.types import Dataset
@@ -61,6 +60,7 @@ def ml_100k(folder: Path, name: str) -> Dataset:
     flags = table.frame[list(genres)].to_numpy() == "1"
     items = canonical_items(table, ("movie_id",))[["item_id", "title", "release_date", "imdb_url"]]
     items["genres"] = ["|".join(g for g, on in zip(genres, row, strict=True) if on) for row in flags]
+    items["year"] = items["release_date"].str.extract(r"(\d{4})\s*$", expand=False)
     dataset = build_dataset(
         inter,
         items,
@@ -69,11 +69,12 @@ def ml_100k(folder: Path, name: str) -> Dataset:
         items_source=str(folder / "u.item"),
         text_fields=("title", "genres"),
         categorical=("genres",),
+        numeric=("year",),
     )
     users_path = folder / "u.user"
     if users_path.is_file():
         users = read_table(users_path, sep="|", names=["user_id", "age", "gender", "occupation", "zip_code"])
-        dataset = _with_users(dataset, users.frame)
+        dataset = attach_user_attributes(dataset, users.frame)
     return dataset
 
 
@@ -115,7 +116,7 @@ def ml_1m(folder: Path, name: str) -> Dataset:
             encoding="latin-1",
             names=["user_id", "gender", "age", "occupation", "zip_code"],
         )
-        dataset = _with_users(dataset, users.frame)
+        dataset = attach_user_attributes(dataset, users.frame)
     return dataset
 
 
@@ -302,10 +303,3 @@ def _price(value: object) -> float:
         return float(value)
     match = re.search(r"\d[\d,]*\.?\d*", str(value or ""))
     return float(match.group(0).replace(",", "")) if match else float("nan")
-
-
-def _with_users(dataset: Dataset, users: pd.DataFrame) -> Dataset:
-    """Attach user attributes aligned to the dense user index (row i = user i; unknown users get NaN)."""
-    users = users.drop_duplicates("user_id").set_index("user_id").reindex(dataset.users.raw)
-    users.index.name = "user_id"
-    return dataclasses.replace(dataset, user_attributes=users.reset_index())

@@ -80,6 +80,24 @@ def read_recbole(
     return canonical_interactions(inter, columns or ColumnMap()), items
 
 
+def read_users(path: str | Path, *, user_col: str = "user_id", sep: str | None = None) -> pd.DataFrame:
+    """A user-attributes file (CSV/TSV/Parquet with `user_col` + attribute columns, or a RecBole `.user` atomic
+    file) as a frame with a `user_id` column; the model decides (or is told) which columns are categorical."""
+    if Path(path).suffix.lower() == ".user":
+        table, _ = _recbole_table(path)
+    else:
+        table = read_table(path, sep=sep)
+    frame = table.frame
+    column = user_col if user_col in frame.columns else "user_id"
+    if column not in frame.columns:
+        raise DataError(f"no user ID column {user_col!r}; columns: {list(frame.columns)}", source=table.source,
+                        line=1)
+    empty = frame[column].astype(str).str.strip() == ""
+    if empty.any():
+        raise table.error("empty user ID", int(np.flatnonzero(empty.to_numpy())[0]), column)
+    return frame.rename(columns={column: "user_id"})
+
+
 def load_files(
     interactions: str | Path,
     items: str | Path | None = None,
