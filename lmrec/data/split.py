@@ -5,13 +5,14 @@ Targets live only in Holdouts and `fit` takes `train`, so nothing can route a ta
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from lmrec.data.types import Dataset, Interactions, Sequences
+from lmrec.data.types import Dataset, Histories, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError
 
 
@@ -25,6 +26,11 @@ class Holdout:
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def histories(self, rows: np.ndarray) -> Histories:
+        """The inputs of holdout rows `rows` as a query batch that knows its users."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return dataclasses.replace(self.inputs.histories(rows), users=np.asarray(self.users, np.int64)[rows])
 
     def digest(self) -> str:
         digest = hashlib.sha256(np.ascontiguousarray(self.users, dtype=np.int64).tobytes())

@@ -133,11 +133,14 @@ class Interactions:
 
 @dataclass(frozen=True, eq=False)
 class Histories:
-    """A batch of item histories, the query of every recommender: `seq [B, L]` left-aligned, PAD after `lengths`."""
+    """A batch of item histories, the query of every recommender: `seq [B, L]` left-aligned, PAD after `lengths`.
+    `users [B]` (dense user indices, -1 for a user the data does not know) is set where the caller knows whose
+    history it is; only models that read user attributes look at it."""
 
     seq: np.ndarray
     lengths: np.ndarray
     times: np.ndarray | None = None
+    users: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)

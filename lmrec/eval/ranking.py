@@ -91,7 +91,7 @@ def rank_holdout(model: Any, holdout: Holdout, *, n_items: int, k: int, exclude_
     buffer = torch.empty((min(batch_size, max(n_users, 1)) if scorer else 0, n_items), dtype=torch.float32)
     for start in range(0, n_users, batch_size):
         stop = min(start + batch_size, n_users)
-        histories = holdout.inputs.histories(rows[start:stop])
+        histories = holdout.histories(rows[start:stop])
         lo, hi = targets.indptr[start], targets.indptr[stop]
         owner = np.repeat(np.arange(stop - start), targets.lengths[start:stop])
         if scorer:

@@ -120,7 +120,7 @@ def target_rank(model: Scorer, holdout: Holdout, targets: tuple[int, ...], *, ba
     targets_t = torch.as_tensor(targets, dtype=torch.long)
     above, count = 0.0, 0
     for start in range(0, len(holdout), batch_size):
-        histories = holdout.inputs.histories(np.arange(start, min(start + batch_size, len(holdout))))
+        histories = holdout.histories(np.arange(start, min(start + batch_size, len(holdout))))
         with torch.inference_mode():
             scores = model.score(histories).float().cpu()
             seen = torch.zeros_like(scores, dtype=torch.bool)

@@ -90,8 +90,17 @@ class SequenceLikelihood(Protocol):
     def log_likelihood(self, sequences: Sequences) -> np.ndarray: ...
 
 
+@runtime_checkable
+class UserAttributes(Protocol):
+    """Reads user attributes (demographics): `fit_user_attributes(frame)` before `fit` gives it the users'
+    attribute frame (row i = dense user i), and scoring reads `Histories.users`, so a user with no history is
+    served from the attributes alone."""
+
+    def fit_user_attributes(self, frame: Any) -> None: ...
+
+
 CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,
-                                  ItemVectors, PerturbableItems, SequenceLikelihood)
+                                  ItemVectors, PerturbableItems, SequenceLikelihood, UserAttributes)
 
 
 @runtime_checkable

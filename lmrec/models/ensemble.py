@@ -107,7 +107,7 @@ class Ensemble(BaseRecommender):
     def _search(self, valid: Holdout) -> tuple[np.ndarray, dict[str, Any]]:
         """The simplex-grid weights with the best validation NDCG@10 (ties: the earlier, more even grid point)."""
         rows = sample_rows(len(valid), self.config.max_valid_users)
-        histories, targets = valid.inputs.histories(rows), valid.targets.take(rows)
+        histories, targets = valid.histories(rows), valid.targets.take(rows)
         with torch.inference_mode():
             scores = torch.stack([standardise(part.score(histories)).to("cpu") for part in self.parts_])  # [P, B, N]
         return search_weights(scores, histories, targets, self.config.parts, self.config.grid)

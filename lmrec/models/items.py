@@ -1,10 +1,13 @@
 """Item towers: where an item's vector comes from. w_i = v_i + alpha * w'_i for the fused tower, where v_i is the
-frozen language-model vector through a small trainable adapter and w'_i an ID (plus attribute) embedding."""
+frozen language-model vector through a small trainable adapter and w'_i an ID embedding plus, when the tower has
+them, the item's attribute embeddings (lmrec/models/attributes.py)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from lmrec.models.attributes import AttributeEmbedding
 
 
 class IdItemTower(nn.Module):
@@ -84,10 +87,12 @@ class FusedItemTower(nn.Module):
 
     def __init__(self, text_vectors: Tensor, n_items: int, dim: int, *, alpha: float = 1.0,
                  learn_alpha: bool = True, dropout: float = 0.1, adapter: str = "mlp", experts: int = 8,
-                 fusion: str = "sum", id_dropout: float = 0.0) -> None:
+                 fusion: str = "sum", id_dropout: float = 0.0, attributes: AttributeEmbedding | None = None
+                 ) -> None:
         super().__init__()
         self.text = TextItemTower(text_vectors, dim, dropout, adapter=adapter, experts=experts)
         self.ids = IdItemTower(n_items, dim)
+        self.attributes = attributes
         self.alpha = nn.Parameter(torch.tensor(float(alpha)), requires_grad=learn_alpha)
         self.fusion, self.id_dropout = fusion, float(id_dropout)
         if fusion in ("gate", "concat"):
@@ -109,5 +114,12 @@ class FusedItemTower(nn.Module):
             return 2.0 * (gate * text + (1.0 - gate) * ids)  # x2: the even mix keeps the sum's scale
         return self.mix(both)
 
+    def id_vectors(self, items: Tensor | None = None) -> Tensor:
+        """w'_i of `items [C]` (every item when None): the ID embedding plus the attribute embedding."""
+        ids = self.ids() if items is None else self.ids.embedding.weight[items]
+        if self.attributes is None:
+            return ids
+        return ids + (self.attributes() if items is None else self.attributes.rows(items))
+
     def forward(self, text_noise: Tensor | None = None) -> Tensor:  # [N, D]
-        return self.fuse(self.text(text_noise), self.ids())
+        return self.fuse(self.text(text_noise), self.id_vectors())

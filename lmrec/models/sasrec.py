@@ -94,3 +94,7 @@ register("sasrec-text", defaults={"net": "sasrec", "item_repr": "text"}, tiny=SE
          summary="SASRec over language-model item vectors (inductive)")(SequentialRecommender)
 register("sasrec-fused", defaults={"net": "sasrec", "item_repr": "fused"}, tiny=SEQUENCE_TINY,
          summary="SASRec over text + ID item vectors")(SequentialRecommender)
+register("sasrec-attr", defaults={"net": "sasrec", "item_repr": "fused", "item_attributes": True,
+                                  "user_attributes": None}, tiny=SEQUENCE_TINY,
+         summary="SASRec over text + ID + attribute item vectors, user attributes joined when the data has them"
+         )(SequentialRecommender)

@@ -62,7 +62,7 @@ def agreement(run: LoadedRun, compressed: Any) -> dict[str, Any]:
     if holdout is None or not len(holdout):
         return {"histories": 0}
     rows = np.arange(min(AGREEMENT_USERS, len(holdout)))
-    histories = holdout.inputs.histories(rows)
+    histories = holdout.histories(rows)
     k = min(AGREEMENT_K, len(run.items))
     with torch.inference_mode():
         before = run.model.recommend(histories, k).items

@@ -21,6 +21,7 @@ from lmrec.data.types import Dataset
 from lmrec.device import describe, resolve_device
 from lmrec.io import atomic_write_json
 from lmrec.models.base import BaseRecommender
+from lmrec.models.capabilities import UserAttributes, supports
 from lmrec.models.registry import get_model
 from lmrec.pipeline.artefacts import save_catalog, save_history, save_ids, save_split
 from lmrec.pipeline.config import RunConfig, config_to_dict
@@ -78,6 +79,8 @@ def fit(config: RunConfig, *, dataset: Dataset | None = None, progress: Reporter
 
         fit_pretrained(model, split.train, valid=split.valid, catalog=dataset.catalog, progress=report)
     else:
+        if supports(model, UserAttributes):
+            model.fit_user_attributes(dataset.user_attributes)
         model.fit(split.train, valid=split.valid, catalog=dataset.catalog, progress=report)
     fit_seconds = time.perf_counter() - fit_start
     return FittedRun(config, dataset, split, model, device, fit_seconds, time.perf_counter() - started,

@@ -15,6 +15,7 @@ auth.py); `--public-recommend` opens raw-history /recommend and item lookups.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -134,10 +135,13 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         snapshot = state.snapshot
         _check_limits(body, config)
         seq, unknown = _query_history(state, snapshot, body)
+        user = _user_index(state, snapshot, body)
         histories = Histories.from_lists([seq])
+        if user >= 0:  # a model that reads user attributes serves them with the history
+            histories = dataclasses.replace(histories, users=np.asarray([user], np.int64))
         exclusions = _exclusions(snapshot, body)
         if body.diversity is None and exclusions.empty and config.coalesce > 1:
-            items, scores = await batcher.submit(snapshot, seq, body.k, body.exclude_seen)
+            items, scores = await batcher.submit(snapshot, seq, body.k, body.exclude_seen, user=user)
         else:
             stages = ()
             if body.diversity is not None:
@@ -342,6 +346,14 @@ def _query_history(state: ServingState, snapshot: Snapshot, body: RecommendReque
     if not len(seq):
         raise HTTPException(422, f"none of the history items are known: {unknown[:10]}")
     return seq, unknown
+
+
+def _user_index(state: ServingState, snapshot: Snapshot, body: RecommendRequest) -> int:
+    """The dense index of a named user the run knows (its model may read their attributes), else -1."""
+    if body.user_id is None:
+        return -1
+    stored = state.user_id(body.user_id)
+    return snapshot.users.index(stored) if stored in snapshot.users else -1
 
 
 def _exclusions(snapshot: Snapshot, body: RecommendRequest) -> Exclusions:

@@ -16,6 +16,7 @@ items always uses each full history.)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -37,13 +38,15 @@ class Batcher:
         self.calls = 0  # model calls made
         self.requests = 0  # requests answered through them
 
-    def submit(self, snapshot: Any, seq: np.ndarray, k: int, exclude_seen: bool) -> asyncio.Future:
-        """A future for this history's top-k (item indices, scores) under `snapshot`."""
+    def submit(self, snapshot: Any, seq: np.ndarray, k: int, exclude_seen: bool, *, user: int = -1
+               ) -> asyncio.Future:
+        """A future for this history's top-k (item indices, scores) under `snapshot`; `user` is the dense index
+        of the user whose history it is (-1: anonymous), read by models with user attributes."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         width = -1 if snapshot.pads_freely else _width(snapshot.model, len(seq))
         key = (id(snapshot), width, int(k), bool(exclude_seen))
-        self._pending.setdefault(key, (snapshot, []))[1].append((seq, future))
+        self._pending.setdefault(key, (snapshot, []))[1].append((seq, user, future))
         self._grew = True
         if not self._scheduled:
             self._scheduled, self._passes = True, 0
@@ -61,21 +64,23 @@ class Batcher:
             for start in range(0, len(rows), self.max_batch):
                 self._score(snapshot, rows[start : start + self.max_batch], k, exclude_seen)
 
-    def _score(self, snapshot: Any, rows: list[tuple[np.ndarray, asyncio.Future]], k: int, exclude_seen: bool) -> None:
-        rows = [(seq, future) for seq, future in rows if not future.cancelled()]
+    def _score(self, snapshot: Any, rows: list[tuple[np.ndarray, int, asyncio.Future]], k: int,
+               exclude_seen: bool) -> None:
+        rows = [row for row in rows if not row[2].cancelled()]
         if not rows:
             return
         try:
-            top = snapshot.pipeline().rank(Histories.from_lists([seq for seq, _ in rows]), k,
-                                           exclude_seen=exclude_seen)
+            histories = Histories.from_lists([seq for seq, _, _ in rows])
+            histories = dataclasses.replace(histories, users=np.asarray([user for _, user, _ in rows], np.int64))
+            top = snapshot.pipeline().rank(histories, k, exclude_seen=exclude_seen)
         except Exception as exc:  # delivered to every waiting request; the app's handlers answer it
-            for _, future in rows:
+            for _, _, future in rows:
                 if not future.done():
                     future.set_exception(exc)
             return
         self.calls += 1
         self.requests += len(rows)
-        for row, (_, future) in enumerate(rows):
+        for row, (_, _, future) in enumerate(rows):
             if not future.done():
                 future.set_result((top.items[row], top.scores[row]))
 

@@ -29,8 +29,9 @@ from lmrec.config import from_dict, to_dict
 from lmrec.data.types import PAD, Histories
 from lmrec.errors import DataError, ModelFileError, NotFittedError
 from lmrec.models.base import CONFIG, WEIGHTS, BaseRecommender, load_model
+from lmrec.models.capabilities import UserAttributes, supports
 from lmrec.models.registry import get_model
-from lmrec.testing.toy import BlockData, block_data, ring_data
+from lmrec.testing.toy import BlockData, RingData, block_data, ring_data
 
 
 class RecommenderContract:
@@ -63,7 +64,9 @@ class RecommenderContract:
         return entry.create(cls.config_overrides[name]) if name in cls.config_overrides else entry.create_tiny()
 
     @staticmethod
-    def fit(model: BaseRecommender, toy: BlockData) -> BaseRecommender:
+    def fit(model: BaseRecommender, toy: BlockData | RingData) -> BaseRecommender:
+        if supports(model, UserAttributes):
+            model.fit_user_attributes(toy.dataset.user_attributes)
         return model.fit(toy.split.train, valid=toy.split.valid, catalog=toy.dataset.catalog)
 
     # -- estimator contract --------------------------------------------------------------------------------
@@ -162,9 +165,7 @@ class RecommenderContract:
         if not get_model(model_name).cls.sequential:
             pytest.skip("not a sequence model")
         ring = ring_data()
-        model = self.make_model(model_name).fit(
-            ring.split.train, valid=ring.split.valid, catalog=ring.dataset.catalog
-        )
+        model = self.fit(self.make_model(model_name), ring)
         top1 = model.recommend(ring.queries, 1).items[:, 0]
         hit_rate = float((top1 == ring.answers).mean())
         assert hit_rate > self.ring_hit_rate, f"HR@1 on the ring is {hit_rate:.2f}"

@@ -82,7 +82,9 @@ def block_data(
         inter,
         IdMap(np.asarray([f"u{u}" for u in range(n_users)]), kind="user"),
         IdMap(frame["item_id"].to_numpy(), kind="item"),
-        Catalog(frame, ("title", "genres")),
+        Catalog(frame, ("title", "genres"), categorical=("genres",)),
+        pd.DataFrame({"user_id": [f"u{u}" for u in range(n_users)], "segment": [f"s{b}" for b in user_block],
+                      "age": rng.integers(18, 70, size=n_users)}),
     )
     queries = Histories.from_lists([r[:query_len] for r in rows])
     return BlockData(dataset, leave_last_out(inter), item_block, queries, user_block)
@@ -106,14 +108,17 @@ def ring_data(n_items: int = 20, n_users: int = 100, length: int = 12, seed: int
     times = np.tile(np.arange(length), n_users).astype(np.int64) + 1_000_000
     inter = Interactions(users, walks.ravel().astype(np.int64), times, n_users, n_items)
     frame = pd.DataFrame(
-        {"item_id": [f"r{i}" for i in range(n_items)], "title": [_ring_title(i) for i in range(n_items)]}
+        {"item_id": [f"r{i}" for i in range(n_items)], "title": [_ring_title(i) for i in range(n_items)],
+         "shelf": [f"shelf{i % 4}" for i in range(n_items)]}
     )
     dataset = Dataset(
         "toy-ring",
         inter,
         IdMap(np.asarray([f"u{u}" for u in range(n_users)]), kind="user"),
         IdMap(frame["item_id"].to_numpy(), kind="item"),
-        Catalog(frame, ("title",)),
+        Catalog(frame, ("title",), categorical=("shelf",)),
+        pd.DataFrame({"user_id": [f"u{u}" for u in range(n_users)],
+                      "segment": [f"s{s}" for s in rng.integers(0, 3, size=n_users)]}),
     )
     q_starts = rng.integers(0, n_items, size=2 * n_items)
     q_lengths = rng.integers(3, length + 1, size=len(q_starts))

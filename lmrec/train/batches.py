@@ -21,20 +21,23 @@ class Batch(Protocol):
 
 
 class TensorBatch:
-    """Base of the dataclass batches below: every field is a tensor; `to` moves them all."""
+    """Base of the dataclass batches below: every field is a tensor (or None); `to` moves them all."""
 
     def to(self: B, device: torch.device) -> B:
-        moved = {f.name: getattr(self, f.name).to(device, non_blocking=True) for f in dataclasses.fields(self)}
+        moved = {f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device, non_blocking=True)
+                 for f in dataclasses.fields(self)}
         return dataclasses.replace(self, **moved)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
 class SequenceBatch(TensorBatch):
     """Right-aligned next-item windows: `inputs [B, L]` (PAD on the left) and `targets [B, L]` (the item that
-    follows each input position; PAD where there is none)."""
+    follows each input position; PAD where there is none); `users [B]` the user of each window, for models that
+    read user attributes."""
 
     inputs: Tensor
     targets: Tensor
+    users: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])

@@ -19,7 +19,7 @@ def validation_ndcg(model, holdout: Holdout, k: int = 10, batch_size: int = 512)
     total = 0.0
     for start in range(0, len(holdout), batch_size):
         rows = np.arange(start, min(start + batch_size, len(holdout)))
-        ranked = model.recommend(holdout.inputs.histories(rows), k, exclude_seen=True).items  # [b, <=k]
+        ranked = model.recommend(holdout.histories(rows), k, exclude_seen=True).items  # [b, <=k]
         targets = holdout.targets.take(rows)
         total += float(ndcg(hit_matrix(ranked, targets.indptr, targets.items, k), targets.lengths, k).sum())
     return total / len(holdout)

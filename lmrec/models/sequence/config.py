@@ -42,6 +42,13 @@ class SequentialConfig:
     id_dropout: float = 0.0  # fused towers: share of items whose ID part is hidden at each training step
     align_weight: float = 0.0  # fused towers: weight of the InfoNCE loss aligning each item's text and ID parts
     align_temperature: float = 0.1
+    # attributes (lmrec/models/attributes.py): item_attributes adds the catalogue's categorical and numeric fields
+    # to a fused tower's w'_i; user_attributes joins g(x_u) to every user state and trains g(x_u) alone on the
+    # same next items with weight user_loss_weight (what serves a user with no history); None: when the data has
+    # user attributes (recorded in the fit log either way)
+    item_attributes: bool = False
+    user_attributes: bool | None = False
+    user_loss_weight: float = 0.5
     loss: str = "ce"
     negatives: int = 1024  # losses that sample: shared popularity-sampled (sampled) or per-target uniform (bpr, bce)
     adapter: Literal["mlp", "moe"] = "mlp"  # text -> item vector: linear + residual MLP, or UniSRec's MoE
@@ -84,6 +91,13 @@ class SequentialConfig:
         if self.train.adversarial.enabled and self.item_repr == "id" and "items" not in self.train.adversarial.parts:
             raise ConfigError("model.train.adversarial.parts=['text'] perturbs nothing in an ID-only model; add "
                               "'items' or use a text or fused model")
+        if self.item_attributes and self.item_repr != "fused":
+            raise ConfigError("model.item_attributes needs item_repr='fused' (w'_i = ID + attribute embeddings)")
+        if (self.item_attributes or self.user_attributes) and self.pretrained:
+            raise ConfigError("model.item_attributes / user_attributes do not combine with model.pretrained: "
+                              "attributes are learned per dataset")
+        if self.user_loss_weight < 0:
+            raise ConfigError(f"model.user_loss_weight={self.user_loss_weight!r} must be >= 0")
         if not 0 < self.prior_decay <= 1:
             raise ConfigError(f"model.prior_decay={self.prior_decay!r} must be in (0, 1]")
         if self.finetune not in FINETUNE_MODES:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lmrec.errors import ConfigError, DataError, ModelFileError
+from lmrec.models.attributes import AttributeEmbedding
 from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower
 from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.nets import build_net
@@ -44,9 +45,12 @@ class Perturbation:
 class SequenceModule(nn.Module):
     """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
 
-    def __init__(self, tower: nn.Module, net: nn.Module, *, text_skip: bool = False, skip_decay: float = 0.7) -> None:
+    def __init__(self, tower: nn.Module, net: nn.Module, *, text_skip: bool = False, skip_decay: float = 0.7,
+                 users: AttributeEmbedding | None = None) -> None:
         super().__init__()
         self.tower, self.net = tower, net
+        # user attributes x_u: g(x_u) joins every state of that user's history; an empty history is g(x_u) alone
+        self.users = users
         # text skip: scores carry tau * cos(recency-weighted history text, item text) beside the net's dot product,
         # as one dot product of [net state, tau * profile] with [item vector, item text vector]
         self.skip_decay = float(skip_decay)
@@ -55,8 +59,13 @@ class SequenceModule(nn.Module):
         self.tau = nn.Parameter(torch.tensor(SKIP_TAU_START)) if text_skip else None
 
     @classmethod
-    def build(cls, config: SequentialConfig, n_items: int, text_vectors: Tensor | None) -> SequenceModule:
-        """The tower `config.item_repr` asks for (text vectors [N, T] needed unless ID-only) and the registered net."""
+    def build(cls, config: SequentialConfig, n_items: int, text_vectors: Tensor | None, *,
+              item_attributes: AttributeEmbedding | None = None,
+              user_attributes: AttributeEmbedding | None = None) -> SequenceModule:
+        """The tower `config.item_repr` asks for (text vectors [N, T] needed unless ID-only) and the registered net;
+        item attributes join a fused tower's w'_i, user attributes the user states."""
+        if item_attributes is not None and config.item_repr != "fused":
+            raise ConfigError("model.item_attributes needs item_repr='fused' (w'_i = ID + attribute embeddings)")
         if config.item_repr == "id":
             tower: nn.Module = IdItemTower(n_items, config.dim)
         elif text_vectors is None:
@@ -67,8 +76,10 @@ class SequenceModule(nn.Module):
         else:
             tower = FusedItemTower(text_vectors, n_items, config.dim, alpha=config.alpha,
                                    learn_alpha=config.learn_alpha, dropout=config.dropout, adapter=config.adapter,
-                                   experts=config.experts, fusion=config.fusion, id_dropout=config.id_dropout)
-        return cls(tower, build_net(config), text_skip=config.text_skip, skip_decay=config.prior_decay)
+                                   experts=config.experts, fusion=config.fusion, id_dropout=config.id_dropout,
+                                   attributes=item_attributes)
+        return cls(tower, build_net(config), text_skip=config.text_skip, skip_decay=config.prior_decay,
+                   users=user_attributes)
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def item_table(self) -> Tensor:
@@ -113,20 +124,30 @@ class SequenceModule(nn.Module):
         text_id = (text.data_ptr(), tuple(text.shape), text._version) if text is not None else None
         return (tuple((p.data_ptr(), p._version) for p in self.tower.parameters()), text_id, autocast_state())
 
-    def forward(self, seq: Tensor, last_only: bool = False) -> tuple[Tensor, Tensor]:
+    def forward(self, seq: Tensor, last_only: bool = False, users: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(hidden [B, L, D] (or [B, 1, D] with last_only), item table [N, D]) for right-aligned `seq [B, L]`
-        (D + T wide with the text skip)."""
+        (D + T wide with the text skip); `users [B]` (dense indices) adds their attribute vectors."""
         table = self.item_table()
-        return self._states(seq, table, last_only), table
+        return self._states(seq, table, last_only, users), table
 
-    def user_vectors(self, seq: Tensor, table: Tensor | None = None) -> Tensor:
+    def user_vectors(self, seq: Tensor, table: Tensor | None = None, users: Tensor | None = None) -> Tensor:
         """[B, D]: the state after the last position of each right-aligned history (D + T with the text skip);
-        `table` is `item_table()` if the caller holds it."""
-        return self._states(seq, self.item_table() if table is None else table, True)[:, -1]
+        `table` is `item_table()` if the caller holds it; `users [B]` adds their attribute vectors."""
+        return self._states(seq, self.item_table() if table is None else table, True, users)[:, -1]
 
-    def _states(self, seq: Tensor, table: Tensor, last_only: bool) -> Tensor:
+    def user_part(self, users: Tensor) -> Tensor:
+        """[B, D] g(x_u): what the attributes of `users [B]` alone say (zeros for users without attributes)."""
+        if self.users is None:
+            raise ConfigError("this sequence model reads no user attributes")
+        return self.users.rows(users)
+
+    def _states(self, seq: Tensor, table: Tensor, last_only: bool, users: Tensor | None = None) -> Tensor:
         dim = table.shape[1] - (0 if self.tau is None else self.text_vectors.shape[1])
         hidden = self.net(seq, table[:, :dim], last_only=last_only)
+        if self.users is not None and users is not None:
+            # an empty history has no state of its own: it is served from the attributes alone
+            empty = (seq < 0).all(dim=1).view(-1, 1, 1)
+            hidden = torch.where(empty, torch.zeros_like(hidden), hidden) + self.users.rows(users).unsqueeze(1)
         if self.tau is None:
             return hidden
         profiles = self.text_profiles(seq)  # [B, L, T]
@@ -177,7 +198,7 @@ class SequenceModule(nn.Module):
         `text`): the text adapter, plus alpha times the ID vector for a fused tower."""
         out = self._require_text().adapter(text)
         if isinstance(self.tower, FusedItemTower):
-            out = self.tower.fuse(out, self.tower.ids.embedding.weight[items])
+            out = self.tower.fuse(out, self.tower.id_vectors(items))
         return out
 
     def item_views(self, items: Tensor) -> tuple[Tensor, Tensor]:
@@ -185,7 +206,7 @@ class SequenceModule(nn.Module):
         if not isinstance(self.tower, FusedItemTower):
             raise ConfigError("item views need a fused tower (text and ID parts)")
         text = self.tower.text.adapter(self.tower.text.text_vectors[items])
-        return text, self.tower.alpha * self.tower.ids.embedding.weight[items]
+        return text, self.tower.alpha * self.tower.id_vectors(items)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Named parts: net (the sequence net), adapter (text -> item space), ids (ID table), alpha, fusion (the
@@ -198,7 +219,11 @@ class SequenceModule(nn.Module):
             groups["adapter"] = list(self.text_part.adapter.parameters())
         if self.id_part is not None:
             groups["ids"] = list(self.id_part.parameters())
+        if self.users is not None:  # user attributes belong to the data, like the ID table
+            groups["ids"] += list(self.users.parameters())
         if isinstance(self.tower, FusedItemTower):
+            if self.tower.attributes is not None:
+                groups["ids"] += list(self.tower.attributes.parameters())
             groups["alpha"] = [self.tower.alpha]
             groups["fusion"] = list(self.tower.mix.parameters()) if self.tower.fusion != "sum" else []
         return groups
@@ -220,6 +245,8 @@ class SequenceModule(nn.Module):
                 grown.weight[: old.num_embeddings] = old.weight
                 grown.weight[old.num_embeddings :] = neighbour_mean(new_text, current, old.weight)
             self.tower.ids.embedding = grown
+            if self.tower.attributes is not None:
+                self.tower.attributes.grow(len(new_text))
 
     # -- transfer --------------------------------------------------------------------------------------------
     def load_text_model(self, source: SequenceModule) -> None:

@@ -82,7 +82,7 @@ class PriorBlend:
         """Set `weights` to the simplex-grid point with the best validation NDCG@10; returns the search log.
         `score_net(histories) -> [B, N]` is the net's own score."""
         rows = sample_rows(len(valid), max_users)
-        histories, targets = valid.inputs.histories(rows), valid.targets.take(rows)
+        histories, targets = valid.histories(rows), valid.targets.take(rows)
         with torch.inference_mode():
             parts = torch.stack([p.cpu() for p in self.parts(score_net(histories), histories, text_vectors)])
         self.weights, log = search_weights(parts, histories, targets, self.names, grid)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
@@ -24,11 +25,25 @@ from lmrec.models.capabilities import (
     ItemVectors,
     PerturbableItems,
     SequenceLikelihood,
+    UserAttributes,
+)
+from lmrec.models.sequence.attributes import (
+    attribute_only_loss,
+    compressed_with_users,
+    fit_attributes,
+    saved_attributes,
 )
 from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.module import Perturbation, SequenceModule
 from lmrec.models.sequence.priors import PriorBlend
-from lmrec.models.sequence.windows import pad_windows, right_align, training_windows, valid_positions, window_batches
+from lmrec.models.sequence.windows import (
+    pad_windows,
+    right_align,
+    training_windows,
+    user_windows,
+    valid_positions,
+    window_batches,
+)
 from lmrec.models.torch_base import TorchRecommender
 from lmrec.text.base import ItemEncoder
 from lmrec.train.batches import SequenceBatch
@@ -39,7 +54,7 @@ LM_PREFIX = "language_model."
 
 
 class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors,
-                            PerturbableItems, SequenceLikelihood):
+                            PerturbableItems, SequenceLikelihood, UserAttributes):
     """The sequence recommender; `config.net` picks the net, `config.item_repr` the item tower."""
 
     Config = SequentialConfig
@@ -53,12 +68,15 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         super().__init__(config, name=name)
         self.language_model_: Any = None  # a fine-tuned LM (lmrec.text.trainable) when transfer tuned one
         self.priors_: PriorBlend | None = None  # config.priors fitted: item counts and blend weights
+        self._user_frame: pd.DataFrame | None = None  # given by fit_user_attributes, read by fit
 
     def capabilities(self) -> frozenset[type]:
         """ID-only models cannot place an item they never saw; priors make a score more than one dot product."""
         found = super().capabilities()
         if self.config.priors:
             found -= {DotProductScoring}
+        if self.config.user_attributes is False:
+            found -= {UserAttributes}
         return found - {GrowableCatalogue} if self.config.item_repr == "id" else found
 
     # -- fit ---------------------------------------------------------------------------------------------------
@@ -74,11 +92,19 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             raise DataError("no training interactions")
         self.n_items_ = train.n_items
         vectors = self.encode_items(catalog, text_vectors, train.n_items)
+        attributes = fit_attributes(self.config, catalog, self._user_frame, train)
         with self.seeded(self.config.train.seed):
-            self.module_ = SequenceModule.build(self.config, train.n_items, vectors)
+            self.module_ = SequenceModule.build(self.config, train.n_items, vectors, **attributes.modules(
+                self.config.dim))
         self.fit_log_ = self.train_module(train, valid, progress=progress, hooks=hooks).to_dict()
+        if attributes.summary:
+            self.fit_log_["attributes"] = attributes.summary
         self.fit_log_.update(self.fit_priors(train, valid))
         return self
+
+    def fit_user_attributes(self, frame: pd.DataFrame | None) -> None:
+        """The users' attribute frame (row i = dense user i) the next `fit` reads when config.user_attributes."""
+        self._user_frame = frame
 
     def fit_priors(self, train: Interactions, valid: Holdout | None) -> dict[str, Any]:
         """Count `train`'s events per item and set the weights of the net and `config.priors` (the configured
@@ -116,11 +142,12 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                      config: TrainConfig | None = None, hooks: tuple[StepHook, ...] = ()) -> FitLog:
         """Next-item training of `module_`'s trainable parameters on `train`'s windows (transfer freezes parts
         first and calls this)."""
-        windows = training_windows(train, self.config.max_len)
+        windows, users = user_windows(train, self.config.max_len)
         if not windows:
             raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
         config = config or self.config.train
-        batches = window_batches(windows, config.batch_size, self.config.max_len)
+        reads_users = self._module().users is not None
+        batches = window_batches(windows, config.batch_size, self.config.max_len, users if reads_users else None)
         loss = self.next_item_loss(np.bincount(train.item, minlength=train.n_items))
         return self._train(self._module(), batches, loss, config=config, valid=valid, progress=progress,
                            hooks=(*self.config_hooks(), *hooks))
@@ -176,16 +203,20 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         """The configured loss over every non-PAD target position of a `SequenceBatch`."""
         spec = get_loss(self.config.loss)
         sampler = NegativeSampler(spec, item_counts, self.config.negatives)
+        user_weight = self.config.user_loss_weight
 
         def loss_fn(module: nn.Module, batch: SequenceBatch) -> Tensor:
-            hidden, table = module(batch.inputs)  # [B, L, D], [N, D]
+            hidden, table = module(batch.inputs, users=batch.users)  # [B, L, D], [N, D]
+            extra = 0.0
+            if batch.users is not None and user_weight > 0:  # g(x_u) alone predicts the same next items
+                extra = user_weight * attribute_only_loss(module.user_part(batch.users), table, batch.targets)
             if spec.negatives == "none":
                 h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
             else:
                 keep = batch.targets >= 0
                 h, y = hidden[keep], batch.targets[keep]
             negatives, log_q = sampler(y)
-            return spec(LossInputs(h, y, table, negatives, log_q))
+            return spec(LossInputs(h, y, table, negatives, log_q)) + extra
 
         return loss_fn
 
@@ -210,13 +241,19 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         self._check_fitted()
         check_items(histories, self.n_items_)
         seq = torch.from_numpy(right_align(histories, self.config.max_len)).to(self.device)
+        users = None
+        if histories.users is not None and self._module().users is not None:
+            users = torch.as_tensor(np.asarray(histories.users, np.int64), device=self.device)
         with torch.inference_mode():
             if self.config.inference != "float32":  # the net's int8 / ONNX Runtime form
                 from lmrec.models.sequence.inference import compressed_user_vectors
 
-                return compressed_user_vectors(self._module(), self.config.inference, seq, table,
-                                               max_len=self.config.max_len)
-            return self._module().user_vectors(seq, table)
+                vectors = compressed_user_vectors(self._module(), self.config.inference, seq, table,
+                                                  max_len=self.config.max_len)
+                if users is not None:  # the compressed net is the sequence part; attributes join as in float32
+                    vectors = compressed_with_users(self._module(), vectors, seq, users)
+                return vectors
+            return self._module().user_vectors(seq, table, users)
 
     def item_table(self) -> Tensor:
         """[N, D] item vectors on the model's device."""
@@ -342,7 +379,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         cfg = self.config
         self.priors_ = PriorBlend.from_state(tensors, cfg.priors, cfg.prior_decay) if cfg.priors else None
         text = next((v for k, v in tensors.items() if k.endswith("text_vectors")), None)
-        self.module_ = SequenceModule.build(self.config, int(self.n_items_ or 0), text)
+        self.module_ = SequenceModule.build(self.config, int(self.n_items_ or 0), text,
+                                            **saved_attributes(tensors, self.config.dim))
         self.module_.load_state_dict(tensors)
         self.module_.eval()
         if lm_state:

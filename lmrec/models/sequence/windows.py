@@ -13,24 +13,34 @@ from lmrec.train.batches import SequenceBatch
 def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
     """Each user's chronological sequence cut into windows of max_len+1 items from the end backwards; a window
     trains every position to predict the next item, so long histories are used whole."""
+    return user_windows(train, max_len)[0]
+
+
+def user_windows(train: Interactions, max_len: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """`training_windows` and the user index of each window."""
     seqs = train.sequences()
-    windows = []
+    windows, users = [], []
     for u in range(len(seqs)):
         items = seqs.row(u)
         end = len(items)
         while end >= 2:
             windows.append(items[max(0, end - max_len - 1) : end])
+            users.append(u)
             end -= max_len
-    return windows
+    return windows, np.asarray(users, np.int64)
 
 
-def window_batches(windows: list[np.ndarray], batch_size: int, max_len: int | None = None):
-    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`."""
+def window_batches(windows: list[np.ndarray], batch_size: int, max_len: int | None = None,
+                   users: np.ndarray | None = None):
+    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`; with
+    `users` (one per window) each batch carries its windows' users."""
 
     def batches(rng: np.random.Generator):
         order = rng.permutation(len(windows))
         for start in range(0, len(order), batch_size):
-            yield SequenceBatch(*pad_windows([windows[i] for i in order[start : start + batch_size]], max_len))
+            picked = order[start : start + batch_size]
+            inputs, targets = pad_windows([windows[i] for i in picked], max_len)
+            yield SequenceBatch(inputs, targets, None if users is None else torch.from_numpy(users[picked]))
 
     return batches
 
