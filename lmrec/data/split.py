@@ -128,11 +128,16 @@ def leave_last_out(inter: Interactions) -> Split:
     is_test[order[ends[evaluable] - 1]] = True
     is_valid[order[ends[evaluable] - 2]] = True
     train = inter.select(~(is_test | is_valid))
-    train_inputs = seqs.take(evaluable)
-    train_inputs = Sequences.from_lists([row[:-2] for row in (train_inputs.row(r) for r in range(len(evaluable)))])
-    valid_targets = Sequences.from_lists([[seqs.items[ends[u] - 2]] for u in evaluable])
-    test_targets = Sequences.from_lists([[seqs.items[ends[u] - 1]] for u in evaluable])
-    test_inputs = Sequences.from_lists([seqs.row(u)[:-1] for u in evaluable])
+    starts = seqs.indptr[:-1]
+    times = seqs.times
+    train_inputs = Sequences.from_lists([seqs.items[starts[u]:ends[u] - 2] for u in evaluable],
+                                        [times[starts[u]:ends[u] - 2] for u in evaluable])
+    valid_targets = Sequences.from_lists([[seqs.items[ends[u] - 2]] for u in evaluable],
+                                         [[times[ends[u] - 2]] for u in evaluable])
+    test_targets = Sequences.from_lists([[seqs.items[ends[u] - 1]] for u in evaluable],
+                                        [[times[ends[u] - 1]] for u in evaluable])
+    test_inputs = Sequences.from_lists([seqs.items[starts[u]:ends[u] - 1] for u in evaluable],
+                                       [times[starts[u]:ends[u] - 1] for u in evaluable])
     info = {"method": "leave_last_out", "evaluated_users": int(len(evaluable)),
             "users_too_short": int((lengths < 3).sum() - (lengths == 0).sum())}
     return Split(train, Holdout(evaluable, train_inputs, valid_targets), Holdout(evaluable, test_inputs, test_targets),
@@ -163,7 +168,7 @@ def global_time_split(inter: Interactions, cut: int, *, valid_cut: int | None = 
 def _period_holdout(inter: Interactions, *, before: int, start: int, end: int | None) -> Holdout:
     seqs = inter.sequences()
     times = seqs.times
-    users, inputs, targets = [], [], []
+    users, inputs, input_times, targets = [], [], [], []
     for u in range(len(seqs)):
         lo, hi = seqs.indptr[u], seqs.indptr[u + 1]
         t = times[lo:hi]
@@ -174,6 +179,8 @@ def _period_holdout(inter: Interactions, *, before: int, start: int, end: int | 
         if len(history) and target:
             users.append(u)
             inputs.append(history)
+            input_times.append(t[t < before])
             targets.append(target)
-    return Holdout(np.asarray(users, np.int64), Sequences.from_lists(inputs), Sequences.from_lists(targets))
+    return Holdout(np.asarray(users, np.int64), Sequences.from_lists(inputs, input_times),
+                   Sequences.from_lists(targets))
 

@@ -198,11 +198,18 @@ class Sequences:
         return self.items[self.indptr[r] : self.indptr[r + 1]]
 
     @classmethod
-    def from_lists(cls, rows: Sequence[Sequence[int]]) -> Sequences:
+    def from_lists(cls, rows: Sequence[Sequence[int]], times: Sequence[Sequence[int]] | None = None) -> Sequences:
+        """Rows of items (and, when given, their timestamps, row for row)."""
         lengths = np.asarray([len(r) for r in rows], dtype=np.int64)
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         items = np.concatenate([np.asarray(r, np.int64) for r in rows]) if len(rows) else np.zeros(0, np.int64)
-        return cls(indptr, items.astype(np.int64))
+        stamps = None
+        if times is not None:
+            stamps = (np.concatenate([np.asarray(t, np.int64) for t in times]) if len(times)
+                      else np.zeros(0, np.int64))
+            if len(stamps) != len(items):
+                raise ValueError("Sequences.from_lists: times must match the rows item for item")
+        return cls(indptr, items.astype(np.int64), stamps)
 
     def take(self, rows: np.ndarray) -> Sequences:
         """The chosen rows, in the given order."""

@@ -11,5 +11,6 @@ from lmrec.models import (  # noqa: F401
     mf,
     sasrec,
     semantic,
+    tisasrec,
     tuned_content,
 )

@@ -68,18 +68,31 @@ class SASRecNet(nn.Module):
     def forward(self, seq: Tensor, table: Tensor, last_only: bool = False) -> Tensor:
         """seq [B, L] right-aligned item indices (PAD=-1), table [N, D] item vectors -> hidden [B, L, D]
         ([B, 1, D] with `last_only`: the final block then computes the last position alone, ~half the work)."""
-        b, length = seq.shape
+        return self.encode(self.inputs(seq, table), self.allowed(seq), last_only)
+
+    def inputs(self, seq: Tensor, table: Tensor, extra: Tensor | None = None) -> Tensor:
+        """[B, L, D] scaled item vectors + positions (+ `extra`), dropout, zeros on padding."""
+        length = seq.shape[1]
         real = seq >= 0  # [B, L]
         x = table[seq.clamp(min=0)] * math.sqrt(self.dim)  # [B, L, D]
         x = x + self.position.weight[-length:] if length <= self.position.num_embeddings else x
-        x = self.drop(x * real.unsqueeze(-1))
-        steps = torch.arange(length, device=seq.device)
+        if extra is not None:
+            x = x + extra
+        return self.drop(x * real.unsqueeze(-1))
+
+    @staticmethod
+    def allowed(seq: Tensor) -> Tensor:
+        """[B, 1, L, L] bool: a query may see earlier real items and always itself (so padded rows never attend
+        to nothing)."""
+        steps = torch.arange(seq.shape[1], device=seq.device)
         causal = steps[:, None] >= steps[None, :]  # [L, L]; comparisons: ONNX Runtime has no bool EyeLike
-        # a query may see earlier real items and always itself (so padded rows never attend to nothing)
-        allowed = (causal & real[:, None, :]) | (steps[:, None] == steps[None, :])
-        allowed = allowed.unsqueeze(1)  # [B, 1, L, L]
+        return ((causal & (seq >= 0)[:, None, :]) | (steps[:, None] == steps[None, :])).unsqueeze(1)
+
+    def encode(self, x: Tensor, mask: Tensor, last_only: bool) -> Tensor:
+        """The blocks over inputs `x [B, L, D]` with attention `mask` (bool allowed, or a float bias with -inf
+        where not allowed), then the final norm."""
         for depth, block in enumerate(self.blocks):
-            x = block(x, allowed, last_only and depth == len(self.blocks) - 1)
+            x = block(x, mask, last_only and depth == len(self.blocks) - 1)
         return self.norm(x)
 
 

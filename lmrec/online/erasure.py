@@ -72,7 +72,11 @@ def _erase_from_version(files: ModelFiles, user_id: str) -> int | None:
     index = users.index(user_id)
     history = load_history(files.history)
     rows = [history.row(r) if r != index else np.zeros(0, np.int64) for r in range(len(history))]
-    save_history(files.history, Sequences.from_lists(rows))
+    times = None
+    if history.times is not None:
+        times = [history.times[history.indptr[r]:history.indptr[r + 1]] if r != index else np.zeros(0, np.int64)
+                 for r in range(len(history))]
+    save_history(files.history, Sequences.from_lists(rows, times))
     raw = users.raw.copy()
     raw[index] = f"~erased-{secrets.token_hex(12)}"
     save_ids(files.ids, IdMap(raw, kind="user"), items)

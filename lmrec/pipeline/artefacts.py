@@ -30,15 +30,28 @@ def load_ids(path: Path) -> tuple[IdMap, IdMap]:
 
 
 def save_history(path: Path, history: Sequences) -> None:
-    atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), indptr=history.indptr, items=history.items))
+    arrays = {"indptr": history.indptr, "items": history.items}
+    if history.times is not None and len(history.times) == len(history.items):
+        arrays["times"] = history.times  # time-aware models read them when serving
+    atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **arrays))
 
 
 def load_history(path: Path) -> Sequences:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return Sequences(z["indptr"], z["items"])
+            return _checked(Sequences(z["indptr"], z["items"], z["times"] if "times" in z.files else None))
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, LmrecError) as exc:
         raise ModelFileError(f"{path}: unreadable history ({type(exc).__name__})") from None
+
+
+def _checked(seqs: Sequences) -> Sequences:
+    """ValueError unless the layout is consistent (indptr from 0 to the item count, times item for item)."""
+    if len(seqs.indptr) == 0 or seqs.indptr[0] != 0 or seqs.indptr[-1] != len(seqs.items) or (
+            np.diff(seqs.indptr) < 0).any():
+        raise ValueError("inconsistent row offsets")
+    if seqs.times is not None and len(seqs.times) != len(seqs.items):
+        raise ValueError(f"{len(seqs.times)} timestamps for {len(seqs.items)} items")
+    return seqs
 
 
 def save_split(path: Path, split: Split) -> None:
@@ -55,6 +68,8 @@ def save_split(path: Path, split: Split) -> None:
         for part in ("inputs", "targets"):
             seqs: Sequences = getattr(holdout, part)
             arrays[f"{name}_{part}_indptr"], arrays[f"{name}_{part}_items"] = seqs.indptr, seqs.items
+            if seqs.times is not None and len(seqs.times) == len(seqs.items):
+                arrays[f"{name}_{part}_times"] = seqs.times
     info = json.dumps({**split.info, "fingerprint": split.fingerprint()})
     arrays["info"] = np.frombuffer(info.encode(), dtype=np.uint8)
     atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), **arrays))
@@ -85,7 +100,8 @@ def _split_from_arrays(a: dict[str, np.ndarray]) -> Split:
     def holdout(name: str) -> Holdout | None:
         if f"{name}_users" not in a:
             return None
-        inputs, targets = (Sequences(a[f"{name}_{p}_indptr"], a[f"{name}_{p}_items"]) for p in ("inputs", "targets"))
+        inputs, targets = (_checked(Sequences(a[f"{name}_{p}_indptr"], a[f"{name}_{p}_items"],
+                                              a.get(f"{name}_{p}_times"))) for p in ("inputs", "targets"))
         return Holdout(a[f"{name}_users"], inputs, targets)
 
     info = json.loads(bytes(a["info"]).decode())

@@ -33,11 +33,12 @@ class TensorBatch:
 class SequenceBatch(TensorBatch):
     """Right-aligned next-item windows: `inputs [B, L]` (PAD on the left) and `targets [B, L]` (the item that
     follows each input position; PAD where there is none); `users [B]` the user of each window, for models that
-    read user attributes."""
+    read user attributes; `times [B, L]` the inputs' timestamps, for time-aware nets."""
 
     inputs: Tensor
     targets: Tensor
     users: Tensor | None = None
+    times: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])

@@ -2,6 +2,7 @@
 loading, no training loop, no I/O):
 
     net(seq [B, L], table [N, D], last_only=False) -> hidden [B, L, D]   ([B, 1, D] with last_only)
+    net(seq, table, last_only, times=[B, L])                              a net registered with reads_time=True
 
 Sequences enter right-aligned ("left-padded"): PAD = -1 on the left, the most recent item in the last column, so
 position L-1 is always "now" and `hidden[:, -1]` is the user state. A net may compute less with `last_only`
@@ -26,20 +27,34 @@ if TYPE_CHECKING:
 
 NetFactory = Callable[["SequentialConfig"], nn.Module]
 _NETS: dict[str, NetFactory] = {}
+_READS_TIME: set[str] = set()
 
 
 class SequenceNet(Protocol):
     def __call__(self, seq: Tensor, table: Tensor, last_only: bool = False) -> Tensor: ...
 
 
-def register_net(name: str) -> Callable[[NetFactory], NetFactory]:
+def register_net(name: str, *, reads_time: bool = False) -> Callable[[NetFactory], NetFactory]:
+    """Register a net factory; `reads_time` declares that its forward takes `times` (the inputs' timestamps,
+    right-aligned, 0 on padding and where unknown)."""
+
     def decorate(factory: NetFactory) -> NetFactory:
         if name in _NETS and _NETS[name] is not factory:
             raise ValueError(f"sequence net {name!r} registered twice")
         _NETS[name] = factory
+        if reads_time:
+            _READS_TIME.add(name)
         return factory
 
     return decorate
+
+
+def net_reads_time(name: str) -> bool:
+    """Whether the registered net `name` takes the inputs' timestamps."""
+    from lmrec.models.registry import model_names
+
+    model_names()  # importing the built-in models registers their nets
+    return name in _READS_TIME
 
 
 def build_net(config: SequentialConfig) -> nn.Module:

@@ -142,12 +142,13 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                      config: TrainConfig | None = None, hooks: tuple[StepHook, ...] = ()) -> FitLog:
         """Next-item training of `module_`'s trainable parameters on `train`'s windows (transfer freezes parts
         first and calls this)."""
-        windows, users = user_windows(train, self.config.max_len)
+        windows, users, times = user_windows(train, self.config.max_len)
         if not windows:
             raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
         config = config or self.config.train
-        reads_users = self._module().users is not None
-        batches = window_batches(windows, config.batch_size, self.config.max_len, users if reads_users else None)
+        module = self._module()
+        batches = window_batches(windows, config.batch_size, self.config.max_len,
+                                 users if module.users is not None else None, times if module.reads_time else None)
         loss = self.next_item_loss(np.bincount(train.item, minlength=train.n_items))
         return self._train(self._module(), batches, loss, config=config, valid=valid, progress=progress,
                            hooks=(*self.config_hooks(), *hooks))
@@ -206,7 +207,7 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         user_weight = self.config.user_loss_weight
 
         def loss_fn(module: nn.Module, batch: SequenceBatch) -> Tensor:
-            hidden, table = module(batch.inputs, users=batch.users)  # [B, L, D], [N, D]
+            hidden, table = module(batch.inputs, users=batch.users, times=batch.times)  # [B, L, D], [N, D]
             extra = 0.0
             if batch.users is not None and user_weight > 0:  # g(x_u) alone predicts the same next items
                 extra = user_weight * attribute_only_loss(module.user_part(batch.users), table, batch.targets)
@@ -241,9 +242,11 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         self._check_fitted()
         check_items(histories, self.n_items_)
         seq = torch.from_numpy(right_align(histories, self.config.max_len)).to(self.device)
-        users = None
+        users = times = None
         if histories.users is not None and self._module().users is not None:
             users = torch.as_tensor(np.asarray(histories.users, np.int64), device=self.device)
+        if self._module().reads_time:
+            times = torch.from_numpy(right_align(histories, self.config.max_len, times=True)).to(self.device)
         with torch.inference_mode():
             if self.config.inference != "float32":  # the net's int8 / ONNX Runtime form
                 from lmrec.models.sequence.inference import compressed_user_vectors
@@ -253,7 +256,7 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                 if users is not None:  # the compressed net is the sequence part; attributes join as in float32
                     vectors = compressed_with_users(self._module(), vectors, seq, users)
                 return vectors
-            return self._module().user_vectors(seq, table, users)
+            return self._module().user_vectors(seq, table, users, times)
 
     def item_table(self) -> Tensor:
         """[N, D] item vectors on the model's device."""

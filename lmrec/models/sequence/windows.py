@@ -16,33 +16,46 @@ def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
     return user_windows(train, max_len)[0]
 
 
-def user_windows(train: Interactions, max_len: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """`training_windows` and the user index of each window."""
+def user_windows(train: Interactions, max_len: int) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """`training_windows`, the user index of each window and the timestamps of its items."""
     seqs = train.sequences()
-    windows, users = [], []
+    windows, users, times = [], [], []
     for u in range(len(seqs)):
-        items = seqs.row(u)
-        end = len(items)
+        lo = seqs.indptr[u]
+        end = int(seqs.lengths[u])
         while end >= 2:
-            windows.append(items[max(0, end - max_len - 1) : end])
+            start = max(0, end - max_len - 1)
+            windows.append(seqs.items[lo + start : lo + end])
+            times.append(seqs.times[lo + start : lo + end])
             users.append(u)
             end -= max_len
-    return windows, np.asarray(users, np.int64)
+    return windows, np.asarray(users, np.int64), times
 
 
 def window_batches(windows: list[np.ndarray], batch_size: int, max_len: int | None = None,
-                   users: np.ndarray | None = None):
+                   users: np.ndarray | None = None, times: list[np.ndarray] | None = None):
     """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`; with
-    `users` (one per window) each batch carries its windows' users."""
+    `users` (one per window) each batch carries its windows' users, with `times` its inputs' timestamps."""
 
     def batches(rng: np.random.Generator):
         order = rng.permutation(len(windows))
         for start in range(0, len(order), batch_size):
             picked = order[start : start + batch_size]
             inputs, targets = pad_windows([windows[i] for i in picked], max_len)
-            yield SequenceBatch(inputs, targets, None if users is None else torch.from_numpy(users[picked]))
+            yield SequenceBatch(inputs, targets, None if users is None else torch.from_numpy(users[picked]),
+                                None if times is None else pad_times([times[i] for i in picked], inputs.shape[1]))
 
     return batches
+
+
+def pad_times(chunk: list[np.ndarray], width: int) -> Tensor:
+    """[B, width] timestamps of each window's input positions (all but its last item), right-aligned like
+    `pad_windows`'s inputs, 0 on the padding."""
+    out = np.zeros((len(chunk), width), dtype=np.int64)
+    for row, stamps in enumerate(chunk):
+        n = len(stamps) - 1
+        out[row, width - n :] = stamps[:-1]
+    return torch.from_numpy(out)
 
 
 def pad_windows(chunk: list[np.ndarray], max_len: int | None = None) -> tuple[Tensor, Tensor]:
@@ -60,14 +73,19 @@ def pad_windows(chunk: list[np.ndarray], max_len: int | None = None) -> tuple[Te
     return torch.from_numpy(inputs), torch.from_numpy(targets)
 
 
-def right_align(histories: Histories, max_len: int) -> np.ndarray:
-    """Left-aligned Histories -> [B, L] right-aligned last `max_len` items, PAD on the left (L >= 1)."""
+def right_align(histories: Histories, max_len: int, *, times: bool = False) -> np.ndarray:
+    """Left-aligned Histories -> [B, L] right-aligned last `max_len` items, PAD on the left (L >= 1); with
+    `times`, their timestamps instead (0 on the padding and when the histories carry none)."""
     width = int(min(max(int(histories.lengths.max(initial=0)), 1), max_len))
     offsets = histories.lengths[:, None] - width + np.arange(width)[None, :]  # [B, L] source column
     valid = offsets >= 0
     rows = np.arange(len(histories))[:, None]
-    picked = histories.seq[rows, np.clip(offsets, 0, max(histories.seq.shape[1] - 1, 0))]
-    return np.where(valid, picked, PAD).astype(np.int64)
+    columns = np.clip(offsets, 0, max(histories.seq.shape[1] - 1, 0))
+    if times:
+        if histories.times is None:
+            return np.zeros((len(histories), width), np.int64)
+        return np.where(valid, histories.times[rows, columns], 0).astype(np.int64)
+    return np.where(valid, histories.seq[rows, columns], PAD).astype(np.int64)
 
 
 def valid_positions(hidden: Tensor, targets: Tensor, multiple: int = 64) -> tuple[Tensor, Tensor]:
