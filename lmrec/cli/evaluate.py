@@ -33,6 +33,10 @@ def evaluate(
                                                help="Mask each user's history items.")] = True,
     rerank: Annotated[list[str] | None, typer.Option("--rerank", help="Re-ranking stage after retrieval, as the "
                                                      "service runs it: mmr:LAMBDA (repeatable).")] = None,
+    rank_with: Annotated[Path | None, typer.Option("--rank-with", help="A ranking model's run (`-m dcn`) on the "
+                                                   "same split: it re-orders the retrieved top N.")] = None,
+    rank_candidates: Annotated[int, typer.Option(min=1, help="With --rank-with: N, the retrieved items it "
+                                                 "re-orders.")] = 100,
     device: DeviceOpt = "auto",
     prequential: Annotated[bool, typer.Option("--prequential", hidden=True,
                                               help="Deprecated: use `lmrec prequential RUN_DIR`.")] = False,
@@ -66,7 +70,9 @@ def evaluate(
         run_prequential(run_dir, k=ks[0], exclude_seen=exclude_seen, chunk_days=chunk_days, device=device)
         return
     run = load_run(run_dir, device=device)
+    ranker = load_run(rank_with, device=device) if rank_with is not None else None
     with ConsoleReporter() as progress:
-        results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress)
+        results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress,
+                               rank_with=ranker, rank_candidates=rank_candidates)
     out.print(metrics_table(run, results))
     out.print(f"wrote {run.run_dir.metrics}, recommendations.csv, targets.csv", soft_wrap=True)

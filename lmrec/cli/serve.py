@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -39,6 +40,9 @@ def serve(
         help="Most concurrent /recommend calls scored in one model call (1: one call per request).")] = 64,
     watch_updates: Annotated[float, typer.Option(
         help="Every this many seconds, serve the version `lmrec update` made current (0: off).")] = 0.0,
+    rank_with: Annotated[Path | None, typer.Option("--rank-with", help="A ranking model's run (`-m dcn`, same "
+                                                   "split): it re-orders every retrieved top N.")] = None,
+    rank_candidates: Annotated[int, typer.Option(min=1, help="With --rank-with: N.")] = 100,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     device: DeviceOpt = "auto",
@@ -55,5 +59,6 @@ def serve(
                          allow_unauthenticated_reads=allow_unauthenticated_reads, public_recommend=public_recommend,
                          max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items,
                          coalesce=coalesce, faiss_index=faiss_index, watch_updates_s=watch_updates,
-                         device=str(resolve_device(device)))
+                         device=str(resolve_device(device)), rank_with=str(rank_with) if rank_with else None,
+                         rank_candidates=rank_candidates)
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)

@@ -99,8 +99,33 @@ class UserAttributes(Protocol):
     def fit_user_attributes(self, frame: Any) -> None: ...
 
 
+@runtime_checkable
+class RatingPredictor(Protocol):
+    """`predict_ratings(histories, items) -> [B]`: the rating the user behind history b would give item b (RMSE
+    and MAE in lmrec.eval.tasks)."""
+
+    def predict_ratings(self, histories: Histories, items: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ClickPredictor(Protocol):
+    """`predict_clicks(histories, items) -> [B]`: the probability that the user behind history b clicks item b
+    (AUC and log-loss in lmrec.eval.tasks)."""
+
+    def predict_clicks(self, histories: Histories, items: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class CandidateScorer(Protocol):
+    """`score_candidates(histories, items [B, M]) -> [B, M]`: scores for given candidates only (a ranking model
+    re-ordering a retriever's top N: `lmrec.ranking.RankerStage`, `lmrec evaluate --rank-with`)."""
+
+    def score_candidates(self, histories: Histories, items: np.ndarray) -> np.ndarray: ...
+
+
 CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,
-                                  ItemVectors, PerturbableItems, SequenceLikelihood, UserAttributes)
+                                  ItemVectors, PerturbableItems, SequenceLikelihood, UserAttributes,
+                                  RatingPredictor, ClickPredictor, CandidateScorer)
 
 
 @runtime_checkable

@@ -111,3 +111,6 @@ register("sasrec-attr", defaults={"net": "sasrec", "item_repr": "fused", "item_a
                                   "user_attributes": None}, tiny=SEQUENCE_TINY,
          summary="SASRec over text + ID + attribute item vectors, user attributes joined when the data has them"
          )(SequentialRecommender)
+register("sasrec-mtl", defaults={"net": "sasrec", "rating_weight": 1.0, "click_weight": 0.5}, tiny=SEQUENCE_TINY,
+         summary="SASRec with next-item, rating (MSE) and click (BCE) heads on shared towers"
+         )(SequentialRecommender)

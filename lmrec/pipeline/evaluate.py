@@ -17,8 +17,10 @@ import pandas as pd
 from lmrec.errors import ConfigError
 from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recommendations
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
+from lmrec.models.capabilities import CandidateScorer, supports
 from lmrec.pipeline.load import LoadedRun
 from lmrec.ranking import parse_stages, similarity_vectors
+from lmrec.ranking.stages import RANKER_CANDIDATES, RankerStage
 from lmrec.train.progress import Reporter
 
 
@@ -48,9 +50,11 @@ class RunEvaluation:
 
 
 def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
-                    rerank: Sequence[str] = (), progress: Reporter | None = None) -> RunEvaluation:
+                    rerank: Sequence[str] = (), progress: Reporter | None = None,
+                    rank_with: LoadedRun | None = None, rank_candidates: int = RANKER_CANDIDATES) -> RunEvaluation:
     """Full-ranking evaluation of the run's model on its valid and test holdouts; `rerank` stages (e.g.
-    "mmr:0.7") run after retrieval exactly as the service runs them. Nothing is written."""
+    "mmr:0.7") run after retrieval exactly as the service runs them; `rank_with` (a ranking model's run on the
+    same split) re-orders the first `rank_candidates` retrieved items before them. Nothing is written."""
     if ks and max(ks) > len(run.items):  # asked for explicitly (-k): a cut-off past the catalogue is a mistake
         raise ConfigError(f"-k {max(ks)}: more than the run's {len(run.items)} items")
     ks = tuple(sorted(set(ks or run.config.eval.ks)))
@@ -58,6 +62,11 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
     options = EvalOptions(ks=ks, exclude_seen=exclude, n_bootstrap=run.config.eval.n_bootstrap, seed=run.config.seed)
     vectors = similarity_vectors(run.model)
     stages = parse_stages(list(rerank), vectors=vectors)
+    extra: dict[str, Any] = {}
+    if rank_with is not None:
+        stages = (ranking_stage(run, rank_with, rank_candidates), *stages)
+        extra = {"rank_with": str(rank_with.run_dir.root), "rank_with_model": rank_with.meta.get("model"),
+                 "rank_candidates": int(rank_candidates)}
     categories = None
     if run.catalog is not None and run.catalog.categorical:
         categories = run.catalog.category_sets(run.catalog.categorical[0])
@@ -71,7 +80,22 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
         results[name] = evaluate(run.model, holdout, n_items=len(run.items), options=options, train=run.split.train,
                                  item_vectors=vectors, item_categories=categories, progress=callback, stages=stages)
         seconds[name] = time.perf_counter() - started
-    return RunEvaluation(run, results, seconds, options, tuple(rerank))
+    return RunEvaluation(run, results, seconds, options, tuple(rerank), extra)
+
+
+def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES) -> RankerStage:
+    """The stage that re-orders `run`'s retrieved items by `ranker`'s model; ConfigError unless that model scores
+    candidates and both runs share the split and the item IDs."""
+    if not supports(ranker.model, CandidateScorer):
+        raise ConfigError(f"--rank-with {ranker.run_dir.root}: {ranker.meta.get('model')} is not a ranking model "
+                          "(it cannot score candidates); fit one with `-m dcn`")
+    if ranker.meta["split"]["fingerprint"] != run.meta["split"]["fingerprint"]:
+        raise ConfigError(f"--rank-with {ranker.run_dir.root}: trained on another split "
+                          f"({ranker.meta['split']['fingerprint']} vs {run.meta['split']['fingerprint']}); its "
+                          "training data may hold this run's test events")
+    if ranker.items.digest() != run.items.digest():
+        raise ConfigError(f"--rank-with {ranker.run_dir.root}: its item IDs differ from this run's")
+    return RankerStage(ranker.model, candidates)
 
 
 def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
@@ -90,7 +114,8 @@ def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
 
 
 def evaluate_run(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
-                 rerank: Sequence[str] = (), progress: Reporter | None = None) -> dict[str, Any]:
+                 rerank: Sequence[str] = (), progress: Reporter | None = None, rank_with: LoadedRun | None = None,
+                 rank_candidates: int = RANKER_CANDIDATES) -> dict[str, Any]:
     """`evaluate_loaded` then `write_evaluation`; returns the metrics written."""
     return write_evaluation(evaluate_loaded(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank,
-                                            progress=progress))
+                                            progress=progress, rank_with=rank_with, rank_candidates=rank_candidates))

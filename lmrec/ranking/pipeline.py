@@ -106,18 +106,18 @@ class RankingPipeline:
         """Top-k per history, best first; PAD (-1) with score -inf where fewer than k items are left."""
         exclusions = exclusions or Exclusions()
         found = self.retriever.retrieve(histories, self.pool(k), exclude_seen=exclude_seen, exclusions=exclusions)
-        return self.finish(found, k).as_topk()
+        return self.finish(found, k, histories).as_topk()
 
     def select(self, scores: torch.Tensor, histories: Histories, k: int, *, exclude_seen: bool = True,
                exclusions: Exclusions | None = None) -> Candidates:
         """The same as `rank` from dense scores already computed ([B, N], masked in place)."""
         found = top_candidates(scores, histories, self.pool(k), exclude_seen=exclude_seen, exclusions=exclusions)
-        return self.finish(found, k)
+        return self.finish(found, k, histories)
 
-    def finish(self, found: Candidates, k: int) -> Candidates:
-        """The stages in order, then the first k."""
+    def finish(self, found: Candidates, k: int, histories: Histories | None = None) -> Candidates:
+        """The stages in order (each sees the histories), then the first k."""
         for stage in self.stages:
-            found = stage.rerank(found, k)
+            found = stage.rerank(found, k, histories)
         return found.head(k)
 
 

@@ -14,18 +14,22 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from lmrec.data.types import PAD
+from lmrec.data.types import PAD, Histories
 from lmrec.errors import ConfigError
 from lmrec.ranking.candidates import Candidates
 
 MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
+RANKER_CANDIDATES = 100  # candidates a ranking model re-orders (the retriever's top N)
 
 
 class Stage(Protocol):
+    """`rerank` gets the histories the candidates were retrieved for (a feature-aware ranker reads them; MMR
+    does not)."""
+
     name: str
 
     def pool(self, k: int) -> int: ...
-    def rerank(self, candidates: Candidates, k: int) -> Candidates: ...
+    def rerank(self, candidates: Candidates, k: int, histories: Histories | None = None) -> Candidates: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +50,8 @@ class MMR:
     def pool(self, k: int) -> int:
         return max(int(self.candidates), 2 * int(k))
 
-    def rerank(self, candidates: Candidates, k: int, chunk: int = 64) -> Candidates:
+    def rerank(self, candidates: Candidates, k: int, histories: Histories | None = None,
+               chunk: int = 64) -> Candidates:
         k = min(int(k), candidates.items.shape[1])
         parts = [self._rerank(candidates.items[s:s + chunk], candidates.scores[s:s + chunk], k)
                  for s in range(0, len(candidates), chunk)]
@@ -80,6 +85,33 @@ class MMR:
         out_items = np.where(picked, np.take_along_axis(items, safe, axis=1), PAD)
         out_scores = np.where(picked, np.take_along_axis(scores, safe, axis=1), -np.inf).astype(np.float32)
         return out_items, out_scores
+
+
+@dataclass(frozen=True, eq=False)
+class RankerStage:
+    """Two-stage ranking: the retriever's first `candidates` items re-ordered by a ranking model's
+    `score_candidates(histories, items [B, M]) -> [B, M]` (a click model over user, item and cross features)."""
+
+    model: object
+    candidates: int = RANKER_CANDIDATES
+    name: str = "ranker"
+
+    def __post_init__(self) -> None:
+        if int(self.candidates) < 1:
+            raise ConfigError(f"the ranking stage needs candidates >= 1, got {self.candidates}")
+
+    def pool(self, k: int) -> int:
+        return max(int(self.candidates), int(k))
+
+    def rerank(self, candidates: Candidates, k: int, histories: Histories | None = None) -> Candidates:
+        if histories is None:
+            raise ConfigError("the ranking stage needs the histories the candidates were retrieved for")
+        items = candidates.items[:, : self.pool(k)]
+        scores = np.asarray(self.model.score_candidates(histories, items), dtype=np.float32)  # type: ignore[attr-defined]
+        scores = np.where(items >= 0, scores, -np.inf).astype(np.float32)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        return Candidates(np.take_along_axis(items, order, axis=1), np.take_along_axis(scores, order, axis=1)
+                          ).head(k)
 
 
 def parse_stages(specs: Sequence[str], *, vectors: np.ndarray | None) -> tuple[Stage, ...]:

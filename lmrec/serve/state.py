@@ -67,6 +67,7 @@ class Snapshot:
     config: ServeConfig
     n_trained_items: int
     update_version: str | None = None  # the `lmrec update` version loaded (None: the model `lmrec fit` wrote)
+    ranker: Stage | None = None  # the ranking stage of `--rank-with` (first, before any requested stage)
 
     @cached_property
     def parts(self) -> DotProduct | None:
@@ -94,7 +95,7 @@ class Snapshot:
 
     def pipeline(self, stages: tuple[Stage, ...] = ()) -> RankingPipeline:
         """The ranking pipeline over this snapshot's model (FAISS retrieval when indexed)."""
-        return RankingPipeline(self.retriever, stages)
+        return RankingPipeline(self.retriever, stages if self.ranker is None else (self.ranker, *stages))
 
     def mmr(self, lam: float) -> MMR | None:
         """The MMR stage evaluation runs for `--rerank mmr:LAMBDA` (None when the model has no item vectors)."""
@@ -146,6 +147,7 @@ class ServingState:
         self.started = time.time()
         self._snapshot: Snapshot | None = None
         self._pseudonym_key: bytes | None = None
+        self._ranker_run: Any = None  # the `rank_with` run, loaded at the first reload
         self.reload_from(self.home)
 
     @property
@@ -176,7 +178,7 @@ class ServingState:
             self._pseudonym_key = key
             snapshot = Snapshot(run.model, _version(run), run.items, run.users, run.history,
                                 ItemCatalogue.build(run.catalog, len(run.items)), run.catalog, self.config,
-                                len(run.items), run.version)
+                                len(run.items), run.version, self._ranking_stage(run))
             self._encoder = None
             snapshot = self._replay_items(snapshot)
             with self._events_lock:
@@ -185,6 +187,17 @@ class ServingState:
             self._warm_encoder(snapshot)
         log.info("serving %s (%s, %d items, retrieval %s)", run_dir, snapshot.version, len(snapshot.items),
                  snapshot.retrieval)
+
+    def _ranking_stage(self, run: Any) -> Stage | None:
+        """The `rank_with` run's stage, checked against `run` (same split and items); loaded once."""
+        if self.config.rank_with is None:
+            return None
+        from lmrec.pipeline import load_run
+        from lmrec.pipeline.evaluate import ranking_stage
+
+        if self._ranker_run is None:
+            self._ranker_run = load_run(self.config.rank_with, device=self.config.device)
+        return ranking_stage(run, self._ranker_run, self.config.rank_candidates)
 
     def refresh(self) -> bool:
         """Reload the serving directory when `lmrec update` has made another version current; True if it did."""

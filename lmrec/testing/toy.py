@@ -65,7 +65,8 @@ def block_data(
     items = np.concatenate(rows)
     users = np.repeat(np.arange(n_users), items_per_user)
     times = np.tile(np.arange(items_per_user), n_users).astype(np.int64) + 1_000_000
-    inter = Interactions(users, items.astype(np.int64), times, n_users, n_items)
+    ratings = np.where(items % 2 == 0, 5.0, 2.0).astype(np.float32)  # even items are liked: a rating signal
+    inter = Interactions(users, items.astype(np.int64), times, n_users, n_items, ratings)
     titles = []
     for i in range(n_items):
         words = rng.choice(BLOCK_WORDS[item_block[i]], size=3, replace=False)
@@ -106,7 +107,8 @@ def ring_data(n_items: int = 20, n_users: int = 100, length: int = 12, seed: int
     walks = (starts[:, None] + np.arange(length)[None, :]) % n_items  # [U, length]
     users = np.repeat(np.arange(n_users), length)
     times = np.tile(np.arange(length), n_users).astype(np.int64) + 1_000_000
-    inter = Interactions(users, walks.ravel().astype(np.int64), times, n_users, n_items)
+    inter = Interactions(users, walks.ravel().astype(np.int64), times, n_users, n_items,
+                         np.full(n_users * length, 4.0, np.float32))
     frame = pd.DataFrame(
         {"item_id": [f"r{i}" for i in range(n_items)], "title": [_ring_title(i) for i in range(n_items)],
          "shelf": [f"shelf{i % 4}" for i in range(n_items)]}

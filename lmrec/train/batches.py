@@ -33,12 +33,14 @@ class TensorBatch:
 class SequenceBatch(TensorBatch):
     """Right-aligned next-item windows: `inputs [B, L]` (PAD on the left) and `targets [B, L]` (the item that
     follows each input position; PAD where there is none); `users [B]` the user of each window, for models that
-    read user attributes; `times [B, L]` the inputs' timestamps, for time-aware nets."""
+    read user attributes; `times [B, L]` the inputs' timestamps, for time-aware nets; `values [B, L]` the targets'
+    values (ratings; NaN where none), for a rating head."""
 
     inputs: Tensor
     targets: Tensor
     users: Tensor | None = None
     times: Tensor | None = None
+    values: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])

@@ -14,7 +14,6 @@ from lmrec.data.features import FeatureTable, FieldSpec, encode_features, infer_
 from lmrec.data.types import Catalog, Interactions
 from lmrec.errors import ConfigError, DataError
 from lmrec.models.attributes import AttributeEmbedding, table_summary
-from lmrec.models.sequence.config import SequentialConfig
 
 ITEM_PREFIX = "tower.attributes."
 USER_PREFIX = "users."
@@ -34,12 +33,13 @@ class FittedAttributes:
                 "user_attributes": None if self.users is None else AttributeEmbedding.from_table(self.users, dim)}
 
 
-def fit_attributes(config: SequentialConfig, catalog: Catalog | None, users: pd.DataFrame | None,
-                   train: Interactions) -> FittedAttributes:
+def fit_attributes(catalog: Catalog | None, users: pd.DataFrame | None, train: Interactions, *,
+                   item_attributes: bool, user_attributes: bool | None) -> FittedAttributes:
     """Encode the catalogue's declared categorical/numeric fields (inferred from its non-text columns when none
-    are declared) and the users' attribute columns (inferred), as the config asks."""
+    are declared) when `item_attributes`, and the users' attribute columns (inferred) when `user_attributes`
+    (None: when there are any)."""
     out = FittedAttributes()
-    if config.item_attributes:
+    if item_attributes:
         if catalog is None:
             raise ConfigError("model.item_attributes needs a catalogue (--items FILE or a dataset with one)")
         spec = FieldSpec.declared(catalog.categorical, catalog.numeric)
@@ -50,9 +50,9 @@ def fit_attributes(config: SequentialConfig, catalog: Catalog | None, users: pd.
                             f"(columns: {list(catalog.frame.columns)})")
         out.items = encode_features(catalog.frame, spec, kind="item")
         out.summary["items"] = {**table_summary(out.items), "inferred": spec.inferred}
-    if config.user_attributes is None and users is None:
+    if user_attributes is None and users is None:
         out.summary["users"] = "none in the data"
-    elif config.user_attributes is not False:
+    elif user_attributes is not False:
         if users is None:
             raise ConfigError("model.user_attributes needs user attributes: pass --users FILE or use a dataset "
                               "that has them (ml-100k, ml-1m)")

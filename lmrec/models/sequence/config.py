@@ -49,6 +49,10 @@ class SequentialConfig:
     item_attributes: bool = False
     user_attributes: bool | None = False
     user_loss_weight: float = 0.5
+    # multi-task heads (lmrec/models/sequence/heads.py): weights of the rating (MSE) and click (BCE, sampled
+    # negatives) losses beside next-item; 0 = no head
+    rating_weight: float = 0.0
+    click_weight: float = 0.0
     loss: str = "ce"
     negatives: int = 1024  # losses that sample: shared popularity-sampled (sampled) or per-target uniform (bpr, bce)
     adapter: Literal["mlp", "moe"] = "mlp"  # text -> item vector: linear + residual MLP, or UniSRec's MoE
@@ -96,6 +100,9 @@ class SequentialConfig:
         if (self.item_attributes or self.user_attributes) and self.pretrained:
             raise ConfigError("model.item_attributes / user_attributes do not combine with model.pretrained: "
                               "attributes are learned per dataset")
+        if self.rating_weight < 0 or self.click_weight < 0:
+            raise ConfigError(f"model.rating_weight and model.click_weight must be >= 0; got {self.rating_weight}, "
+                              f"{self.click_weight}")
         if self.user_loss_weight < 0:
             raise ConfigError(f"model.user_loss_weight={self.user_loss_weight!r} must be >= 0")
         if not 0 < self.prior_decay <= 1:

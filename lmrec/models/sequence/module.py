@@ -22,6 +22,7 @@ from lmrec.errors import ConfigError, DataError, ModelFileError
 from lmrec.models.attributes import AttributeEmbedding
 from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower
 from lmrec.models.sequence.config import SequentialConfig
+from lmrec.models.sequence.heads import MultiTaskHeads
 from lmrec.models.sequence.nets import build_net, net_reads_time
 
 SKIP_TAU_START = 5.0  # the text skip's starting weight: cosines span [-1, 1], the net's logits about +-10
@@ -46,9 +47,10 @@ class SequenceModule(nn.Module):
     """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
 
     def __init__(self, tower: nn.Module, net: nn.Module, *, text_skip: bool = False, skip_decay: float = 0.7,
-                 users: AttributeEmbedding | None = None) -> None:
+                 users: AttributeEmbedding | None = None, heads: MultiTaskHeads | None = None) -> None:
         super().__init__()
         self.tower, self.net = tower, net
+        self.heads = heads  # rating / click heads over the same states and item vectors (sasrec-mtl)
         self.reads_time = False  # set by build from the net's registration: the net's forward takes `times`
         # user attributes x_u: g(x_u) joins every state of that user's history; an empty history is g(x_u) alone
         self.users = users
@@ -62,7 +64,7 @@ class SequenceModule(nn.Module):
     @classmethod
     def build(cls, config: SequentialConfig, n_items: int, text_vectors: Tensor | None, *,
               item_attributes: AttributeEmbedding | None = None,
-              user_attributes: AttributeEmbedding | None = None) -> SequenceModule:
+              user_attributes: AttributeEmbedding | None = None, mean_rating: float = 0.0) -> SequenceModule:
         """The tower `config.item_repr` asks for (text vectors [N, T] needed unless ID-only) and the registered net;
         item attributes join a fused tower's w'_i, user attributes the user states."""
         if item_attributes is not None and config.item_repr != "fused":
@@ -79,8 +81,12 @@ class SequenceModule(nn.Module):
                                    learn_alpha=config.learn_alpha, dropout=config.dropout, adapter=config.adapter,
                                    experts=config.experts, fusion=config.fusion, id_dropout=config.id_dropout,
                                    attributes=item_attributes)
+        heads = None
+        if config.rating_weight > 0 or config.click_weight > 0:
+            heads = MultiTaskHeads(config.dim, n_items, rating=config.rating_weight > 0,
+                                   click=config.click_weight > 0, mean_rating=mean_rating)
         module = cls(tower, build_net(config), text_skip=config.text_skip, skip_decay=config.prior_decay,
-                     users=user_attributes)
+                     users=user_attributes, heads=heads)
         module.reads_time = net_reads_time(config.net)
         return module
 
@@ -227,8 +233,9 @@ class SequenceModule(nn.Module):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Named parts: net (the sequence net), adapter (text -> item space), ids (ID table), alpha, fusion (the
         gate or mixing layer of a fused tower)."""
-        groups: dict[str, list[nn.Parameter]] = {"net": list(self.net.parameters()) + ([self.tau] if self.tau
-                                                                                       is not None else []),
+        head_parameters = list(self.heads.parameters()) if self.heads is not None else []
+        groups: dict[str, list[nn.Parameter]] = {"net": list(self.net.parameters()) + head_parameters
+                                                 + ([self.tau] if self.tau is not None else []),
                                                  "adapter": [], "ids": [],
                                                  "alpha": [], "fusion": []}
         if self.text_part is not None:
@@ -254,6 +261,8 @@ class SequenceModule(nn.Module):
             raise DataError(f"new item vectors must be [n, {current.shape[1]}]; got {tuple(new_text.shape)}")
         new_text = new_text.to(current.device, current.dtype)
         text.text_vectors = torch.cat([current, new_text])
+        if self.heads is not None:
+            self.heads.grow(len(new_text))
         if isinstance(self.tower, FusedItemTower):
             old = self.tower.ids.embedding
             grown = nn.Embedding(old.num_embeddings + len(new_text), old.embedding_dim).to(old.weight.device)

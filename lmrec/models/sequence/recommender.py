@@ -19,11 +19,13 @@ from lmrec.data.types import Catalog, Histories, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError
 from lmrec.models._scoring import check_items
 from lmrec.models.capabilities import (
+    ClickPredictor,
     DotProductScoring,
     GrowableCatalogue,
     IncrementalUpdates,
     ItemVectors,
     PerturbableItems,
+    RatingPredictor,
     SequenceLikelihood,
     UserAttributes,
 )
@@ -54,7 +56,7 @@ LM_PREFIX = "language_model."
 
 
 class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors,
-                            PerturbableItems, SequenceLikelihood, UserAttributes):
+                            PerturbableItems, SequenceLikelihood, UserAttributes, RatingPredictor, ClickPredictor):
     """The sequence recommender; `config.net` picks the net, `config.item_repr` the item tower."""
 
     Config = SequentialConfig
@@ -77,6 +79,10 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             found -= {DotProductScoring}
         if self.config.user_attributes is False:
             found -= {UserAttributes}
+        if self.config.rating_weight <= 0:
+            found -= {RatingPredictor}
+        if self.config.click_weight <= 0:
+            found -= {ClickPredictor}
         return found - {GrowableCatalogue} if self.config.item_repr == "id" else found
 
     # -- fit ---------------------------------------------------------------------------------------------------
@@ -92,10 +98,12 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             raise DataError("no training interactions")
         self.n_items_ = train.n_items
         vectors = self.encode_items(catalog, text_vectors, train.n_items)
-        attributes = fit_attributes(self.config, catalog, self._user_frame, train)
+        attributes = fit_attributes(catalog, self._user_frame, train, item_attributes=self.config.item_attributes,
+                                    user_attributes=self.config.user_attributes)
         with self.seeded(self.config.train.seed):
-            self.module_ = SequenceModule.build(self.config, train.n_items, vectors, **attributes.modules(
-                self.config.dim))
+            mean_rating = float(np.mean(train.value)) if train.value is not None and len(train.value) else 0.0
+            self.module_ = SequenceModule.build(self.config, train.n_items, vectors, mean_rating=mean_rating,
+                                                **attributes.modules(self.config.dim))
         self.fit_log_ = self.train_module(train, valid, progress=progress, hooks=hooks).to_dict()
         if attributes.summary:
             self.fit_log_["attributes"] = attributes.summary
@@ -142,13 +150,16 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                      config: TrainConfig | None = None, hooks: tuple[StepHook, ...] = ()) -> FitLog:
         """Next-item training of `module_`'s trainable parameters on `train`'s windows (transfer freezes parts
         first and calls this)."""
-        windows, users, times = user_windows(train, self.config.max_len)
-        if not windows:
+        windows = user_windows(train, self.config.max_len)
+        if not len(windows):
             raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
         config = config or self.config.train
         module = self._module()
-        batches = window_batches(windows, config.batch_size, self.config.max_len,
-                                 users if module.users is not None else None, times if module.reads_time else None)
+        if module.heads is not None and module.heads.rating is not None and windows.values is None:
+            raise DataError(f"{self.name} trains a rating head: the interactions need ratings (a rating column)")
+        batches = window_batches(windows, config.batch_size, self.config.max_len, users=module.users is not None,
+                                 times=module.reads_time,
+                                 values=module.heads is not None and module.heads.rating is not None)
         loss = self.next_item_loss(np.bincount(train.item, minlength=train.n_items))
         return self._train(self._module(), batches, loss, config=config, valid=valid, progress=progress,
                            hooks=(*self.config_hooks(), *hooks))
@@ -205,12 +216,15 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         spec = get_loss(self.config.loss)
         sampler = NegativeSampler(spec, item_counts, self.config.negatives)
         user_weight = self.config.user_loss_weight
+        heads = self._module().heads
 
         def loss_fn(module: nn.Module, batch: SequenceBatch) -> Tensor:
             hidden, table = module(batch.inputs, users=batch.users, times=batch.times)  # [B, L, D], [N, D]
             extra = 0.0
             if batch.users is not None and user_weight > 0:  # g(x_u) alone predicts the same next items
                 extra = user_weight * attribute_only_loss(module.user_part(batch.users), table, batch.targets)
+            if heads is not None:
+                extra = extra + self.head_losses(heads, hidden, table, batch)
             if spec.negatives == "none":
                 h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
             else:
@@ -220,6 +234,45 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             return spec(LossInputs(h, y, table, negatives, log_q)) + extra
 
         return loss_fn
+
+    def head_losses(self, heads, hidden: Tensor, table: Tensor, batch: SequenceBatch) -> Tensor:
+        """The weighted rating (MSE on targets with a value) and click (BCE against one uniform item per target)
+        losses at every real target position."""
+        dim = self.config.dim
+        keep = batch.targets >= 0
+        states, items = hidden[..., :dim][keep], batch.targets[keep]
+        vectors = table[items, :dim]
+        total = hidden.new_zeros(())
+        if heads.rating is not None and batch.values is not None:
+            total = total + self.config.rating_weight * heads.rating_loss(states, items, vectors, batch.values[keep])
+        if heads.click is not None:
+            negatives = torch.randint(table.shape[0], items.shape, device=items.device)
+            total = total + self.config.click_weight * heads.click_loss(states, vectors, table[negatives, :dim])
+        return total
+
+    # -- per-task predictions ------------------------------------------------------------------------------------
+    def predict_ratings(self, histories: Histories, items: np.ndarray) -> np.ndarray:
+        """[B] the rating head's prediction for item `items[b]` after history b."""
+        return self._head_outputs(histories, items, "rating")
+
+    def predict_clicks(self, histories: Histories, items: np.ndarray) -> np.ndarray:
+        """[B] the click head's probability for item `items[b]` after history b."""
+        return self._head_outputs(histories, items, "click")
+
+    def _head_outputs(self, histories: Histories, items: np.ndarray, task: str) -> np.ndarray:
+        heads = self._module().heads
+        if heads is None or (heads.rating if task == "rating" else heads.click) is None:
+            raise ConfigError(f"{self.name} has no {task} head (set model.{task}_weight > 0)")
+        index = torch.as_tensor(np.asarray(items, np.int64), device=self.device)
+        if len(index) != len(histories) or (len(index) and (int(index.min()) < 0 or int(index.max()) >= self.n_items_)):
+            raise DataError(f"items must be one known item index per history ({len(histories)}); got {len(index)}")
+        with torch.inference_mode():
+            table = self.item_table()
+            states = self.user_vectors(histories, table)[:, : self.config.dim]
+            vectors = table[index, : self.config.dim]
+            if task == "rating":
+                return heads.predict_rating(states, index, vectors).float().cpu().numpy()
+            return torch.sigmoid(heads.click_logit(states, vectors)).float().cpu().numpy()
 
     # -- score -------------------------------------------------------------------------------------------------
     def score(self, histories: Histories) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -13,37 +15,65 @@ from lmrec.train.batches import SequenceBatch
 def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
     """Each user's chronological sequence cut into windows of max_len+1 items from the end backwards; a window
     trains every position to predict the next item, so long histories are used whole."""
-    return user_windows(train, max_len)[0]
+    return user_windows(train, max_len).items
 
 
-def user_windows(train: Interactions, max_len: int) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
-    """`training_windows`, the user index of each window and the timestamps of its items."""
+@dataclass(frozen=True)
+class Windows:
+    """`training_windows` with, per window, its user, its items' timestamps and their values (ratings; None when
+    the interactions have none)."""
+
+    items: list[np.ndarray]
+    users: np.ndarray
+    times: list[np.ndarray]
+    values: list[np.ndarray] | None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def user_windows(train: Interactions, max_len: int) -> Windows:
+    """Cut every user's sequence as `training_windows` does, keeping users, timestamps and values."""
     seqs = train.sequences()
-    windows, users, times = [], [], []
+    order = np.argsort(train.user, kind="stable")  # sequences() order: the values follow the same rows
+    values = None if train.value is None else train.value[order]
+    items, users, times, picked = [], [], [], []
     for u in range(len(seqs)):
         lo = seqs.indptr[u]
         end = int(seqs.lengths[u])
         while end >= 2:
             start = max(0, end - max_len - 1)
-            windows.append(seqs.items[lo + start : lo + end])
+            items.append(seqs.items[lo + start : lo + end])
             times.append(seqs.times[lo + start : lo + end])
+            picked.append(slice(lo + start, lo + end))
             users.append(u)
             end -= max_len
-    return windows, np.asarray(users, np.int64), times
+    return Windows(items, np.asarray(users, np.int64), times,
+                   None if values is None else [values[s] for s in picked])
 
 
-def window_batches(windows: list[np.ndarray], batch_size: int, max_len: int | None = None,
-                   users: np.ndarray | None = None, times: list[np.ndarray] | None = None):
-    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`; with
-    `users` (one per window) each batch carries its windows' users, with `times` its inputs' timestamps."""
+def window_batches(windows: list[np.ndarray] | Windows, batch_size: int, max_len: int | None = None, *,
+                   users: bool = False, times: bool = False, values: bool = False):
+    """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`; from a
+    `Windows`, each batch also carries what is asked for: its windows' users, inputs' timestamps, targets'
+    values."""
+    found = windows if isinstance(windows, Windows) else Windows(list(windows), np.zeros(0, np.int64), [], None)
+    if (users or times or values) and not isinstance(windows, Windows):
+        raise ValueError("window_batches: users, times and values need a Windows")
+    if values and found.values is None:
+        raise ValueError("window_batches: these interactions have no values")
 
     def batches(rng: np.random.Generator):
-        order = rng.permutation(len(windows))
+        order = rng.permutation(len(found.items))
         for start in range(0, len(order), batch_size):
             picked = order[start : start + batch_size]
-            inputs, targets = pad_windows([windows[i] for i in picked], max_len)
-            yield SequenceBatch(inputs, targets, None if users is None else torch.from_numpy(users[picked]),
-                                None if times is None else pad_times([times[i] for i in picked], inputs.shape[1]))
+            inputs, targets = pad_windows([found.items[i] for i in picked], max_len)
+            width = inputs.shape[1]
+            yield SequenceBatch(
+                inputs, targets,
+                torch.from_numpy(found.users[picked]) if users else None,
+                pad_times([found.times[i] for i in picked], width) if times else None,
+                pad_values([found.values[i] for i in picked], width) if values else None)  # type: ignore[index]
 
     return batches
 
@@ -55,6 +85,16 @@ def pad_times(chunk: list[np.ndarray], width: int) -> Tensor:
     for row, stamps in enumerate(chunk):
         n = len(stamps) - 1
         out[row, width - n :] = stamps[:-1]
+    return torch.from_numpy(out)
+
+
+def pad_values(chunk: list[np.ndarray], width: int) -> Tensor:
+    """[B, width] float32 values of each window's targets (all but its first item), aligned like `pad_windows`'s
+    targets, NaN on the padding."""
+    out = np.full((len(chunk), width), np.nan, dtype=np.float32)
+    for row, vals in enumerate(chunk):
+        n = len(vals) - 1
+        out[row, width - n :] = vals[1:]
     return torch.from_numpy(out)
 
 

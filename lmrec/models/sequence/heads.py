@@ -1,0 +1,62 @@
+"""Multi-task heads on the shared towers of a sequence model (`sasrec-mtl`): beside next-item softmax, a rating
+head (MSE on explicit ratings) and a click head (BCE, the observed next item against sampled items). Each reads
+the state h_t after a history prefix and the item vector w_i the towers give:
+
+    rating(h, i) = mean + b_i + <R h, w_i>          click(h, i) = sigmoid(<C h, w_i> + c)
+
+so the heads share everything the next-item task learns and add only two D x D maps and an item bias.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class MultiTaskHeads(nn.Module):
+    """The rating and/or click head (absent ones are None)."""
+
+    def __init__(self, dim: int, n_items: int, *, rating: bool, click: bool, mean_rating: float = 0.0) -> None:
+        super().__init__()
+        self.rating = nn.Linear(dim, dim, bias=False) if rating else None
+        self.item_bias = nn.Embedding(n_items, 1) if rating else None
+        self.register_buffer("mean_rating", torch.tensor(float(mean_rating)), persistent=True)
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias.weight)
+        self.click = nn.Linear(dim, dim, bias=False) if click else None
+        self.click_bias = nn.Parameter(torch.zeros(())) if click else None
+
+    def predict_rating(self, states: Tensor, items: Tensor, vectors: Tensor) -> Tensor:
+        """[M] ratings of `items [M]` (item vectors `vectors [M, D]`) after states [M, D]."""
+        assert self.rating is not None and self.item_bias is not None, "no rating head"
+        return self.mean_rating + self.item_bias(items).squeeze(-1) + (self.rating(states) * vectors).sum(-1)
+
+    def click_logit(self, states: Tensor, vectors: Tensor) -> Tensor:
+        """[M] click logits of items with vectors [M, D] after states [M, D]."""
+        assert self.click is not None and self.click_bias is not None, "no click head"
+        return (self.click(states) * vectors).sum(-1) + self.click_bias
+
+    def rating_loss(self, states: Tensor, items: Tensor, vectors: Tensor, values: Tensor) -> Tensor:
+        known = torch.isfinite(values)
+        if not bool(known.any()):
+            return states.new_zeros(())
+        return F.mse_loss(self.predict_rating(states[known], items[known], vectors[known]).float(),
+                          values[known].float())
+
+    def click_loss(self, states: Tensor, positives: Tensor, negatives: Tensor) -> Tensor:
+        """BCE: each observed next item (vectors [M, D]) is a click, a sampled item ([M, D]) is not."""
+        logits = torch.cat([self.click_logit(states, positives), self.click_logit(states, negatives)]).float()
+        labels = torch.cat([torch.ones(len(positives)), torch.zeros(len(negatives))]).to(logits.device)
+        return F.binary_cross_entropy_with_logits(logits, labels)
+
+    def grow(self, n: int) -> None:
+        """Room for `n` new items (rating bias 0: the mean until their ratings arrive)."""
+        if self.item_bias is None:
+            return
+        old = self.item_bias
+        grown = nn.Embedding(old.num_embeddings + n, 1).to(old.weight.device)
+        with torch.no_grad():
+            grown.weight.zero_()
+            grown.weight[: old.num_embeddings] = old.weight
+        self.item_bias = grown
