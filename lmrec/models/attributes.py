@@ -72,3 +72,32 @@ def table_summary(table: FeatureTable) -> dict[str, object]:
     """What the fit log records about an attribute table: its fields and how many rows have any attribute."""
     has_any = (table.codes > 0).any(axis=1) | (np.abs(table.numeric) > 0).any(axis=1)
     return {"fields": table.describe(), "rows": len(table), "rows_with_attributes": int(has_any.sum())}
+
+
+class VectorModality(nn.Module):
+    """Item vectors from elsewhere (image, audio: `lmrec.data.vectors`) through a trainable linear map to [N, D];
+    items without a vector get zeros."""
+
+    def __init__(self, vectors: Tensor, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("vectors", vectors.float(), persistent=True)
+        self.project = nn.Linear(vectors.shape[1], dim, bias=False)
+        nn.init.normal_(self.project.weight, std=0.02)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Tensor], prefix: str, dim: int) -> VectorModality:
+        return cls(state[prefix + "vectors"], dim)
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def forward(self) -> Tensor:  # [N, D]
+        return self.project(self.vectors)
+
+    def rows(self, index: Tensor) -> Tensor:
+        known = (index >= 0) & (index < len(self))
+        out = self.project(self.vectors[torch.where(known, index, torch.zeros_like(index))])
+        return out * known.unsqueeze(-1).to(out.dtype)
+
+    def grow(self, n: int) -> None:
+        self.vectors = torch.cat([self.vectors, self.vectors.new_zeros(n, self.vectors.shape[1])])

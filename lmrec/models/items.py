@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lmrec.models.attributes import AttributeEmbedding
+from lmrec.models.attributes import AttributeEmbedding, VectorModality
 
 
 class IdItemTower(nn.Module):
@@ -87,12 +87,13 @@ class FusedItemTower(nn.Module):
 
     def __init__(self, text_vectors: Tensor, n_items: int, dim: int, *, alpha: float = 1.0,
                  learn_alpha: bool = True, dropout: float = 0.1, adapter: str = "mlp", experts: int = 8,
-                 fusion: str = "sum", id_dropout: float = 0.0, attributes: AttributeEmbedding | None = None
-                 ) -> None:
+                 fusion: str = "sum", id_dropout: float = 0.0, attributes: AttributeEmbedding | None = None,
+                 modality: VectorModality | None = None) -> None:
         super().__init__()
         self.text = TextItemTower(text_vectors, dim, dropout, adapter=adapter, experts=experts)
         self.ids = IdItemTower(n_items, dim)
         self.attributes = attributes
+        self.modality = modality  # item vectors from a file (image, audio), projected
         self.alpha = nn.Parameter(torch.tensor(float(alpha)), requires_grad=learn_alpha)
         self.fusion, self.id_dropout = fusion, float(id_dropout)
         if fusion in ("gate", "concat"):
@@ -115,11 +116,13 @@ class FusedItemTower(nn.Module):
         return self.mix(both)
 
     def id_vectors(self, items: Tensor | None = None) -> Tensor:
-        """w'_i of `items [C]` (every item when None): the ID embedding plus the attribute embedding."""
+        """w'_i of `items [C]` (every item when None): the ID embedding plus the attribute embedding and the
+        projected file vectors, when the tower has them."""
         ids = self.ids() if items is None else self.ids.embedding.weight[items]
-        if self.attributes is None:
-            return ids
-        return ids + (self.attributes() if items is None else self.attributes.rows(items))
+        for part in (self.attributes, self.modality):
+            if part is not None:
+                ids = ids + (part() if items is None else part.rows(items))
+        return ids
 
     def forward(self, text_noise: Tensor | None = None) -> Tensor:  # [N, D]
         return self.fuse(self.text(text_noise), self.id_vectors())

@@ -5,18 +5,21 @@ teaches the user-attribute vector alone to predict next items (it serves users w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import Tensor
 
 from lmrec.data.features import FeatureTable, FieldSpec, encode_features, infer_fields
-from lmrec.data.types import Catalog, Interactions
+from lmrec.data.types import Catalog, IdMap, Interactions
+from lmrec.data.vectors import read_item_vectors
 from lmrec.errors import ConfigError, DataError
-from lmrec.models.attributes import AttributeEmbedding, table_summary
+from lmrec.models.attributes import AttributeEmbedding, VectorModality, table_summary
 
 ITEM_PREFIX = "tower.attributes."
 USER_PREFIX = "users."
+MODALITY_PREFIX = "tower.modality."
 
 
 @dataclass
@@ -67,30 +70,34 @@ def fit_attributes(catalog: Catalog | None, users: pd.DataFrame | None, train: I
     return out
 
 
-def saved_attributes(state: dict[str, Tensor], dim: int) -> dict[str, AttributeEmbedding | None]:
-    """The attribute modules a saved module state holds (keyword arguments of `SequenceModule.build`)."""
-    found: dict[str, AttributeEmbedding | None] = {}
+def saved_attributes(state: dict[str, Tensor], dim: int) -> dict[str, Any]:
+    """The attribute and modality modules a saved module state holds (keyword arguments of
+    `SequenceModule.build`)."""
+    found: dict[str, Any] = {}
     for key, prefix in (("item_attributes", ITEM_PREFIX), ("user_attributes", USER_PREFIX)):
         found[key] = (AttributeEmbedding.from_state(state, prefix, dim) if prefix + "codes" in state else None)
+    found["modality"] = (VectorModality.from_state(state, MODALITY_PREFIX, dim) if MODALITY_PREFIX + "vectors" in state
+                         else None)
     return found
 
 
-def attribute_only_loss(user_part: Tensor, table: Tensor, targets: Tensor) -> Tensor:
-    """Mean cross-entropy of g(x_u) [B, D] scored against the item table [N, >= D] for every real target of each
-    window [B, L]: the attributes alone learn what their users go on to choose."""
-    logits = user_part @ table[:, : user_part.shape[1]].T  # [B, N]
+def item_vector_modality(path: str | None, catalog: Catalog | None, n_items: int, dim: int) -> tuple[Any, dict]:
+    """(VectorModality | None, fit-log entry) for `model.item_vectors=PATH`, aligned to the catalogue's items
+    (its `item_id` column is the dense item order)."""
+    if path is None:
+        return None, {}
+    if catalog is None or "item_id" not in catalog.frame.columns or len(catalog) != n_items:
+        raise ConfigError("model.item_vectors needs the items' IDs: a catalogue (--items FILE or a dataset with one)")
+    items = IdMap(catalog.frame["item_id"].astype(str).to_numpy(), kind="item")
+    vectors, present = read_item_vectors(path, items)
+    return (VectorModality(torch.from_numpy(vectors), dim),
+            {"file": str(path), "dim": int(vectors.shape[1]), "items_with_vectors": int(present.sum())})
+
+
+def attribute_only_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy of the demographic prior's logits [B, N] for every real target of each window [B, L]:
+    the attributes alone learn what their users go on to choose."""
     logp = torch.log_softmax(logits.float(), dim=-1)
     real = targets >= 0
     picked = logp.gather(1, targets.clamp(min=0))  # [B, L]
     return -(picked * real).sum() / real.sum().clamp(min=1)
-
-
-def compressed_with_users(module, vectors: Tensor, seq: Tensor, users: Tensor) -> Tensor:
-    """User states from a compressed net ([B, D(+T)]) with the attribute vector joined as the float32 path does
-    (an empty history is the attribute vector alone)."""
-    part = module.user_part(users).to(vectors.dtype)
-    dim = part.shape[1]
-    empty = (seq < 0).all(dim=1, keepdim=True)
-    head = torch.where(empty, torch.zeros_like(vectors[:, :dim]), vectors[:, :dim]) + part
-    return torch.cat([head, vectors[:, dim:]], dim=1)
-

@@ -82,9 +82,9 @@ def compress(model: SequentialRecommender, spec: CompressionSpec) -> tuple[Seque
         raise ConfigError(f"compression is for sequence models (sasrec, gru4rec, lstm4rec, ...); got a "
                           f"{type(model).__name__}")
     model._check_fitted()
-    if spec.inference and model._module().reads_time:
-        raise ConfigError(f"--method {spec}: the int8 and ONNX forms do not cover time-aware nets "
-                          f"({model.config.net}); prune alone works")
+    if spec.inference and (model._module().reads_time or model._module().users is not None):
+        raise ConfigError(f"--method {spec}: the int8 and ONNX forms do not cover time-aware nets or user "
+                          f"attributes ({model.name}); prune alone works")
     config = replace(model.config, inference=spec.inference or model.config.inference)
     out = type(model)(config, name=model.name)
     out.n_items_, out.fit_log_ = model.n_items_, model.fit_log_

@@ -48,6 +48,7 @@ class SequentialConfig:
     # user attributes (recorded in the fit log either way)
     item_attributes: bool = False
     user_attributes: bool | None = False
+    item_vectors: str | None = None  # a file of per-item vectors (image, audio; lmrec/data/vectors.py) fused in w'_i
     user_loss_weight: float = 0.5
     # multi-task heads (lmrec/models/sequence/heads.py): weights of the rating (MSE) and click (BCE, sampled
     # negatives) losses beside next-item; 0 = no head
@@ -95,6 +96,8 @@ class SequentialConfig:
         if self.train.adversarial.enabled and self.item_repr == "id" and "items" not in self.train.adversarial.parts:
             raise ConfigError("model.train.adversarial.parts=['text'] perturbs nothing in an ID-only model; add "
                               "'items' or use a text or fused model")
+        if self.item_vectors is not None and self.item_repr != "fused":
+            raise ConfigError("model.item_vectors needs item_repr='fused' (the vectors join w'_i)")
         if self.item_attributes and self.item_repr != "fused":
             raise ConfigError("model.item_attributes needs item_repr='fused' (w'_i = ID + attribute embeddings)")
         if (self.item_attributes or self.user_attributes) and self.pretrained:

@@ -85,7 +85,8 @@ def build_form(module: SequenceModule, form: str, table: Tensor, max_len: int) -
 
 def with_net(module: SequenceModule, net: nn.Module) -> SequenceModule:
     """A view of `module` whose user states come from `net`: the same tower (shared, not copied) and text skip."""
-    view = SequenceModule(module.tower, net, text_skip=module.tau is not None, skip_decay=module.skip_decay)
+    view = SequenceModule(module.tower, net, dim=module.dim, text_skip=module.tau is not None,
+                          skip_decay=module.skip_decay)
     view.tau = module.tau
     view.training = False  # not .eval(): that would also switch the shared tower of a module in training
     return view

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lmrec.errors import ConfigError, DataError, ModelFileError
-from lmrec.models.attributes import AttributeEmbedding
+from lmrec.models.attributes import AttributeEmbedding, VectorModality
 from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower
 from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.heads import MultiTaskHeads
@@ -46,14 +46,24 @@ class Perturbation:
 class SequenceModule(nn.Module):
     """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
 
-    def __init__(self, tower: nn.Module, net: nn.Module, *, text_skip: bool = False, skip_decay: float = 0.7,
-                 users: AttributeEmbedding | None = None, heads: MultiTaskHeads | None = None) -> None:
+    def __init__(self, tower: nn.Module, net: nn.Module, *, dim: int, text_skip: bool = False,
+                 skip_decay: float = 0.7, users: AttributeEmbedding | None = None,
+                 heads: MultiTaskHeads | None = None, n_items: int = 0) -> None:
         super().__init__()
         self.tower, self.net = tower, net
         self.heads = heads  # rating / click heads over the same states and item vectors (sasrec-mtl)
         self.reads_time = False  # set by build from the net's registration: the net's forward takes `times`
-        # user attributes x_u: g(x_u) joins every state of that user's history; an empty history is g(x_u) alone
+        # user attributes x_u: a demographic prior g(x_u) . v_i + b_i joins every score (its own item vectors v and
+        # bias b, appended to the item table; [g(x_u); 1] to the user states), and is all an empty history gets
         self.users = users
+        self.dim = int(dim)  # the net's width: the item table's first columns
+        if users is not None:
+            self.prior_items = nn.Embedding(n_items, self.dim)
+            nn.init.normal_(self.prior_items.weight, std=0.02)
+            self.prior_bias = nn.Embedding(n_items, 1)
+            nn.init.zeros_(self.prior_bias.weight)
+        else:
+            self.prior_items = self.prior_bias = None
         # text skip: scores carry tau * cos(recency-weighted history text, item text) beside the net's dot product,
         # as one dot product of [net state, tau * profile] with [item vector, item text vector]
         self.skip_decay = float(skip_decay)
@@ -64,11 +74,13 @@ class SequenceModule(nn.Module):
     @classmethod
     def build(cls, config: SequentialConfig, n_items: int, text_vectors: Tensor | None, *,
               item_attributes: AttributeEmbedding | None = None,
-              user_attributes: AttributeEmbedding | None = None, mean_rating: float = 0.0) -> SequenceModule:
+              user_attributes: AttributeEmbedding | None = None, modality: VectorModality | None = None,
+              mean_rating: float = 0.0) -> SequenceModule:
         """The tower `config.item_repr` asks for (text vectors [N, T] needed unless ID-only) and the registered net;
         item attributes join a fused tower's w'_i, user attributes the user states."""
-        if item_attributes is not None and config.item_repr != "fused":
-            raise ConfigError("model.item_attributes needs item_repr='fused' (w'_i = ID + attribute embeddings)")
+        if (item_attributes is not None or modality is not None) and config.item_repr != "fused":
+            raise ConfigError("item attributes and item vectors need item_repr='fused' (w'_i = ID + attribute "
+                              "embeddings + projected vectors)")
         if config.item_repr == "id":
             tower: nn.Module = IdItemTower(n_items, config.dim)
         elif text_vectors is None:
@@ -80,13 +92,13 @@ class SequenceModule(nn.Module):
             tower = FusedItemTower(text_vectors, n_items, config.dim, alpha=config.alpha,
                                    learn_alpha=config.learn_alpha, dropout=config.dropout, adapter=config.adapter,
                                    experts=config.experts, fusion=config.fusion, id_dropout=config.id_dropout,
-                                   attributes=item_attributes)
+                                   attributes=item_attributes, modality=modality)
         heads = None
         if config.rating_weight > 0 or config.click_weight > 0:
             heads = MultiTaskHeads(config.dim, n_items, rating=config.rating_weight > 0,
                                    click=config.click_weight > 0, mean_rating=mean_rating)
-        module = cls(tower, build_net(config), text_skip=config.text_skip, skip_decay=config.prior_decay,
-                     users=user_attributes, heads=heads)
+        module = cls(tower, build_net(config), dim=config.dim, text_skip=config.text_skip,
+                     skip_decay=config.prior_decay, users=user_attributes, heads=heads, n_items=n_items)
         module.reads_time = net_reads_time(config.net)
         return module
 
@@ -104,7 +116,12 @@ class SequenceModule(nn.Module):
         items = self.tower() if noise is None else self.tower(noise.text)
         if noise is not None and noise.items is not None:
             items = items + noise.items.to(items.dtype)
-        table = items if self.tau is None else torch.cat([items, self.text_vectors.to(items.dtype)], dim=1)
+        table = items
+        if self.prior_items is not None and self.prior_bias is not None:
+            table = torch.cat([table, self.prior_items.weight.to(items.dtype), self.prior_bias.weight.to(items.dtype)],
+                              dim=1)
+        if self.tau is not None:
+            table = torch.cat([table, self.text_vectors.to(items.dtype)], dim=1)
         self._table_cache = (key, table) if key is not None else None
         return table
 
@@ -120,10 +137,9 @@ class SequenceModule(nn.Module):
             self._perturbation = previous
 
     def base_table(self) -> Tensor:
-        """[N, D] the tower's item vectors without the text skip's columns (what a perturbation of items adds
-        to)."""
-        table = self.item_table()
-        return table if self.tau is None else table[:, : table.shape[1] - self.text_vectors.shape[1]]
+        """[N, D] the tower's item vectors without the prior's and the text skip's columns (what a perturbation
+        of items adds to, what similarity reads)."""
+        return self.item_table()[:, : self.dim]
 
     def _table_key(self) -> tuple:
         """What the table depends on: every tower weight's storage and in-place version counter (optimiser steps,
@@ -131,7 +147,10 @@ class SequenceModule(nn.Module):
         (set_text_vectors and grow replace them) and the autocast settings."""
         text = self.text_vectors
         text_id = (text.data_ptr(), tuple(text.shape), text._version) if text is not None else None
-        return (tuple((p.data_ptr(), p._version) for p in self.tower.parameters()), text_id, autocast_state())
+        parts = list(self.tower.parameters()) + ([self.prior_items.weight, self.prior_bias.weight]
+                                                 if self.prior_items is not None and self.prior_bias is not None
+                                                 else [])
+        return (tuple((p.data_ptr(), p._version) for p in parts), text_id, autocast_state())
 
     def forward(self, seq: Tensor, last_only: bool = False, users: Tensor | None = None,
                 times: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -154,22 +173,30 @@ class SequenceModule(nn.Module):
             raise ConfigError("this sequence model reads no user attributes")
         return self.users.rows(users)
 
+    def prior_logits(self, users: Tensor, table: Tensor) -> Tensor:
+        """[B, N] the demographic prior alone, g(x_u) . v_i + b_i, from the item table's prior columns."""
+        prior = table[:, self.dim: 2 * self.dim + 1]  # [N, D + 1]
+        state = torch.cat([self.user_part(users), torch.ones_like(users, dtype=prior.dtype).unsqueeze(1)], dim=1)
+        return state.to(prior.dtype) @ prior.T
+
     def _states(self, seq: Tensor, table: Tensor, last_only: bool, users: Tensor | None = None,
                 times: Tensor | None = None) -> Tensor:
-        dim = table.shape[1] - (0 if self.tau is None else self.text_vectors.shape[1])
+        dim = self.dim
         if self.reads_time:
             hidden = self.net(seq, table[:, :dim], last_only=last_only,
                               times=torch.zeros_like(seq) if times is None else times)
         else:
             hidden = self.net(seq, table[:, :dim], last_only=last_only)
-        if self.users is not None and users is not None:
-            # an empty history has no state of its own: it is served from the attributes alone. g(x_u) is
-            # learned by its own next-item loss only (detached here): trained through the sum as well, it became
-            # whatever offset the net compensated for, and an attribute-only state ranked near random (NDCG@10
-            # 0.08 vs popularity 0.45 for new ml-100k users; detached, 0.40)
+        if self.users is not None:
+            # [h; g(x_u); 1] against [w_i; v_i; b_i]: the net's score plus the demographic prior. An empty history
+            # has no state of its own (h = 0): it is served from the prior alone. (Adding g(x_u) to h and scoring
+            # it against w_i served new ml-100k users below popularity: NDCG@10 0.08-0.19 vs 0.45.)
             empty = (seq < 0).all(dim=1).view(-1, 1, 1)
-            prior = self.users.rows(users).detach()
-            hidden = torch.where(empty, torch.zeros_like(hidden), hidden) + prior.unsqueeze(1)
+            hidden = torch.where(empty, torch.zeros_like(hidden), hidden)
+            prior = (self.users.rows(users) if users is not None
+                     else hidden.new_zeros(hidden.shape[0], self.dim)).to(hidden.dtype)
+            prior = torch.cat([prior, torch.ones_like(prior[:, :1])], dim=1).unsqueeze(1)  # [B, 1, D + 1]
+            hidden = torch.cat([hidden, prior.expand(-1, hidden.shape[1], -1)], dim=-1)
         if self.tau is None:
             return hidden
         profiles = self.text_profiles(seq)  # [B, L, T]
@@ -245,8 +272,9 @@ class SequenceModule(nn.Module):
         if self.users is not None:  # user attributes belong to the data, like the ID table
             groups["ids"] += list(self.users.parameters())
         if isinstance(self.tower, FusedItemTower):
-            if self.tower.attributes is not None:
-                groups["ids"] += list(self.tower.attributes.parameters())
+            for part in (self.tower.attributes, self.tower.modality):
+                if part is not None:
+                    groups["ids"] += list(part.parameters())
             groups["alpha"] = [self.tower.alpha]
             groups["fusion"] = list(self.tower.mix.parameters()) if self.tower.fusion != "sum" else []
         return groups
@@ -263,6 +291,9 @@ class SequenceModule(nn.Module):
         text.text_vectors = torch.cat([current, new_text])
         if self.heads is not None:
             self.heads.grow(len(new_text))
+        if self.prior_items is not None and self.prior_bias is not None:
+            self.prior_items = _grown(self.prior_items, len(new_text))
+            self.prior_bias = _grown(self.prior_bias, len(new_text))
         if isinstance(self.tower, FusedItemTower):
             old = self.tower.ids.embedding
             grown = nn.Embedding(old.num_embeddings + len(new_text), old.embedding_dim).to(old.weight.device)
@@ -270,8 +301,9 @@ class SequenceModule(nn.Module):
                 grown.weight[: old.num_embeddings] = old.weight
                 grown.weight[old.num_embeddings :] = neighbour_mean(new_text, current, old.weight)
             self.tower.ids.embedding = grown
-            if self.tower.attributes is not None:
-                self.tower.attributes.grow(len(new_text))
+            for part in (self.tower.attributes, self.tower.modality):
+                if part is not None:
+                    part.grow(len(new_text))
 
     # -- transfer --------------------------------------------------------------------------------------------
     def load_text_model(self, source: SequenceModule) -> None:
@@ -295,6 +327,15 @@ class SequenceModule(nn.Module):
         if text is None:
             raise ConfigError("this sequence model is ID-only: it has no text part")
         return text
+
+
+def _grown(embedding: nn.Embedding, n: int) -> nn.Embedding:
+    """`embedding` with `n` zero rows appended (a new item's prior: nothing known yet)."""
+    grown = nn.Embedding(embedding.num_embeddings + n, embedding.embedding_dim).to(embedding.weight.device)
+    with torch.no_grad():
+        grown.weight.zero_()
+        grown.weight[: embedding.num_embeddings] = embedding.weight
+    return grown
 
 
 def neighbour_mean(new_text: Tensor, text: Tensor, ids: Tensor, k: int = 10) -> Tensor:

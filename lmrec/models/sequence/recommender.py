@@ -31,8 +31,8 @@ from lmrec.models.capabilities import (
 )
 from lmrec.models.sequence.attributes import (
     attribute_only_loss,
-    compressed_with_users,
     fit_attributes,
+    item_vector_modality,
     saved_attributes,
 )
 from lmrec.models.sequence.config import SequentialConfig
@@ -102,11 +102,14 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                                     user_attributes=self.config.user_attributes)
         with self.seeded(self.config.train.seed):
             mean_rating = float(np.mean(train.value)) if train.value is not None and len(train.value) else 0.0
+            modality, modality_log = item_vector_modality(self.config.item_vectors, catalog, train.n_items,
+                                                          self.config.dim)
             self.module_ = SequenceModule.build(self.config, train.n_items, vectors, mean_rating=mean_rating,
-                                                **attributes.modules(self.config.dim))
+                                                modality=modality, **attributes.modules(self.config.dim))
         self.fit_log_ = self.train_module(train, valid, progress=progress, hooks=hooks).to_dict()
-        if attributes.summary:
-            self.fit_log_["attributes"] = attributes.summary
+        if attributes.summary or modality_log:
+            self.fit_log_["attributes"] = {**attributes.summary,
+                                           **({"item_vectors": modality_log} if modality_log else {})}
         self.fit_log_.update(self.fit_priors(train, valid))
         return self
 
@@ -221,8 +224,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         def loss_fn(module: nn.Module, batch: SequenceBatch) -> Tensor:
             hidden, table = module(batch.inputs, users=batch.users, times=batch.times)  # [B, L, D], [N, D]
             extra = 0.0
-            if batch.users is not None and user_weight > 0:  # g(x_u) alone predicts the same next items
-                extra = user_weight * attribute_only_loss(module.user_part(batch.users), table, batch.targets)
+            if batch.users is not None and user_weight > 0:  # the demographic prior alone predicts them too
+                extra = user_weight * attribute_only_loss(module.prior_logits(batch.users, table), batch.targets)
             if heads is not None:
                 extra = extra + self.head_losses(heads, hidden, table, batch)
             if spec.negatives == "none":
@@ -304,11 +307,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             if self.config.inference != "float32":  # the net's int8 / ONNX Runtime form
                 from lmrec.models.sequence.inference import compressed_user_vectors
 
-                vectors = compressed_user_vectors(self._module(), self.config.inference, seq, table,
-                                                  max_len=self.config.max_len)
-                if users is not None:  # the compressed net is the sequence part; attributes join as in float32
-                    vectors = compressed_with_users(self._module(), vectors, seq, users)
-                return vectors
+                return compressed_user_vectors(self._module(), self.config.inference, seq, table,
+                                               max_len=self.config.max_len)
             return self._module().user_vectors(seq, table, users, times)
 
     def item_table(self) -> Tensor:
@@ -320,7 +320,11 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
     def item_vectors(self) -> np.ndarray:
         """[N, T] for similarity and diversity: the text vectors of a text or fused model, else the ID table."""
         vectors = self.text_vectors
-        table = vectors if vectors is not None else self.item_table()
+        if vectors is None:
+            self._check_fitted()
+            with torch.inference_mode():
+                vectors = self._module().base_table()
+        table = vectors
         return table.detach().float().cpu().numpy()
 
     # -- robustness ------------------------------------------------------------------------------------------
