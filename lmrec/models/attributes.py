@@ -61,6 +61,17 @@ class AttributeEmbedding(nn.Module):
             out = out + self.project(numeric)
         return out
 
+    def forget(self, row: int) -> bool:
+        """Erase row `row`'s attributes (it becomes a row without any); True when it had some."""
+        if not 0 <= row < len(self):
+            return False
+        with torch.no_grad():
+            had = bool((self.codes[row] > 0).any() or (self.numeric[row] != 0).any())
+            self.codes[row] = 0
+            self.weights[row] = 0.0
+            self.numeric[row] = 0.0
+        return had
+
     def grow(self, n: int) -> None:
         """Append `n` rows without attributes (items added from their text alone)."""
         self.codes = torch.cat([self.codes, self.codes.new_zeros(n, self.codes.shape[1])])

@@ -94,9 +94,11 @@ class SequenceLikelihood(Protocol):
 class UserAttributes(Protocol):
     """Reads user attributes (demographics): `fit_user_attributes(frame)` before `fit` gives it the users'
     attribute frame (row i = dense user i), and scoring reads `Histories.users`, so a user with no history is
-    served from the attributes alone."""
+    served from the attributes alone. `forget_user_attributes(i)` erases user i's row from the learned state
+    (True when there was one): erasure (lmrec.online.erasure) calls it."""
 
     def fit_user_attributes(self, frame: Any) -> None: ...
+    def forget_user_attributes(self, user: int) -> bool: ...
 
 
 @runtime_checkable

@@ -161,6 +161,10 @@ class DCNRanker(TorchRecommender, CandidateScorer, ClickPredictor, UserAttribute
     def fit_user_attributes(self, frame: Any) -> None:
         self._user_frame = frame
 
+    def forget_user_attributes(self, user: int) -> bool:
+        module = self.module_
+        return module.users.forget(int(user)) if module is not None and module.users is not None else False
+
     # -- fit ---------------------------------------------------------------------------------------------------
     def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
             progress: Progress | None = None) -> DCNRanker:

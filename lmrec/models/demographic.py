@@ -46,6 +46,14 @@ class DemographicPop(BaseRecommender, UserAttributes):
     def fit_user_attributes(self, frame: Any) -> None:
         self._user_frame = frame
 
+    def forget_user_attributes(self, user: int) -> bool:
+        """Erase user `user`'s group codes (they are then served global popularity)."""
+        if not 0 <= int(user) < len(self.groups_):
+            return False
+        had = bool((self.groups_[int(user)] >= 0).any())
+        self.groups_[int(user)] = -1
+        return had
+
     def fit(self, train: Interactions, *, valid: Holdout | None = None, catalog: Catalog | None = None,
             progress: Progress | None = None) -> DemographicPop:
         if len(train) == 0:

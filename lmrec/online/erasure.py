@@ -6,7 +6,8 @@ What is erased, everywhere in RUN_DIR:
   ids.json            the user's ID, replaced by a random tombstone (no index shifts, nothing links back)
   split.npz           the user's training events and validation/test rows (meta.json gets the new fingerprint)
   per_user.csv, recommendations.csv, targets.csv     the user's rows
-What is not: the model weights, which were trained with the user's events: update_state.json records
+  model/              the user's attribute row, in a model that reads user attributes (sasrec-attr, pop-demo, dcn)
+What is not: the rest of the model weights, which were trained with the user's events: update_state.json records
 `retrain_required`, and only a new `lmrec fit` removes that influence (`lmrec update` fine-tunes the weights it
 has; it trains on nothing of the user's from then on). Aggregate metrics in metrics.json are not recomputed.
 Each erasure is one line in the audit log (who, when, how much; the user as a salted hash, never the ID).
@@ -80,7 +81,22 @@ def _erase_from_version(files: ModelFiles, user_id: str) -> int | None:
     raw = users.raw.copy()
     raw[index] = f"~erased-{secrets.token_hex(12)}"
     save_ids(files.ids, IdMap(raw, kind="user"), items)
+    _erase_attributes(files, index)
     return index
+
+
+def _erase_attributes(files: ModelFiles, index: int) -> bool:
+    """Remove user `index`'s attribute row from the version's model, when it reads user attributes."""
+    from lmrec.models.base import WEIGHTS, load_model
+    from lmrec.models.capabilities import UserAttributes, supports
+
+    if not (files.model / WEIGHTS).exists():
+        return False
+    model = load_model(files.model)
+    if not supports(model, UserAttributes) or not model.forget_user_attributes(index):
+        return False
+    model.save(files.model)
+    return True
 
 
 def _erase_from_split(layout: RunDir, index: int) -> int:

@@ -4,6 +4,7 @@ for that user's history and attributes (coalesced or not)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,3 +50,21 @@ def test_a_named_user_is_ranked_with_their_attributes(attr_run, coalesce: int) -
     assert served == expected
     assert run.model.score(named).tolist() != run.model.score(plain).tolist()  # the attributes do change scores
     assert len(anonymous) == 5
+
+
+def test_erasing_a_user_removes_their_attributes_from_the_model(attr_run, tmp_path) -> None:
+    import shutil
+
+    from lmrec.online.erasure import forget_user
+
+    run_dir = Path(shutil.copytree(attr_run, tmp_path / "copy"))
+    before = load_run(run_dir)
+    index = before.users.index("user5")
+    assert before.model.module_.users.codes[index].gt(0).any()
+    forget_user(run_dir, "user5")
+    after = load_run(run_dir)
+    assert not after.model.module_.users.codes[index].gt(0).any()
+    assert after.model.module_.users.codes[index + 1].gt(0).any()  # nobody else's
+    query = Histories(np.full((1, 1), -1), np.zeros(1, np.int64), users=np.asarray([index]))
+    anonymous = Histories(np.full((1, 1), -1), np.zeros(1, np.int64))
+    assert after.model.score(query).tolist() == after.model.score(anonymous).tolist()

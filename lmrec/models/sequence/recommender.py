@@ -117,6 +117,11 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         """The users' attribute frame (row i = dense user i) the next `fit` reads when config.user_attributes."""
         self._user_frame = frame
 
+    def forget_user_attributes(self, user: int) -> bool:
+        """Erase user `user`'s attribute row from the model (its demographic prior becomes the anonymous one)."""
+        module = self._module()
+        return module.users.forget(int(user)) if module.users is not None else False
+
     def fit_priors(self, train: Interactions, valid: Holdout | None) -> dict[str, Any]:
         """Count `train`'s events per item and set the weights of the net and `config.priors` (the configured
         ones, else searched on `valid`, else equal); returns the fit-log entries (empty without priors)."""
