@@ -135,6 +135,7 @@ UserColOpt = Annotated[str | None, typer.Option(help="Column holding user IDs.")
 ItemColOpt = Annotated[str | None, typer.Option(help="Column holding item IDs.")]
 TimeColOpt = Annotated[str | None, typer.Option(help="Column holding timestamps.")]
 RatingColOpt = Annotated[str | None, typer.Option(help="Column holding ratings/weights.")]
+EventColOpt = Annotated[str | None, typer.Option(help="Column holding event types (view, click, purchase).")]
 OrderColOpt = Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu or cuda.")]
 RunDirArg = Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")]

@@ -12,6 +12,7 @@ from lmrec.cli.common import (
     DataDirOpt,
     DatasetOpt,
     DeviceOpt,
+    EventColOpt,
     InterOpt,
     ItemColOpt,
     ItemsOpt,
@@ -44,6 +45,7 @@ def fit(
     item_col: ItemColOpt = None,
     timestamp_col: TimeColOpt = None,
     rating_col: RatingColOpt = None,
+    event_col: EventColOpt = None,
     order_col: OrderColOpt = None,
     pretrained: Annotated[Path | None, typer.Option("--pretrained", help="Start from a `lmrec pretrain` "
                                                     "checkpoint (its architecture and settings).")] = None,
@@ -65,8 +67,8 @@ def fit(
         base = merge(transfer_overrides(pretrained, finetune=finetune, model=model), base)
     overrides = run_overrides(model=model, seed=seed, set_=set_, dataset=dataset, interactions=interactions,
                               items=items, users=users, data_dir=data_dir, user_col=user_col, item_col=item_col,
-                              timestamp_col=timestamp_col, rating_col=rating_col, order_col=order_col,
-                              pseudonymize=pseudonymize or None)
+                              timestamp_col=timestamp_col, rating_col=rating_col, event_col=event_col,
+                              order_col=order_col, pseudonymize=pseudonymize or None)
     run_config = build_config(base, overrides)
     with ConsoleReporter() as progress:
         meta = fit_run(run_config, out_dir, progress=progress, device=device)

@@ -23,6 +23,7 @@ class DataConfig:
     item_col: str = "item_id"
     timestamp_col: str = "timestamp"
     rating_col: str | None = "rating"
+    event_col: str | None = None  # event type (view, click, purchase, ...), kept in Interactions.event
     order_col: str | None = None
     sep: str | None = None
     pseudonymize: bool = False  # user IDs replaced by a keyed HMAC at ingestion (lmrec/data/pseudonym.py)
@@ -45,7 +46,7 @@ def load_data(data: DataConfig, prepare_config: PrepareConfig | None = None) -> 
         dataset = load_dataset(data.dataset, data_dir=data.data_dir)
     else:
         columns = ColumnMap(user=data.user_col, item=data.item_col, timestamp=data.timestamp_col,
-                            rating=data.rating_col, order=data.order_col)
+                            rating=data.rating_col, event=data.event_col, order=data.order_col)
         dataset = load_files(data.interactions, data.items, columns=columns, sep=data.sep)
     if data.users:
         from lmrec.data.build import attach_user_attributes

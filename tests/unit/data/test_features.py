@@ -71,3 +71,14 @@ def test_recbole_user_file_and_conflicting_rows(tmp_path) -> None:
     missing.write_text("id,age\nu0,31\n")
     with pytest.raises(DataError, match="no user ID column 'user_id'"):
         read_users(missing)
+
+
+def test_event_types_are_read_from_a_named_column(tmp_path) -> None:
+    from lmrec.data.config import DataConfig, load_data
+
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,timestamp,kind\nu1,a,1,view\nu1,b,2,purchase\nu2,a,1,click\n")
+    dataset = load_data(DataConfig(interactions=str(path), event_col="kind"))
+    assert sorted(dataset.interactions.event.tolist()) == ["click", "purchase", "view"]
+    with pytest.raises(DataError, match="missing required column"):
+        load_data(DataConfig(interactions=str(path), event_col="type"))
