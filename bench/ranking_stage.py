@@ -93,7 +93,7 @@ def main() -> None:
     record = {
         "retriever": {"run": args.retriever, "model": run.meta["model"]},
         "ranker": {"run": args.ranker, "model": ranker.meta["model"],
-                   "features": ranker.model.fit_log_.get("features")},
+                   "features": ranker.meta.get("fit_log", {}).get("features")},
         "candidates": args.candidates, "split_fingerprint": run.meta["split"]["fingerprint"],
         "dataset_digest": run.meta["dataset"]["digest"], "test_users": len(run.split.test),
         "full_ranking": {
