@@ -31,7 +31,7 @@ $(PEERS_VENV)/.installed: constraints.txt
 # beside the baselines, two models at a time.
 demo: $(STAMP)
 	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --jobs 2 --out runs/demo \
-		--models pop,itemknn,ease,lm-content,hybrid-lm,sasrec,sasrec-fused,auto
+		--models pop,itemknn,ease,lm-content,hybrid-lm,sasrec,sasrec-fused,sasrec-attr,auto
 
 # The full ml-100k table (every model, paired tests against sasrec), as in bench/results/ml-100k.
 benchmark: $(STAMP)

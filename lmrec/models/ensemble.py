@@ -22,6 +22,7 @@ from lmrec.data.types import Catalog, Histories, Interactions
 from lmrec.errors import ConfigError
 from lmrec.models.base import BaseRecommender
 from lmrec.models.blend import sample_rows, search_weights, standardise
+from lmrec.models.capabilities import UserAttributes, supports
 from lmrec.models.registry import get_model, register
 from lmrec.models.sequence import SEQUENCE_TINY
 from lmrec.train.trainer import Progress
@@ -67,7 +68,7 @@ AUTO_PARTS = {"parts": ["ease", "tfidf", "lm-content", "sasrec-fused"], "fallbac
           summary="Picks and weighs EASE, TF-IDF, LM text similarity and the LM-fused SASRec on validation NDCG@10 "
                   "(EASE + SASRec without item text)")
 @register("ensemble", tiny={"parts": ["itemknn", "sasrec"], "part_configs": {"sasrec": SEQUENCE_TINY}})
-class Ensemble(BaseRecommender):
+class Ensemble(BaseRecommender, UserAttributes):
     Config = EnsembleConfig
     config: EnsembleConfig
 
@@ -75,6 +76,14 @@ class Ensemble(BaseRecommender):
         super().__init__(config, name=name)
         self.parts_: list[BaseRecommender] = []
         self.weights_: np.ndarray | None = None
+        self._user_frame: Any = None
+
+    def fit_user_attributes(self, frame: Any) -> None:
+        """Handed to every part that reads user attributes when it is fitted."""
+        self._user_frame = frame
+
+    def forget_user_attributes(self, user: int) -> bool:
+        return any([part.forget_user_attributes(user) for part in self.parts_ if supports(part, UserAttributes)])
 
     def _new_parts(self) -> list[BaseRecommender]:
         cfg = self.config
@@ -90,8 +99,12 @@ class Ensemble(BaseRecommender):
             self.config = replace(cfg, parts=cfg.fallback_parts, fallback_parts=(), weights=None)
         elif cfg.fallback_parts:
             self.config = replace(cfg, fallback_parts=())  # the saved config names exactly what was fitted
+        parts = self._new_parts()
+        for part in parts:
+            if supports(part, UserAttributes):
+                part.fit_user_attributes(self._user_frame)
         self.parts_ = [part.to(self.device).fit(train, valid=valid, catalog=catalog, progress=progress)
-                       for part in self._new_parts()]
+                       for part in parts]
         self.n_items_ = train.n_items
         log: dict[str, Any] = {"parts": {name: part.fit_log_ for name, part in zip(self.config.parts,
                                                                                    self.parts_, strict=True)}}
