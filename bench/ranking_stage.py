@@ -75,13 +75,16 @@ def main() -> None:
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     run, ranker = load_run(args.retriever), load_run(args.ranker)
-    stage = ranking_stage(run, ranker, args.candidates)
+    stage = ranking_stage(run, ranker, args.candidates, "auto")  # the weight chosen on validation
+    reorder = ranking_stage(run, ranker, args.candidates, "alone")  # the top N in the ranker's order alone
     options = EvalOptions(ks=(10,))
     n_items = len(run.items)
     alone = evaluate(run.model, run.split.test, n_items=n_items, options=options)
     both = evaluate(run.model, run.split.test, n_items=n_items, options=options, stages=(stage,))
+    reordered = evaluate(run.model, run.split.test, n_items=n_items, options=options, stages=(reorder,))
     ranker_alone = evaluate(ranker.model, run.split.test, n_items=n_items, options=options)
     test = paired_test(both.per_user["ndcg@10"], alone.per_user["ndcg@10"])
+    test_reorder = paired_test(reordered.per_user["ndcg@10"], alone.per_user["ndcg@10"])
     rows, candidates = fixed_candidates(args.negatives, run)
     histories = run.split.test.histories(rows)
     with torch.inference_mode():
@@ -99,7 +102,10 @@ def main() -> None:
         "full_ranking": {
             "retriever": {"ndcg@10": alone.metrics["ndcg@10"], "ci": list(alone.ci["ndcg@10"])},
             "retriever+ranker": {"ndcg@10": both.metrics["ndcg@10"], "ci": list(both.ci["ndcg@10"]),
-                                 "diff": test["mean_diff"], "p": test["p_value"]},
+                                 "diff": test["mean_diff"], "p": test["p_value"], "weight": stage.weight,
+                                 "validation_search": stage.search},
+            "retriever+ranker order": {"ndcg@10": reordered.metrics["ndcg@10"], "ci": list(reordered.ci["ndcg@10"]),
+                                       "diff": test_reorder["mean_diff"], "p": test_reorder["p_value"]},
             "ranker alone": {"ndcg@10": ranker_alone.metrics["ndcg@10"], "ci": list(ranker_alone.ci["ndcg@10"])}},
         "sampled_candidates": {
             "users": int(len(rows)),
@@ -134,10 +140,17 @@ def markdown(record: dict, args) -> str:
              "|---|---|---|---|",
              f"| {record['retriever']['model']} (retriever alone) | {fr(full['retriever'])} | "
              f"{sampled['retriever']['auc']:.4f} | {sampled['retriever']['ndcg@10']:.4f} |",
-             f"| + {record['ranker']['model']} on its top {record['candidates']} | {fr(full['retriever+ranker'])} "
-             f"(Δ {full['retriever+ranker']['diff']:+.4f}, p = {full['retriever+ranker']['p']:.3g}) | - | - |",
+             f"| + {record['ranker']['model']} on its top {record['candidates']}, z(retriever) + "
+             f"{full['retriever+ranker']['weight']} z(ranker) (weight chosen on validation) | "
+             f"{fr(full['retriever+ranker'])} (Δ {full['retriever+ranker']['diff']:+.4f}, "
+             f"p = {full['retriever+ranker']['p']:.3g}) | - | - |",
+             f"| + {record['ranker']['model']}'s order alone on that top {record['candidates']} | "
+             f"{fr(full['retriever+ranker order'])} (Δ {full['retriever+ranker order']['diff']:+.4f}, "
+             f"p = {full['retriever+ranker order']['p']:.3g}) | - | - |",
              f"| {record['ranker']['model']} alone | {fr(full['ranker alone'])} | {sampled['ranker']['auc']:.4f} | "
              f"{sampled['ranker']['ndcg@10']:.4f} (p vs retriever {sampled['ranker']['p_ndcg_vs_retriever']:.3g}) |",
+             "",
+             f"Validation NDCG@10 by weight: {full['retriever+ranker']['validation_search']}.",
              "",
              f"Sampled candidates: each of {sampled['users']} test users' target among the 99 fixed negatives of the "
              "dataset's test.csv (a paper-comparison protocol; these are sampled items, not impressions the user "

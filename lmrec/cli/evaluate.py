@@ -37,6 +37,9 @@ def evaluate(
                                                    "same split: it re-orders the retrieved top N.")] = None,
     rank_candidates: Annotated[int, typer.Option(min=1, help="With --rank-with: N, the retrieved items it "
                                                  "re-orders.")] = 100,
+    rank_weight: Annotated[str, typer.Option(help="With --rank-with: the ranker's weight beside the retriever's "
+                                             "score (z-scored): auto (chosen on validation), alone, or W.")
+                           ] = "auto",
     device: DeviceOpt = "auto",
     prequential: Annotated[bool, typer.Option("--prequential", hidden=True,
                                               help="Deprecated: use `lmrec prequential RUN_DIR`.")] = False,
@@ -73,6 +76,6 @@ def evaluate(
     ranker = load_run(rank_with, device=device) if rank_with is not None else None
     with ConsoleReporter() as progress:
         results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress,
-                               rank_with=ranker, rank_candidates=rank_candidates)
+                               rank_with=ranker, rank_candidates=rank_candidates, rank_weight=rank_weight)
     out.print(metrics_table(run, results))
     out.print(f"wrote {run.run_dir.metrics}, recommendations.csv, targets.csv", soft_wrap=True)

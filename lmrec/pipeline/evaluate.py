@@ -19,8 +19,8 @@ from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recomme
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
 from lmrec.models.capabilities import CandidateScorer, supports
 from lmrec.pipeline.load import LoadedRun
-from lmrec.ranking import parse_stages, similarity_vectors
-from lmrec.ranking.stages import RANKER_CANDIDATES, RankerStage
+from lmrec.ranking import RankingPipeline, parse_stages, similarity_vectors
+from lmrec.ranking.stages import RANKER_CANDIDATES, RankerStage, choose_weight
 from lmrec.train.progress import Reporter
 
 
@@ -51,7 +51,8 @@ class RunEvaluation:
 
 def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
                     rerank: Sequence[str] = (), progress: Reporter | None = None,
-                    rank_with: LoadedRun | None = None, rank_candidates: int = RANKER_CANDIDATES) -> RunEvaluation:
+                    rank_with: LoadedRun | None = None, rank_candidates: int = RANKER_CANDIDATES,
+                    rank_weight: float | str = "auto") -> RunEvaluation:
     """Full-ranking evaluation of the run's model on its valid and test holdouts; `rerank` stages (e.g.
     "mmr:0.7") run after retrieval exactly as the service runs them; `rank_with` (a ranking model's run on the
     same split) re-orders the first `rank_candidates` retrieved items before them. Nothing is written."""
@@ -64,9 +65,12 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
     stages = parse_stages(list(rerank), vectors=vectors)
     extra: dict[str, Any] = {}
     if rank_with is not None:
-        stages = (ranking_stage(run, rank_with, rank_candidates), *stages)
+        ranker = ranking_stage(run, rank_with, rank_candidates, rank_weight)
+        stages = (ranker, *stages)
         extra = {"rank_with": str(rank_with.run_dir.root), "rank_with_model": rank_with.meta.get("model"),
-                 "rank_candidates": int(rank_candidates)}
+                 "rank_candidates": int(rank_candidates),
+                 "rank_weight": "ranker alone" if ranker.weight is None else ranker.weight,
+                 "rank_weight_search": ranker.search}
     categories = None
     if run.catalog is not None and run.catalog.categorical:
         categories = run.catalog.category_sets(run.catalog.categorical[0])
@@ -83,9 +87,12 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
     return RunEvaluation(run, results, seconds, options, tuple(rerank), extra)
 
 
-def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES) -> RankerStage:
-    """The stage that re-orders `run`'s retrieved items by `ranker`'s model; ConfigError unless that model scores
-    candidates and both runs share the split and the item IDs."""
+def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES,
+                  weight: float | str = "auto") -> RankerStage:
+    """The stage that re-orders `run`'s retrieved items by z(retriever) + weight * z(`ranker`'s model):
+    `weight` "auto" is chosen on the run's validation holdout (`ranking.stages.choose_weight`; 0 keeps the
+    retriever's order), "alone" ranks by the ranker alone. ConfigError unless that model scores candidates and
+    both runs share the split and the item IDs."""
     if not supports(ranker.model, CandidateScorer):
         raise ConfigError(f"--rank-with {ranker.run_dir.root}: {ranker.meta.get('model')} is not a ranking model "
                           "(it cannot score candidates); fit one with `-m dcn`")
@@ -95,7 +102,19 @@ def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CA
                           "training data may hold this run's test events")
     if ranker.items.digest() != run.items.digest():
         raise ConfigError(f"--rank-with {ranker.run_dir.root}: its item IDs differ from this run's")
-    return RankerStage(ranker.model, candidates)
+    if weight == "alone":
+        return RankerStage(ranker.model, candidates, None)
+    if weight == "auto":
+        if run.split.valid is None or not len(run.split.valid):
+            raise ConfigError("--rank-weight auto needs the run's validation holdout; give --rank-weight W")
+        chosen, search = choose_weight(RankingPipeline.for_model(run.model), ranker.model, run.split.valid,
+                                       candidates)
+        return RankerStage(ranker.model, candidates, chosen, search)
+    try:
+        value = float(weight)
+    except ValueError:
+        raise ConfigError(f"--rank-weight {weight!r}: expected auto, alone or a number >= 0") from None
+    return RankerStage(ranker.model, candidates, value)
 
 
 def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
@@ -115,7 +134,8 @@ def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
 
 def evaluate_run(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
                  rerank: Sequence[str] = (), progress: Reporter | None = None, rank_with: LoadedRun | None = None,
-                 rank_candidates: int = RANKER_CANDIDATES) -> dict[str, Any]:
+                 rank_candidates: int = RANKER_CANDIDATES, rank_weight: float | str = "auto") -> dict[str, Any]:
     """`evaluate_loaded` then `write_evaluation`; returns the metrics written."""
     return write_evaluation(evaluate_loaded(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank,
-                                            progress=progress, rank_with=rank_with, rank_candidates=rank_candidates))
+                                            progress=progress, rank_with=rank_with, rank_candidates=rank_candidates,
+                                            rank_weight=rank_weight))

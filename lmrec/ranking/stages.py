@@ -16,7 +16,7 @@ import torch
 
 from lmrec.data.types import PAD, Histories
 from lmrec.errors import ConfigError
-from lmrec.ranking.candidates import Candidates
+from lmrec.ranking.candidates import Candidates, Exclusions
 
 MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
 RANKER_CANDIDATES = 100  # candidates a ranking model re-orders (the retriever's top N)
@@ -89,29 +89,87 @@ class MMR:
 
 @dataclass(frozen=True, eq=False)
 class RankerStage:
-    """Two-stage ranking: the retriever's first `candidates` items re-ordered by a ranking model's
-    `score_candidates(histories, items [B, M]) -> [B, M]` (a click model over user, item and cross features)."""
+    """Two-stage ranking: the retriever's first `candidates` items re-ordered by
+    z(retriever score) + weight * z(ranker score), z-scored over each row's candidates, where the ranker is a
+    model's `score_candidates(histories, items [B, M]) -> [B, M]` (a click model over user, item and cross
+    features). `weight=None` ranks by the ranker alone; `choose_weight` picks it on a validation holdout."""
 
     model: object
     candidates: int = RANKER_CANDIDATES
+    weight: float | None = None
+    search: dict | None = None  # validation NDCG@10 per weight when the weight was chosen there
     name: str = "ranker"
 
     def __post_init__(self) -> None:
         if int(self.candidates) < 1:
             raise ConfigError(f"the ranking stage needs candidates >= 1, got {self.candidates}")
+        if self.weight is not None and self.weight < 0:
+            raise ConfigError(f"the ranking stage's weight must be >= 0, got {self.weight}")
 
     def pool(self, k: int) -> int:
         return max(int(self.candidates), int(k))
 
+    def ranker_scores(self, candidates: Candidates, histories: Histories) -> np.ndarray:
+        """[B, M] the ranking model's scores of the candidates (-inf on padding)."""
+        items = candidates.items
+        scores = np.asarray(self.model.score_candidates(histories, items), dtype=np.float64)  # type: ignore[attr-defined]
+        return np.where(items >= 0, scores, -np.inf)
+
     def rerank(self, candidates: Candidates, k: int, histories: Histories | None = None) -> Candidates:
         if histories is None:
             raise ConfigError("the ranking stage needs the histories the candidates were retrieved for")
-        items = candidates.items[:, : self.pool(k)]
-        scores = np.asarray(self.model.score_candidates(histories, items), dtype=np.float32)  # type: ignore[attr-defined]
-        scores = np.where(items >= 0, scores, -np.inf).astype(np.float32)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        return Candidates(np.take_along_axis(items, order, axis=1), np.take_along_axis(scores, order, axis=1)
-                          ).head(k)
+        candidates = candidates.head(self.pool(k))
+        combined = blend(candidates, self.ranker_scores(candidates, histories), self.weight)
+        return ordered(candidates, combined).head(k)
+
+
+RANKER_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # the grid `choose_weight` searches (0: retriever only)
+
+
+def choose_weight(pipeline, model: object, holdout, candidates: int = RANKER_CANDIDATES, k: int = 10,
+                  limit: int = 2000) -> tuple[float | None, dict]:
+    """The blend weight (from RANKER_WEIGHTS, or None: the ranker alone) with the best NDCG@k on `holdout` (a
+    validation holdout; at most `limit` users, evenly spaced), retrieving with `pipeline` (no stages) as the
+    stage will see it; ties go to the smaller weight. Returns (weight, {label: NDCG@k})."""
+    from lmrec.metrics import hit_matrix, ndcg
+
+    rows = np.unique(np.linspace(0, len(holdout) - 1, min(len(holdout), limit)).astype(np.int64))
+    histories, targets = holdout.histories(rows), holdout.targets.take(rows)
+    found = pipeline.retriever.retrieve(histories, candidates, exclude_seen=True, exclusions=Exclusions())
+    stage = RankerStage(model, candidates)
+    ranker = stage.ranker_scores(found, histories)
+    results: dict[str, float] = {}
+    best: tuple[float, float | None] = (-1.0, 0.0)
+    for weight in (*RANKER_WEIGHTS, None):
+        top = ordered(found, blend(found, ranker, weight)).items[:, :k]
+        value = float(ndcg(hit_matrix(top, targets.indptr, targets.items, k), targets.lengths, k).mean())
+        results["ranker alone" if weight is None else f"{weight:g}"] = value
+        if value > best[0] + 1e-12:
+            best = (value, weight)
+    return best[1], results
+
+
+def blend(candidates: Candidates, ranker: np.ndarray, weight: float | None) -> np.ndarray:
+    """[B, M] z(retriever) + weight * z(ranker) over each row's real candidates (the ranker alone when None)."""
+    real = candidates.items >= 0
+    if weight is None:
+        return np.where(real, ranker, -np.inf)
+    return np.where(real, _row_z(candidates.scores.astype(np.float64), real) + weight * _row_z(ranker, real), -np.inf)
+
+
+def ordered(candidates: Candidates, scores: np.ndarray) -> Candidates:
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return Candidates(np.take_along_axis(candidates.items, order, axis=1),
+                      np.take_along_axis(scores, order, axis=1).astype(np.float32))
+
+
+def _row_z(values: np.ndarray, real: np.ndarray) -> np.ndarray:
+    safe = np.where(real & np.isfinite(values), values, np.nan)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(safe, axis=1, keepdims=True)
+        std = np.nanstd(safe, axis=1, keepdims=True)
+    z = (safe - np.nan_to_num(mean)) / np.where(np.nan_to_num(std) > 1e-12, std, 1.0)
+    return np.nan_to_num(z, nan=-1e6)
 
 
 def parse_stages(specs: Sequence[str], *, vectors: np.ndarray | None) -> tuple[Stage, ...]:

@@ -197,7 +197,7 @@ class ServingState:
 
         if self._ranker_run is None:
             self._ranker_run = load_run(self.config.rank_with, device=self.config.device)
-        return ranking_stage(run, self._ranker_run, self.config.rank_candidates)
+        return ranking_stage(run, self._ranker_run, self.config.rank_candidates, self.config.rank_weight)
 
     def refresh(self) -> bool:
         """Reload the serving directory when `lmrec update` has made another version current; True if it did."""

@@ -16,6 +16,7 @@ from typer.testing import CliRunner  # noqa: E402
 from lmrec.cli import app as cli_app  # noqa: E402
 from lmrec.data.types import Histories  # noqa: E402
 from lmrec.pipeline import build_config, fit_run, load_run  # noqa: E402
+from lmrec.pipeline.evaluate import ranking_stage  # noqa: E402
 from lmrec.ranking import RankingPipeline  # noqa: E402
 from lmrec.ranking.stages import RankerStage  # noqa: E402
 from lmrec.serve import ServeConfig, create_app  # noqa: E402
@@ -37,10 +38,11 @@ def runs(tmp_path_factory):
 def test_evaluate_rank_with_reorders_the_retrieved_top_n(runs) -> None:
     retriever, ranker = runs
     result = CliRunner().invoke(cli_app, ["evaluate", str(retriever), "--rank-with", str(ranker),
-                                          "--rank-candidates", "20", "-k", "10"])
+                                          "--rank-candidates", "20", "-k", "10", "--rank-weight", "alone"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((retriever / "metrics.json").read_text())
     assert metrics["rank_with_model"] == "dcn" and metrics["rank_candidates"] == 20
+    assert metrics["rank_weight"] == "ranker alone"
     run, dcn = load_run(retriever), load_run(ranker)
     histories = run.split.test.histories(np.arange(3))
     top = RankingPipeline.for_model(run.model, (RankerStage(dcn.model, 20),)).rank(histories, 10)
@@ -51,10 +53,18 @@ def test_evaluate_rank_with_reorders_the_retrieved_top_n(runs) -> None:
         assert top.items[row].tolist() == order.tolist()
 
 
+def test_the_weight_is_chosen_on_validation_and_never_loses_to_the_retriever_there(runs) -> None:
+    retriever, ranker = runs
+    stage = ranking_stage(load_run(retriever), load_run(ranker), 20)
+    assert stage.search is not None and set(stage.search) >= {"0", "1", "ranker alone"}
+    chosen = "ranker alone" if stage.weight is None else f"{stage.weight:g}"
+    assert stage.search[chosen] == max(stage.search.values()) >= stage.search["0"]
+
+
 def test_the_service_ranks_with_the_same_stage(runs, tmp_path) -> None:
     retriever, ranker = runs
-    client = TestClient(create_app(retriever, ServeConfig(token=TOKEN, rank_with=str(ranker), rank_candidates=20)),
-                        headers={"Authorization": f"Bearer {TOKEN}"})
+    config = ServeConfig(token=TOKEN, rank_with=str(ranker), rank_candidates=20, rank_weight="alone")
+    client = TestClient(create_app(retriever, config), headers={"Authorization": f"Bearer {TOKEN}"})
     run, dcn = load_run(retriever), load_run(ranker)
     history = [run.items.raw[i] for i in run.history.row(0)[:3]]
     response = client.post("/recommend", json={"history": history, "k": 5})
