@@ -101,3 +101,13 @@ def attribute_only_loss(logits: Tensor, targets: Tensor) -> Tensor:
     real = targets >= 0
     picked = logp.gather(1, targets.clamp(min=0))  # [B, L]
     return -(picked * real).sum() / real.sum().clamp(min=1)
+
+
+def prior_fixed(hidden: Tensor, table: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """States [.., D + D + 1 (+T)] and item table with the demographic prior's columns detached: the next-item
+    loss trains the net on top of the prior, and the prior is learned by its own loss alone (trained through
+    the sum as well, it became whatever the net needed it to be, and served empty histories below popularity)."""
+    cut = slice(dim, 2 * dim + 1)
+    hidden = torch.cat([hidden[..., :dim], hidden[..., cut].detach(), hidden[..., 2 * dim + 1:]], dim=-1)
+    table = torch.cat([table[:, :dim], table[:, cut].detach(), table[:, 2 * dim + 1:]], dim=1)
+    return hidden, table

@@ -24,6 +24,7 @@ from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower
 from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.heads import MultiTaskHeads
 from lmrec.models.sequence.nets import build_net, net_reads_time
+from lmrec.train.trainer import ParameterGroups
 
 SKIP_TAU_START = 5.0  # the text skip's starting weight: cosines span [-1, 1], the net's logits about +-10
 
@@ -43,7 +44,7 @@ class Perturbation:
     text: Tensor | None = None
 
 
-class SequenceModule(nn.Module):
+class SequenceModule(nn.Module, ParameterGroups):
     """Item tower + sequence net: hidden states [B, L, D] and the item table [N, D] they are scored against."""
 
     def __init__(self, tower: nn.Module, net: nn.Module, *, dim: int, text_skip: bool = False,
@@ -278,6 +279,17 @@ class SequenceModule(nn.Module):
             groups["alpha"] = [self.tower.alpha]
             groups["fusion"] = list(self.tower.mix.parameters()) if self.tower.fusion != "sum" else []
         return groups
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """The trainable parameters; the demographic prior's without weight decay (decay pulled its item bias
+        toward zero, and with it the popularity an empty history is served from)."""
+        prior = [] if self.users is None else [*self.users.parameters(), *self.prior_items.parameters(),
+                                                *self.prior_bias.parameters()]
+        held = {id(p) for p in prior}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in held]
+        groups = [{"params": rest}]
+        trainable = [p for p in prior if p.requires_grad]
+        return groups + ([{"params": trainable, "weight_decay": 0.0}] if trainable else [])
 
     # -- new items -------------------------------------------------------------------------------------------
     def grow(self, new_text: Tensor) -> None:

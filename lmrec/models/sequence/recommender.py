@@ -33,6 +33,7 @@ from lmrec.models.sequence.attributes import (
     attribute_only_loss,
     fit_attributes,
     item_vector_modality,
+    prior_fixed,
     saved_attributes,
 )
 from lmrec.models.sequence.config import SequentialConfig
@@ -233,6 +234,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                 extra = user_weight * attribute_only_loss(module.prior_logits(batch.users, table), batch.targets)
             if heads is not None:
                 extra = extra + self.head_losses(heads, hidden, table, batch)
+            if batch.users is not None and user_weight > 0:
+                hidden, table = prior_fixed(hidden, table, self.config.dim)
             if spec.negatives == "none":
                 h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
             else:
