@@ -76,7 +76,7 @@ class SequenceModule(nn.Module, ParameterGroups):
     def build(cls, config: SequentialConfig, n_items: int, text_vectors: Tensor | None, *,
               item_attributes: AttributeEmbedding | None = None,
               user_attributes: AttributeEmbedding | None = None, modality: VectorModality | None = None,
-              mean_rating: float = 0.0) -> SequenceModule:
+              mean_rating: float = 0.0, n_users: int = 0) -> SequenceModule:
         """The tower `config.item_repr` asks for (text vectors [N, T] needed unless ID-only) and the registered net;
         item attributes join a fused tower's w'_i, user attributes the user states."""
         if (item_attributes is not None or modality is not None) and config.item_repr != "fused":
@@ -97,7 +97,7 @@ class SequenceModule(nn.Module, ParameterGroups):
         heads = None
         if config.rating_weight > 0 or config.click_weight > 0:
             heads = MultiTaskHeads(config.dim, n_items, rating=config.rating_weight > 0,
-                                   click=config.click_weight > 0, mean_rating=mean_rating)
+                                   click=config.click_weight > 0, mean_rating=mean_rating, n_users=n_users)
         module = cls(tower, build_net(config), dim=config.dim, text_skip=config.text_skip,
                      skip_decay=config.prior_decay, users=user_attributes, heads=heads, n_items=n_items)
         module.reads_time = net_reads_time(config.net)

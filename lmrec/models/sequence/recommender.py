@@ -106,7 +106,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             modality, modality_log = item_vector_modality(self.config.item_vectors, catalog, train.n_items,
                                                           self.config.dim)
             self.module_ = SequenceModule.build(self.config, train.n_items, vectors, mean_rating=mean_rating,
-                                                modality=modality, **attributes.modules(self.config.dim))
+                                                n_users=train.n_users, modality=modality,
+                                                **attributes.modules(self.config.dim))
         self.fit_log_ = self.train_module(train, valid, progress=progress, hooks=hooks).to_dict()
         if attributes.summary or modality_log:
             self.fit_log_["attributes"] = {**attributes.summary,
@@ -164,9 +165,11 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             raise DataError("no user has 2 or more training interactions; a sequence model cannot learn")
         config = config or self.config.train
         module = self._module()
-        if module.heads is not None and module.heads.rating is not None and windows.values is None:
+        rates = module.heads is not None and module.heads.rating is not None
+        if rates and windows.values is None:
             raise DataError(f"{self.name} trains a rating head: the interactions need ratings (a rating column)")
-        batches = window_batches(windows, config.batch_size, self.config.max_len, users=module.users is not None,
+        batches = window_batches(windows, config.batch_size, self.config.max_len,
+                                 users=module.users is not None or rates,
                                  times=module.reads_time,
                                  values=module.heads is not None and module.heads.rating is not None)
         loss = self.next_item_loss(np.bincount(train.item, minlength=train.n_items))
@@ -230,11 +233,12 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         def loss_fn(module: nn.Module, batch: SequenceBatch) -> Tensor:
             hidden, table = module(batch.inputs, users=batch.users, times=batch.times)  # [B, L, D], [N, D]
             extra = 0.0
-            if batch.users is not None and user_weight > 0:  # the demographic prior alone predicts them too
+            demographic = batch.users is not None and module.users is not None and user_weight > 0
+            if demographic:  # the demographic prior alone predicts them too
                 extra = user_weight * attribute_only_loss(module.prior_logits(batch.users, table), batch.targets)
             if heads is not None:
                 extra = extra + self.head_losses(heads, hidden, table, batch)
-            if batch.users is not None and user_weight > 0:
+            if demographic:
                 hidden, table = prior_fixed(hidden, table, self.config.dim)
             if spec.negatives == "none":
                 h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
@@ -255,7 +259,9 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         vectors = table[items, :dim]
         total = hidden.new_zeros(())
         if heads.rating is not None and batch.values is not None:
-            total = total + self.config.rating_weight * heads.rating_loss(states, items, vectors, batch.values[keep])
+            users = None if batch.users is None else batch.users[:, None].expand_as(batch.targets)[keep]
+            total = total + self.config.rating_weight * heads.rating_loss(states, items, vectors, batch.values[keep],
+                                                                          users)
         if heads.click is not None:
             negatives = torch.randint(table.shape[0], items.shape, device=items.device)
             total = total + self.config.click_weight * heads.click_loss(states, vectors, table[negatives, :dim])
@@ -282,7 +288,9 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             states = self.user_vectors(histories, table)[:, : self.config.dim]
             vectors = table[index, : self.config.dim]
             if task == "rating":
-                return heads.predict_rating(states, index, vectors).float().cpu().numpy()
+                users = (None if histories.users is None
+                         else torch.as_tensor(np.asarray(histories.users, np.int64), device=self.device))
+                return heads.predict_rating(states, index, vectors, users).float().cpu().numpy()
             return torch.sigmoid(heads.click_logit(states, vectors)).float().cpu().numpy()
 
     # -- score -------------------------------------------------------------------------------------------------
@@ -447,7 +455,9 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         cfg = self.config
         self.priors_ = PriorBlend.from_state(tensors, cfg.priors, cfg.prior_decay) if cfg.priors else None
         text = next((v for k, v in tensors.items() if k.endswith("text_vectors")), None)
+        user_bias = tensors.get("heads.user_bias.weight")
         self.module_ = SequenceModule.build(self.config, int(self.n_items_ or 0), text,
+                                            n_users=0 if user_bias is None else int(user_bias.shape[0]),
                                             **saved_attributes(tensors, self.config.dim))
         self.module_.load_state_dict(tensors)
         self.module_.eval()

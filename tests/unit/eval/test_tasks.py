@@ -31,7 +31,9 @@ def test_models_learn_that_even_items_are_liked(toy, name: str) -> None:
 def test_the_click_head_tells_chosen_items_from_sampled_ones(toy) -> None:
     model = get_model("sasrec-mtl").create_tiny().fit(toy.split.train, valid=toy.split.valid)
     result = evaluate_clicks(model, event_pairs(toy.dataset, toy.split), n_items=toy.dataset.n_items)
-    assert result["auc"] > 0.8, result
+    # a sampled item is outside the user's block half the time (tellable) and inside it otherwise (a coin flip
+    # for any model): about 0.75 is the ceiling, 0.5 chance
+    assert result["auc"] > 0.65, result
 
 
 def test_asking_a_model_without_the_head_is_one_clear_error(toy) -> None:
