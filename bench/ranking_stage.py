@@ -159,7 +159,10 @@ def markdown(record: dict, args) -> str:
              f"{record['clicks_uniform_negative']['log_loss']:.4f}.",
              "",
              f"Load average before/after: {record['load_average']['before'][0]:.2f} / "
-             f"{record['load_average']['after'][0]:.2f}; {record['platform']}.", ""]
+             f"{record['load_average']['after'][0]:.2f}; {record['platform']}.", "",
+             f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python bench/ranking_stage.py {record['retriever']['run']} "
+             f"{record['ranker']['run']} --candidates {record['candidates']}` (the retriever and ranker commands are in "
+             "this script's docstring).", ""]
     return "\n".join(lines)
 
 
