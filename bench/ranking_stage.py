@@ -160,9 +160,9 @@ def markdown(record: dict, args) -> str:
              "",
              f"Load average before/after: {record['load_average']['before'][0]:.2f} / "
              f"{record['load_average']['after'][0]:.2f}; {record['platform']}.", "",
-             f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python bench/ranking_stage.py {record['retriever']['run']} "
-             f"{record['ranker']['run']} --candidates {record['candidates']}` (the retriever and ranker commands are in "
-             "this script's docstring).", ""]
+             "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python bench/ranking_stage.py "
+             f"{record['retriever']['run']} {record['ranker']['run']} --candidates {record['candidates']}` (the "
+             "retriever and ranker commands are in this script's docstring).", ""]
     return "\n".join(lines)
 
 
