@@ -281,10 +281,13 @@ class SequenceModule(nn.Module, ParameterGroups):
         return groups
 
     def param_groups(self, lr: float) -> list[dict]:
-        """The trainable parameters; the demographic prior's without weight decay (decay pulled its item bias
-        toward zero, and with it the popularity an empty history is served from)."""
+        """The trainable parameters; the demographic prior's and the rating head's biases without weight decay
+        (decay pulled the prior's item bias toward zero, and with it the popularity an empty history is served
+        from; biases are conventionally not decayed)."""
         prior = [] if self.users is None else [*self.users.parameters(), *self.prior_items.parameters(),
                                                 *self.prior_bias.parameters()]
+        if self.heads is not None and self.heads.item_bias is not None and self.heads.user_bias is not None:
+            prior += [self.heads.item_bias.weight, self.heads.user_bias.weight]
         held = {id(p) for p in prior}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in held]
         groups = [{"params": rest}]
