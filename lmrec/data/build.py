@@ -112,16 +112,7 @@ def attach_user_attributes(dataset: Dataset, users: pd.DataFrame, *, source: str
         raise DataError(f"user attributes need a 'user_id' column; found {list(users.columns)}", source=where)
     users = users.copy()
     users["user_id"] = users["user_id"].astype(str).str.strip()
-    duplicated = users["user_id"].duplicated(keep=False)
-    if duplicated.any():
-        content = users[duplicated].drop(columns="user_id").astype(str).agg("\x1f".join, axis=1)
-        conflicting = content.groupby(users.loc[duplicated, "user_id"]).nunique()
-        conflicting = conflicting[conflicting > 1]
-        if len(conflicting):
-            raw_id = conflicting.index[0]
-            lines = (np.flatnonzero((users["user_id"] == raw_id).to_numpy()) + 2).tolist()
-            raise DataError(f"user {raw_id!r} appears on lines {lines} with different values", source=where,
-                            field="user_id")
+    _refuse_conflicting_rows(users, "user_id", where)
     listed = users.drop_duplicates("user_id").set_index("user_id")
     unknown = int((~listed.index.isin(dataset.users.raw)).sum())
     if unknown:
@@ -153,19 +144,24 @@ def _clean_items(items: pd.DataFrame, source: str) -> pd.DataFrame:
         raise DataError(f"items need an 'item_id' column; found {list(items.columns)}", source=source)
     items = items.copy()
     items["item_id"] = items["item_id"].astype(str)
-    duplicated = items["item_id"].duplicated(keep=False)
-    if duplicated.any():
-        dupes = items[duplicated]
-        content = dupes.drop(columns="item_id").astype(str).agg("\x1f".join, axis=1)
-        conflicting = content.groupby(dupes["item_id"]).nunique()
-        conflicting = conflicting[conflicting > 1]
-        if len(conflicting):
-            raw_id = conflicting.index[0]
-            lines = (np.flatnonzero((items["item_id"] == raw_id).to_numpy()) + 2).tolist()
-            raise DataError(f"item {raw_id!r} appears on lines {lines} with different content", source=source,
-                            field="item_id")
-        items = items.drop_duplicates("item_id")
-    return items.set_index("item_id")
+    _refuse_conflicting_rows(items, "item_id", source)
+    return items.drop_duplicates("item_id").set_index("item_id")
+
+
+def _refuse_conflicting_rows(frame: pd.DataFrame, key: str, source: str) -> None:
+    """DataError naming the first ID listed twice with different content, and its lines (header = line 1)."""
+    duplicated = frame[key].duplicated(keep=False)
+    if not duplicated.any():
+        return
+    dupes = frame[duplicated]
+    content = dupes.drop(columns=key).astype(str).agg("\x1f".join, axis=1)
+    conflicting = content.groupby(dupes[key]).nunique()
+    conflicting = conflicting[conflicting > 1]
+    if len(conflicting):
+        raw_id = conflicting.index[0]
+        lines = (np.flatnonzero((frame[key] == raw_id).to_numpy()) + 2).tolist()
+        raise DataError(f"{key.removesuffix('_id')} {raw_id!r} appears on lines {lines} with different content",
+                        source=source, field=key)
 
 
 def _guess_text_fields(frame: pd.DataFrame, categorical: tuple[str, ...], numeric: tuple[str, ...]) -> list[str]:

@@ -65,7 +65,7 @@ def test_recbole_user_file_and_conflicting_rows(tmp_path) -> None:
     assert attach_user_attributes(dataset, read_users(good)).user_attributes.loc[0, "age"] == "31"
     bad = tmp_path / "users.csv"
     bad.write_text("user_id,age\nu0,31\nu0,32\n")
-    with pytest.raises(DataError, match=r"user 'u0' appears on lines \[2, 3\] with different values"):
+    with pytest.raises(DataError, match=r"user 'u0' appears on lines \[2, 3\] with different content"):
         attach_user_attributes(dataset, read_users(bad), source=str(bad))
     missing = tmp_path / "nouser.csv"
     missing.write_text("id,age\nu0,31\n")
