@@ -26,7 +26,7 @@ from lmrec.cli.common import (
     out,
     run_overrides,
 )
-from lmrec.cli.steps import print_weights
+from lmrec.cli.steps import print_attributes, print_weights
 
 
 @friendly
@@ -77,3 +77,4 @@ def fit(
               f"{stats['interactions']} interactions) in {meta['fit_seconds']:.1f}s on {meta['device']}; "
               f"split {meta['split']['fingerprint']} -> {out_dir}", soft_wrap=True)
     print_weights(meta)
+    print_attributes(meta)

@@ -22,6 +22,25 @@ def print_weights(meta: dict[str, Any]) -> None:
                   soft_wrap=True)
 
 
+def print_attributes(meta: dict[str, Any]) -> None:
+    """Which item and user attributes the model read, and whether the fields were inferred (a person should check
+    an inference before trusting the numbers)."""
+    fit_log = meta.get("fit_log") or {}
+    found = fit_log.get("attributes") or {}
+    for side in ("items", "users"):
+        entry = found.get(side)
+        if isinstance(entry, dict):
+            how = "inferred" if entry.get("inferred") else "declared"
+            skipped = f"; skipped {', '.join(entry['skipped'])}" if entry.get("skipped") else ""
+            out.print(f"{side[:-1]} attributes ({how}{skipped}): {entry['fields']}", soft_wrap=True)
+        elif isinstance(entry, str):
+            out.print(f"{side[:-1]} attributes: {entry}", soft_wrap=True)
+    vectors = found.get("item_vectors")
+    if vectors:
+        out.print(f"item vectors: {vectors['file']} ({vectors['dim']} wide, {vectors['items_with_vectors']} items)",
+                  soft_wrap=True)
+
+
 def zero_shot_run(pretrained: Path, out_dir: Path, *, set_: list[str] | None, device: str, **data: Any) -> Path:
     """Write a zero-shot RUN_DIR for the target data: the checkpoint with the target's items placed by text."""
     from lmrec.config import merge

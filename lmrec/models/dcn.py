@@ -194,6 +194,7 @@ class DCNRanker(TorchRecommender, CandidateScorer, ClickPredictor, UserAttribute
             module(batch.history, batch.users, batch.items), batch.labels)
         self.fit_log_ = self._train(self.module_, batches, loss, config=cfg.train, valid=_sample(valid),
                                     progress=progress).to_dict()
+        self.fit_log_["attributes"] = attributes.summary
         self.fit_log_["features"] = {"text": text is not None, **{k: (v if isinstance(v, str) else v["fields"])
                                                                   for k, v in attributes.summary.items()}}
         return self

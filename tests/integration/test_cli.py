@@ -162,3 +162,25 @@ def test_fit_an_ensemble_prints_the_weights_validation_chose(files, tmp_path: Pa
                     tmp_path / "e", "--set", "model.parts=pop,itemknn,tfidf")
     assert result.exit_code == 0, result.output
     assert "weights: " in result.output and "validation NDCG@10" in result.output
+
+
+def test_fit_with_a_users_file_prints_which_attributes_it_read(files, tmp_path: Path) -> None:
+    inter, _ = files
+    items = tmp_path / "items.csv"
+    pd.DataFrame({"item_id": [f"item{i:02d}" for i in range(40)],
+                  "title": [f"{['red apple', 'blue ocean'][i // 20]} {i}" for i in range(40)],
+                  "shelf": [f"s{i // 20}" for i in range(40)]}).to_csv(items, index=False)
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": [f"user{u}" for u in range(80)], "taste": [f"t{u % 2}" for u in range(80)],
+                  "email": [f"user{u}@example.org" for u in range(80)]}).to_csv(users, index=False)
+    result = invoke("fit", "--interactions", inter, "--items", items, "--users", users, "-m", "sasrec-attr",
+                    "--out", tmp_path / "run", "--set", "model.encoder.kind=tfidf", "--set", "model.dim=8",
+                    "--set", "model.train.epochs=1")
+    assert result.exit_code == 0, result.output
+    assert "item attributes (inferred): shelf (categorical, 2 values)" in result.output
+    assert "user attributes (inferred; skipped email): taste (categorical, 2 values)" in result.output
+    broken = tmp_path / "broken.csv"
+    broken.write_text("id,taste\nuser1,t1\n")
+    result = invoke("fit", "--interactions", inter, "--items", items, "--users", broken, "-m", "pop",
+                    "--out", tmp_path / "run2")
+    assert result.exit_code == 2 and "no user ID column 'user_id'" in result.output
