@@ -29,6 +29,7 @@ from lmrec.data.types import PAD, Catalog, Histories, Interactions
 from lmrec.errors import ConfigError, DataError
 from lmrec.models._scoring import check_items
 from lmrec.models.attributes import AttributeEmbedding
+from lmrec.models.base import mask_seen
 from lmrec.models.capabilities import CandidateScorer, ClickPredictor, UserAttributes
 from lmrec.models.registry import register
 from lmrec.models.sequence.attributes import USER_PREFIX, fit_attributes
@@ -56,6 +57,11 @@ class DCNConfig:
     max_len: int = 50  # history items the mean and last embeddings read
     negatives: int = 4  # sampled non-clicks per click
     popular_negatives: float = 0.5  # share of them drawn by popularity (the rest uniformly)
+    # hard negatives: a saved retriever (RUN/model, fitted on the same data) whose top `hard_pool` items for each
+    # training history supply `hard_share` of the negatives, so the ranker learns to order what it will be shown
+    hard_negatives_from: str | None = None
+    hard_pool: int = 100
+    hard_share: float = 0.5
     item_attributes: bool = True  # the catalogue's categorical / numeric fields, when it has any
     text: bool = True  # the items' LM vectors, when the catalogue has text
     user_attributes: bool | None = None  # None: when the data has them
@@ -65,9 +71,11 @@ class DCNConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.dim < 1 or self.cross_layers < 0 or self.negatives < 1 or self.max_len < 1 or not (
-                0.0 <= self.popular_negatives <= 1.0) or any(h < 1 for h in self.hidden):
+                0.0 <= self.popular_negatives <= 1.0) or any(h < 1 for h in self.hidden) or self.hard_pool < 1 or not (
+                0.0 <= self.hard_share <= 1.0):
             raise ConfigError(f"dcn needs dim >= 1, cross_layers >= 0, negatives >= 1, max_len >= 1, "
-                              f"0 <= popular_negatives <= 1, positive hidden sizes; got {self}")
+                              "0 <= popular_negatives <= 1, positive hidden sizes, hard_pool >= 1, "
+                              f"0 <= hard_share <= 1; got {self}")
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,10 @@ class DCNRanker(TorchRecommender, CandidateScorer, ClickPredictor, UserAttribute
         if not len(samples[0]):
             raise DataError("no user has 2 or more training interactions; nothing to learn clicks from")
         counts = np.bincount(train.item, minlength=train.n_items).astype(np.float64)
-        batches = click_batches(samples, counts, cfg)
+        pools = None
+        if cfg.hard_negatives_from is not None:
+            pools = retriever_pools(cfg.hard_negatives_from, samples[0], train.n_items, cfg.hard_pool)
+        batches = click_batches(samples, counts, cfg, pools)
         loss = lambda module, batch: F.binary_cross_entropy_with_logits(  # noqa: E731
             module(batch.history, batch.users, batch.items), batch.labels)
         self.fit_log_ = self._train(self.module_, batches, loss, config=cfg.train, valid=_sample(valid),
@@ -280,20 +291,50 @@ def click_samples(train: Interactions, max_len: int) -> tuple[np.ndarray, np.nda
     return np.stack(histories), np.asarray(users, np.int64), np.asarray(items, np.int64)
 
 
-def click_batches(samples: tuple[np.ndarray, np.ndarray, np.ndarray], counts: np.ndarray, config: DCNConfig):
-    """The Trainer's batch source: clicks in a fresh order each epoch, each with `negatives` sampled items."""
+def retriever_pools(path: str, histories: np.ndarray, n_items: int, pool: int, chunk: int = 512) -> np.ndarray:
+    """[S, pool] the saved retriever's best items for each right-aligned training history (its own items
+    masked)."""
+    from lmrec.models.base import load_model
+
+    retriever = load_model(path)
+    if retriever.n_items_ != n_items:
+        raise ConfigError(f"model.hard_negatives_from={path}: the retriever scores {retriever.n_items_} items, "
+                          f"the data has {n_items}; fit it on the same data")
+    out = np.zeros((len(histories), min(pool, n_items)), np.int64)
+    for start in range(0, len(histories), chunk):
+        rows = histories[start:start + chunk]
+        left = [row[row >= 0] for row in rows]
+        query = Histories.from_lists(left)
+        with torch.inference_mode():
+            scores = mask_seen(retriever.score(query).float().clone(), query)
+            out[start:start + len(rows)] = scores.topk(out.shape[1], dim=1).indices.numpy()
+    return out
+
+
+def click_batches(samples: tuple[np.ndarray, np.ndarray, np.ndarray], counts: np.ndarray, config: DCNConfig,
+                  pools: np.ndarray | None = None):
+    """The Trainer's batch source: clicks in a fresh order each epoch, each with `negatives` sampled items (with
+    `pools`, `hard_share` of them from the retriever's top items for that history)."""
     histories, users, clicked = samples
     n_items = len(counts)
     popularity = counts / counts.sum()
-    k, popular = config.negatives, int(round(config.negatives * config.popular_negatives))
+    k = config.negatives
+    hard = 0 if pools is None else int(round(k * config.hard_share))
+    popular = int(round((k - hard) * config.popular_negatives))
 
     def batches(rng: np.random.Generator):
         order = rng.permutation(len(clicked))
         for start in range(0, len(order), config.train.batch_size):
             picked = order[start:start + config.train.batch_size]
             b = len(picked)
-            negatives = np.concatenate([rng.choice(n_items, size=(b, popular), p=popularity),
-                                        rng.integers(0, n_items, size=(b, k - popular))], axis=1)
+            parts = [rng.choice(n_items, size=(b, popular), p=popularity),
+                     rng.integers(0, n_items, size=(b, k - hard - popular))]
+            if hard:
+                drawn = np.take_along_axis(pools[picked], rng.integers(0, pools.shape[1], size=(b, hard)), axis=1)
+                clash = drawn == clicked[picked, None]  # the click itself is no negative
+                drawn[clash] = rng.integers(0, n_items, size=int(clash.sum()))
+                parts.append(drawn)
+            negatives = np.concatenate(parts, axis=1)
             items = np.concatenate([clicked[picked, None], negatives], axis=1)
             labels = np.zeros(items.shape, np.float32)
             labels[:, 0] = 1.0
