@@ -69,7 +69,7 @@ def evaluate_ratings(model, pairs: EventPairs, *, batch_size: int = 1024, n_boot
                      seed: int = 0) -> dict:
     """RMSE and MAE of `model.predict_ratings` over the rated test events, with 95% bootstrap CIs over events."""
     if not supports(model, RatingPredictor):
-        raise ConfigError(f"{getattr(model, 'name', type(model).__name__)} does not predict ratings")
+        raise ConfigError(f"{model.name} does not predict ratings")
     rated = np.flatnonzero(np.isfinite(pairs.values))
     if not len(rated):
         raise DataError("the test events carry no ratings")
@@ -88,7 +88,7 @@ def evaluate_clicks(model, pairs: EventPairs, *, n_items: int, seed: int = 0, ba
     from sklearn.metrics import log_loss, roc_auc_score
 
     if not supports(model, ClickPredictor):
-        raise ConfigError(f"{getattr(model, 'name', type(model).__name__)} does not predict clicks")
+        raise ConfigError(f"{model.name} does not predict clicks")
     negatives = np.random.default_rng(seed).integers(0, n_items, size=len(pairs))
     both = dataclasses.replace(pairs, rows=np.concatenate([pairs.rows, pairs.rows]),
                                items=np.concatenate([pairs.items, negatives]))

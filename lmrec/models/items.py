@@ -126,3 +126,12 @@ class FusedItemTower(nn.Module):
 
     def forward(self, text_noise: Tensor | None = None) -> Tensor:  # [N, D]
         return self.fuse(self.text(text_noise), self.id_vectors())
+
+
+def zero_grown(embedding: nn.Embedding, n: int) -> nn.Embedding:
+    """`embedding` with `n` zero rows appended (an item added later: nothing learned about it yet)."""
+    grown = nn.Embedding(embedding.num_embeddings + n, embedding.embedding_dim).to(embedding.weight.device)
+    with torch.no_grad():
+        grown.weight.zero_()
+        grown.weight[: embedding.num_embeddings] = embedding.weight
+    return grown

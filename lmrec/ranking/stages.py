@@ -16,6 +16,7 @@ import torch
 
 from lmrec.data.types import PAD, Histories
 from lmrec.errors import ConfigError
+from lmrec.models.capabilities import CandidateScorer
 from lmrec.ranking.candidates import Candidates, Exclusions
 
 MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
@@ -94,7 +95,7 @@ class RankerStage:
     model's `score_candidates(histories, items [B, M]) -> [B, M]` (a click model over user, item and cross
     features). `weight=None` ranks by the ranker alone; `choose_weight` picks it on a validation holdout."""
 
-    model: object
+    model: CandidateScorer
     candidates: int = RANKER_CANDIDATES
     weight: float | None = None
     search: dict | None = None  # validation NDCG@10 per weight when the weight was chosen there
@@ -112,7 +113,7 @@ class RankerStage:
     def ranker_scores(self, candidates: Candidates, histories: Histories) -> np.ndarray:
         """[B, M] the ranking model's scores of the candidates (-inf on padding)."""
         items = candidates.items
-        scores = np.asarray(self.model.score_candidates(histories, items), dtype=np.float64)  # type: ignore[attr-defined]
+        scores = np.asarray(self.model.score_candidates(histories, items), dtype=np.float64)
         return np.where(items >= 0, scores, -np.inf)
 
     def rerank(self, candidates: Candidates, k: int, histories: Histories | None = None) -> Candidates:
@@ -126,7 +127,7 @@ class RankerStage:
 RANKER_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # the grid `choose_weight` searches (0: retriever only)
 
 
-def choose_weight(pipeline, model: object, holdout, candidates: int = RANKER_CANDIDATES, k: int = 10,
+def choose_weight(pipeline, model: CandidateScorer, holdout, candidates: int = RANKER_CANDIDATES, k: int = 10,
                   limit: int = 2000) -> tuple[float | None, dict]:
     """The blend weight (from RANKER_WEIGHTS, or None: the ranker alone) with the best NDCG@k on `holdout` (a
     validation holdout; at most `limit` users, evenly spaced), retrieving with `pipeline` (no stages) as the

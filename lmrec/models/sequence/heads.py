@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lmrec.models.items import zero_grown
+
 
 class MultiTaskHeads(nn.Module):
     """The rating and/or click head (absent ones are None)."""
@@ -65,11 +67,5 @@ class MultiTaskHeads(nn.Module):
 
     def grow(self, n: int) -> None:
         """Room for `n` new items (rating bias 0: the mean until their ratings arrive)."""
-        if self.item_bias is None:
-            return
-        old = self.item_bias
-        grown = nn.Embedding(old.num_embeddings + n, 1).to(old.weight.device)
-        with torch.no_grad():
-            grown.weight.zero_()
-            grown.weight[: old.num_embeddings] = old.weight
-        self.item_bias = grown
+        if self.item_bias is not None:
+            self.item_bias = zero_grown(self.item_bias, n)

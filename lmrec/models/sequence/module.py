@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from lmrec.errors import ConfigError, DataError, ModelFileError
 from lmrec.models.attributes import AttributeEmbedding, VectorModality
-from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower
+from lmrec.models.items import FusedItemTower, IdItemTower, TextItemTower, zero_grown
 from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.heads import MultiTaskHeads
 from lmrec.models.sequence.nets import build_net, net_reads_time
@@ -307,8 +307,8 @@ class SequenceModule(nn.Module, ParameterGroups):
         if self.heads is not None:
             self.heads.grow(len(new_text))
         if self.prior_items is not None and self.prior_bias is not None:
-            self.prior_items = _grown(self.prior_items, len(new_text))
-            self.prior_bias = _grown(self.prior_bias, len(new_text))
+            self.prior_items = zero_grown(self.prior_items, len(new_text))
+            self.prior_bias = zero_grown(self.prior_bias, len(new_text))
         if isinstance(self.tower, FusedItemTower):
             old = self.tower.ids.embedding
             grown = nn.Embedding(old.num_embeddings + len(new_text), old.embedding_dim).to(old.weight.device)
@@ -342,15 +342,6 @@ class SequenceModule(nn.Module, ParameterGroups):
         if text is None:
             raise ConfigError("this sequence model is ID-only: it has no text part")
         return text
-
-
-def _grown(embedding: nn.Embedding, n: int) -> nn.Embedding:
-    """`embedding` with `n` zero rows appended (a new item's prior: nothing known yet)."""
-    grown = nn.Embedding(embedding.num_embeddings + n, embedding.embedding_dim).to(embedding.weight.device)
-    with torch.no_grad():
-        grown.weight.zero_()
-        grown.weight[: embedding.num_embeddings] = embedding.weight
-    return grown
 
 
 def neighbour_mean(new_text: Tensor, text: Tensor, ids: Tensor, k: int = 10) -> Tensor:
