@@ -11,7 +11,7 @@ import typer
 from lmrec.cli.benchmark import benchmark
 from lmrec.cli.cold_start import cold_start
 from lmrec.cli.compare import compare
-from lmrec.cli.data import data_drift, data_info
+from lmrec.cli.data import data_drift, data_images, data_info
 from lmrec.cli.distill import distill
 from lmrec.cli.evaluate import evaluate
 from lmrec.cli.fit import fit
@@ -33,6 +33,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect datasets and files.")
 app.add_typer(data_app, name="data")
 data_app.command("info")(data_info)
 data_app.command("drift")(data_drift)
+data_app.command("images")(data_images)
 for verb in (fit, evaluate, recommend, update, forget, compare, models, benchmark, serve, pretrain, prequential):
     app.command()(verb)
 app.command("zero-shot")(zero_shot)

@@ -1,13 +1,15 @@
-"""`lmrec data info`: what is in a dataset or file; `lmrec data drift`: how interests move over time."""
+"""`lmrec data info`: what is in a dataset or file; `lmrec data drift`: how interests move over time;
+`lmrec data images`: item images -> a vectors file through a local CLIP model."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from lmrec.cli.common import DataDirOpt, DatasetOpt, InterOpt, ItemsOpt, friendly, out
+from lmrec.cli.common import ConsoleReporter, DataDirOpt, DatasetOpt, InterOpt, ItemsOpt, friendly, out
 
 
 @friendly
@@ -64,3 +66,49 @@ def data_drift(
         table.add_row(str(row.period), day(row.start), str(row.users), str(row.events), f"{row.outside_share:.3f}",
                       f"{row.new_item_share:.3f}")
     out.print(table)
+
+
+@friendly
+def data_images(
+    images_dir: Annotated[Path, typer.Argument(help="Folder of item images: <item_id>.jpg/.png/... or, with "
+                                               "--image-col, the paths an items file names.")],
+    clip: Annotated[Path, typer.Option(help="Local CLIP model folder in the Hugging Face format (safetensors).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Vectors file to write (.npz: ids, vectors).")],
+    items: ItemsOpt = None,
+    image_col: Annotated[str | None, typer.Option(help="Items-file column with each item's image path, relative "
+                                                       "to the images folder.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 32,
+) -> None:
+    """Encode item images with a local CLIP image tower into a vectors file for `--set model.item_vectors=FILE`."""
+    from lmrec.data.readers import read_items
+    from lmrec.errors import ConfigError
+    from lmrec.text.images import ClipImageEncoder, find_images, write_vectors
+
+    if image_col and items is None:
+        raise ConfigError("--image-col names a column of the items file: give --items FILE too")
+    wanted, paths = None, None
+    if items is not None:
+        frame = read_items(items)
+        wanted = frame["item_id"].astype(str).tolist()
+        if image_col:
+            if image_col not in frame.columns:
+                raise ConfigError(f"--image-col {image_col!r}: no such column in {items}; columns: "
+                                  f"{list(frame.columns)}")
+            paths = dict(zip(wanted, frame[image_col].fillna("").astype(str), strict=True))
+    found = find_images(images_dir, wanted, paths)
+    if not found:
+        raise ConfigError(f"{images_dir}: no image found for any item")
+    encoder = ClipImageEncoder(clip, batch_size=batch_size)
+    ids = list(found)
+    with ConsoleReporter() as report:
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            report("images", done[0], len(ids))
+
+        vectors = encoder.encode([found[i] for i in ids], progress=step)
+    write_vectors(out_file, ids, vectors)
+    missing = f"; {len(wanted) - len(ids)} of {len(wanted)} items have no image" if wanted is not None else ""
+    out.print(f"wrote {len(ids)} image vectors of dimension {vectors.shape[1]} to {out_file}{missing}",
+              soft_wrap=True, highlight=False, markup=False)
