@@ -78,4 +78,23 @@ def evaluate(
         results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress,
                                rank_with=ranker, rank_candidates=rank_candidates, rank_weight=rank_weight)
     out.print(metrics_table(run, results))
+    print_task_metrics(results.get("tasks"))
     out.print(f"wrote {run.run_dir.metrics}, recommendations.csv, targets.csv", soft_wrap=True)
+
+
+def print_task_metrics(tasks: dict | None) -> None:
+    """One line per head beside the ranking table: RMSE/MAE with CIs, AUC/log-loss on sampled candidates."""
+    if not tasks:
+        return
+    rating = tasks.get("rating")
+    if isinstance(rating, dict):
+        ci = rating["ci"]
+        out.print(f"rating: RMSE {rating['rmse']:.4f} [{ci['rmse'][0]:.4f}, {ci['rmse'][1]:.4f}], MAE "
+                  f"{rating['mae']:.4f} [{ci['mae'][0]:.4f}, {ci['mae'][1]:.4f}] over {rating['n']} rated test "
+                  "events", soft_wrap=True, highlight=False)
+    elif rating:
+        out.print(f"rating: {rating}", soft_wrap=True, highlight=False)
+    click = tasks.get("click")
+    if click:
+        out.print(f"click: AUC {click['auc']:.4f}, log-loss {click['log_loss']:.4f} over {click['n']} pairs "
+                  "(test events vs sampled candidates)", soft_wrap=True, highlight=False)

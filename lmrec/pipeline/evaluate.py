@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lmrec.errors import ConfigError
 from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recommendations
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
-from lmrec.models.capabilities import CandidateScorer, supports
+from lmrec.models.capabilities import CandidateScorer, ClickPredictor, RatingPredictor, supports
 from lmrec.pipeline.load import LoadedRun
 from lmrec.ranking import RankingPipeline, parse_stages, similarity_vectors
 from lmrec.ranking.stages import RANKER_CANDIDATES, RankerStage, choose_weight
@@ -84,7 +85,30 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
         results[name] = evaluate(run.model, holdout, n_items=len(run.items), options=options, train=run.split.train,
                                  item_vectors=vectors, item_categories=categories, progress=callback, stages=stages)
         seconds[name] = time.perf_counter() - started
+    if supports(run.model, RatingPredictor) or supports(run.model, ClickPredictor):
+        extra["tasks"] = task_metrics(run)
     return RunEvaluation(run, results, seconds, options, tuple(rerank), extra)
+
+
+def task_metrics(run: LoadedRun) -> dict[str, Any]:
+    """RMSE/MAE and AUC/log-loss on the test events (lmrec.eval.tasks) for a model with rating or click heads.
+    The split stores items, not ratings, so the run's data is read again and must still be what it was fit on."""
+    from lmrec.data.config import load_data
+    from lmrec.eval.tasks import evaluate_clicks, evaluate_ratings, event_pairs
+
+    dataset = load_data(run.config.data, run.config.prepare)
+    if dataset.digest() != run.meta["dataset"]["digest"]:
+        raise ConfigError(f"{run.run_dir.root}: its data changed since the fit (digest {dataset.digest()} vs "
+                          f"{run.meta['dataset']['digest']}); per-task metrics need the same events")
+    pairs = event_pairs(dataset, run.split)
+    out: dict[str, Any] = {"test_events": len(pairs)}
+    if supports(run.model, RatingPredictor):
+        out["rating"] = (evaluate_ratings(run.model, pairs, seed=run.config.seed)
+                         if np.isfinite(pairs.values).any() else "the test events carry no ratings")
+    if supports(run.model, ClickPredictor):
+        out["click"] = {**evaluate_clicks(run.model, pairs, n_items=len(run.items), seed=run.config.seed),
+                        "negatives": "one uniformly sampled item per test event (sampled candidates)"}
+    return out
 
 
 def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES,
