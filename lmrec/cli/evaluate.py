@@ -32,7 +32,8 @@ def evaluate(
     exclude_seen: Annotated[bool, typer.Option("--exclude-seen/--include-seen",
                                                help="Mask each user's history items.")] = True,
     rerank: Annotated[list[str] | None, typer.Option("--rerank", help="Re-ranking stage after retrieval, as the "
-                                                     "service runs it: mmr:LAMBDA (repeatable).")] = None,
+                                                     "service runs it: mmr:LAMBDA, calibrated:LAMBDA[:FIELD] or "
+                                                     "fair:LAMBDA[:FIELD] (repeatable).")] = None,
     rank_with: Annotated[Path | None, typer.Option("--rank-with", help="A ranking model's run (`-m dcn`) on the "
                                                    "same split: it re-orders the retrieved top N.")] = None,
     rank_candidates: Annotated[int, typer.Option(min=1, help="With --rank-with: N, the retrieved items it "

@@ -138,3 +138,38 @@ def _jaccard_distance(categories: Sequence[frozenset[str]]):
         return 1.0 - np.divide(inter, union, out=np.ones(len(a)), where=union > 0)
 
     return distance
+
+
+def exposure_gap(topk_items: np.ndarray, k: int, head: np.ndarray) -> float:
+    """The head's share of position-discounted exposure (1 / log2(rank + 1)) in the top-k lists minus its share of
+    the catalogue: 0 when every item gets the same exposure on average, -> 1 - share when the head gets it all.
+    `head [N]` bool marks the short head (lmrec.ranking.exposure.popularity_groups == 0)."""
+    lists = _lists(topk_items, k)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    real = lists != PAD
+    exposure = np.broadcast_to(discount, lists.shape)[real]
+    total = exposure.sum()
+    if total == 0:
+        return float("nan")
+    return float(exposure[head[lists[real]]].sum() / total - head.mean())
+
+
+def miscalibration(topk_items: np.ndarray, k: int, history_mixes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """[U] Steck's miscalibration KL(p || q~) of each top-k list's category mix q against the user's history mix
+    p (rows of `history_mixes`, lmrec.ranking.calibration.history_mix); NaN where the history has no category."""
+    from lmrec.ranking.calibration import kl_divergence, list_mix
+
+    lists = _lists(topk_items, k)
+    values = kl_divergence(history_mixes, list_mix(lists, matrix))
+    return np.where(history_mixes.sum(axis=1) > 0, values, np.nan)
+
+
+def sequence_mixes(inputs, rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """[U, G] the category mix of each holdout input row in `rows` (a Sequences), as `history_mix` computes it."""
+    lengths = inputs.lengths[rows]
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    items = np.concatenate([inputs.row(r) for r in rows]) if len(rows) else np.zeros(0, np.int64)
+    sums = np.zeros((len(rows), matrix.shape[1]), np.float64)
+    np.add.at(sums, owner, matrix[items])
+    total = sums.sum(axis=1, keepdims=True)
+    return np.where(total > 0, sums / np.where(total > 0, total, 1.0), 0.0)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data.split import Holdout
-from lmrec.data.types import PAD, IdMap, Interactions
+from lmrec.data.types import PAD, IdMap, Interactions, Sequences
 from lmrec.errors import ConfigError
 from lmrec.eval import beyond
 from lmrec.eval.ranking import Ranking, rank_holdout
@@ -25,6 +25,8 @@ from lmrec.eval.stats import bootstrap_ci
 from lmrec.io import atomic_write, spreadsheet_safe
 from lmrec.metrics import ACCURACY_METRICS, METRIC_FUNCTIONS, auc
 from lmrec.ranking import Stage
+from lmrec.ranking.calibration import category_matrix
+from lmrec.ranking.exposure import popularity_groups
 
 
 @dataclass(frozen=True)
@@ -91,14 +93,14 @@ def evaluate(model: Any, holdout: Holdout, *, n_items: int, options: EvalOptions
                            exclude_seen=options.exclude_seen, batch_size=options.batch_size,
                            progress=progress, stages=stages)
     return summarise(ranking, n_items=n_items, options=options, train=train, item_vectors=item_vectors,
-                     item_categories=item_categories)
+                     item_categories=item_categories, inputs=holdout.inputs)
 
 
 def summarise(ranking: Ranking, *, n_items: int, options: EvalOptions = EvalOptions(),
               train: Interactions | None = None, item_vectors: np.ndarray | None = None,
-              item_categories: list[frozenset[str]] | None = None) -> EvalResult:
+              item_categories: list[frozenset[str]] | None = None, inputs: Sequences | None = None) -> EvalResult:
     """Metrics, CIs and beyond-accuracy measures of a ranking (from `rank_holdout`, or from lists a peer library
-    produced: `lmrec.eval.ranking.rank_lists`)."""
+    produced: `lmrec.eval.ranking.rank_lists`); `inputs` (the holdout's histories) adds miscalibration."""
     per_user: dict[str, np.ndarray] = {}
     metrics: dict[str, float] = {}
     for k in options.ks:
@@ -107,7 +109,11 @@ def summarise(ranking: Ranking, *, n_items: int, options: EvalOptions = EvalOpti
     per_user["auc"] = auc(ranking.target_ranks, ranking.n_targets, ranking.n_candidates)
     for name, values in per_user.items():
         metrics[name] = _mean(values)
-    metrics.update(_beyond_metrics(ranking, n_items, options.ks, train, item_vectors, item_categories))
+    mixes = None
+    if item_categories is not None and inputs is not None and any(item_categories):
+        matrix = category_matrix(item_categories)
+        mixes = (matrix, beyond.sequence_mixes(inputs, ranking.rows, matrix))
+    metrics.update(_beyond_metrics(ranking, n_items, options.ks, train, item_vectors, item_categories, mixes))
     ci = {name: bootstrap_ci(values, options.n_bootstrap, options.confidence, options.seed)
           for name, values in per_user.items()}
     return EvalResult(metrics, ci, per_user, ranking.users, ranking, len(ranking), ranking.dropped_targets,
@@ -116,11 +122,13 @@ def summarise(ranking: Ranking, *, n_items: int, options: EvalOptions = EvalOpti
 
 def _beyond_metrics(ranking: Ranking, n_items: int, ks: tuple[int, ...], train: Interactions | None,
                     item_vectors: np.ndarray | None,
-                    item_categories: list[frozenset[str]] | None) -> dict[str, float]:
+                    item_categories: list[frozenset[str]] | None,
+                    mixes: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
     counts = beyond.item_counts(train) if train is not None else None
     if counts is not None and len(counts) != n_items:
         raise ConfigError(f"train has {len(counts)} items but evaluation uses n_items={n_items}")
+    head = popularity_groups(counts) == 0 if counts is not None else None
     for k in ks:
         lists = ranking.topk_items
         out[f"coverage@{k}"] = beyond.coverage(lists, n_items, k)
@@ -128,8 +136,11 @@ def _beyond_metrics(ranking: Ranking, n_items: int, ks: tuple[int, ...], train: 
         if counts is not None:
             out[f"novelty@{k}"] = _mean(beyond.novelty(lists, k, counts))
             out[f"arp@{k}"] = _mean(beyond.average_popularity(lists, k, counts))
+            out[f"exposure_gap@{k}"] = beyond.exposure_gap(lists, k, head)
         if item_categories is not None:
             out[f"ild@{k}"] = _mean(beyond.intra_list_diversity(lists, k, item_categories=item_categories))
+        if mixes is not None:
+            out[f"miscalibration@{k}"] = _mean(beyond.miscalibration(lists, k, mixes[1], mixes[0]))
         if item_vectors is not None:
             ild_cos = _mean(beyond.intra_list_diversity(lists, k, item_vectors=item_vectors))
             out[f"ild_cos@{k}"] = ild_cos

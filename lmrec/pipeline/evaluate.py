@@ -20,7 +20,7 @@ from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recomme
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
 from lmrec.models.capabilities import CandidateScorer, ClickPredictor, RatingPredictor, supports
 from lmrec.pipeline.load import LoadedRun
-from lmrec.ranking import RankingPipeline, parse_stages, similarity_vectors
+from lmrec.ranking import RankingPipeline, StageInputs, parse_stages, similarity_vectors
 from lmrec.ranking.stages import RANKER_CANDIDATES, RankerStage, choose_weight
 from lmrec.train.progress import Reporter
 
@@ -63,7 +63,7 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
     exclude = run.config.eval.exclude_seen if exclude_seen is None else exclude_seen
     options = EvalOptions(ks=ks, exclude_seen=exclude, n_bootstrap=run.config.eval.n_bootstrap, seed=run.config.seed)
     vectors = similarity_vectors(run.model)
-    stages = parse_stages(list(rerank), vectors=vectors)
+    stages = parse_stages(list(rerank), stage_inputs(run, vectors))
     extra: dict[str, Any] = {}
     if rank_with is not None:
         ranker = ranking_stage(run, rank_with, rank_candidates, rank_weight)
@@ -109,6 +109,17 @@ def task_metrics(run: LoadedRun) -> dict[str, Any]:
         out["click"] = {**evaluate_clicks(run.model, pairs, n_items=len(run.items), seed=run.config.seed),
                         "negatives": "one uniformly sampled item per test event (sampled candidates)"}
     return out
+
+
+def stage_inputs(run: LoadedRun, vectors: np.ndarray | None) -> StageInputs:
+    """What re-ranking stages read about the run's items: vectors, catalogue categories, training counts."""
+    catalog = run.catalog
+    sets = None
+    if catalog is not None and catalog.categorical and len(catalog) == len(run.items):
+        def sets(field: str | None) -> list[frozenset[str]]:
+            return catalog.category_sets(field or catalog.categorical[0])
+    counts = np.bincount(run.split.train.item, minlength=len(run.items))
+    return StageInputs(vectors, sets, counts)
 
 
 def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES,

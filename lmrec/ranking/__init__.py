@@ -2,7 +2,8 @@
 
 from lmrec.ranking.candidates import Candidates, Exclusions, top_candidates
 from lmrec.ranking.pipeline import RankingPipeline, Retriever, ScoreRetriever, TopKRetriever, similarity_vectors
-from lmrec.ranking.stages import MMR, MMR_CANDIDATES, Stage, parse_stages
+from lmrec.ranking.stages import MMR, MMR_CANDIDATES, STAGE_HELP, Stage, StageInputs, parse_stages
 
 __all__ = ["MMR", "MMR_CANDIDATES", "Candidates", "Exclusions", "RankingPipeline", "Retriever", "ScoreRetriever",
-           "Stage", "TopKRetriever", "parse_stages", "similarity_vectors", "top_candidates"]
+           "STAGE_HELP", "Stage", "StageInputs", "TopKRetriever", "parse_stages", "similarity_vectors",
+           "top_candidates"]

@@ -2,13 +2,16 @@
 candidates it needs for a final k (`pool`), so evaluation and the service fetch the same lists.
 
     mmr = MMR(0.7, vectors)           # maximal marginal relevance over cosine item similarity
-    stages = parse_stages(["mmr:0.7"], vectors=vectors)
+    stages = parse_stages(["mmr:0.7", "calibrated:0.5", "fair:0.3"], StageInputs(vectors, sets, counts))
+
+Calibrated (lmrec/ranking/calibration.py) and FairExposure (lmrec/ranking/exposure.py) are the list-level
+stages; they choose greedily through lmrec/ranking/greedy.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -17,7 +20,9 @@ import torch
 from lmrec.data.types import PAD, Histories
 from lmrec.errors import ConfigError
 from lmrec.models.capabilities import CandidateScorer
+from lmrec.ranking.calibration import Calibrated, category_matrix
 from lmrec.ranking.candidates import Candidates, Exclusions
+from lmrec.ranking.exposure import FairExposure, field_groups, popularity_groups
 
 MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
 RANKER_CANDIDATES = 100  # candidates a ranking model re-orders (the retriever's top N)
@@ -173,20 +178,66 @@ def _row_z(values: np.ndarray, real: np.ndarray) -> np.ndarray:
     return np.nan_to_num(z, nan=-1e6)
 
 
-def parse_stages(specs: Sequence[str], *, vectors: np.ndarray | None) -> tuple[Stage, ...]:
-    """`["mmr:0.7"]` -> stages; ConfigError naming the bad spec (or the missing item vectors)."""
+@dataclass(frozen=True, eq=False)
+class StageInputs:
+    """What the re-ranking stages read about the items: similarity vectors (mmr), each item's categories for a
+    field (calibrated; fair with a field; None = the catalogue's first categorical field) and training
+    popularity (fair's head and tail). Evaluation and the service build it from the same run; the matrices
+    derived from it are built once per field and kept."""
+
+    vectors: np.ndarray | None = None
+    category_sets: Callable[[str | None], list[frozenset[str]]] | None = None
+    popularity: np.ndarray | None = None
+    mmr_candidates: int = MMR_CANDIDATES
+    _built: dict = field(default_factory=dict, repr=False)
+
+    def categories(self, spec: str, name: str | None) -> list[frozenset[str]]:
+        if self.category_sets is None:
+            raise ConfigError(f"rerank stage {spec!r} needs item categories; this run has no categorical item field")
+        return self.category_sets(name or None)
+
+    def category_matrix(self, spec: str, name: str | None) -> np.ndarray:
+        key = ("matrix", name or None)
+        if key not in self._built:
+            self._built[key] = category_matrix(self.categories(spec, name))
+        return self._built[key]
+
+    def groups(self, spec: str, name: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Provider groups of a field, or head (0) and tail (1) by training popularity without one."""
+        key = ("groups", name or None)
+        if key not in self._built:
+            if name:
+                self._built[key] = field_groups(self.categories(spec, name))
+            elif self.popularity is None:
+                raise ConfigError(f"rerank stage {spec!r} needs the items' training counts (head vs tail)")
+            else:
+                self._built[key] = (popularity_groups(self.popularity), ("head", "tail"))
+        return self._built[key]
+
+
+STAGE_HELP = "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD]"
+
+
+def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]:
+    """`["mmr:0.7", "calibrated:0.5"]` -> stages, in order; ConfigError naming the bad spec or what it lacks."""
     stages: list[Stage] = []
     for spec in specs:
-        name, _, argument = spec.strip().partition(":")
+        name, _, rest = spec.strip().partition(":")
+        argument, _, column = rest.partition(":")
+        if name not in ("mmr", "calibrated", "fair"):
+            raise ConfigError(f"rerank stage {spec!r}: unknown stage {name!r}; available: {STAGE_HELP}")
+        try:
+            lam = float(argument) if argument else 0.5
+        except ValueError:
+            raise ConfigError(f"rerank stage {spec!r}: expected {name}:LAMBDA with LAMBDA in [0, 1]") from None
         if name == "mmr":
-            try:
-                lam = float(argument) if argument else 0.7
-            except ValueError:
-                raise ConfigError(f"--rerank {spec!r}: expected mmr:LAMBDA with LAMBDA in [0, 1]") from None
-            if vectors is None:
-                raise ConfigError(f"--rerank {spec!r} needs item vectors; this model has neither text vectors nor "
+            if inputs.vectors is None:
+                raise ConfigError(f"rerank stage {spec!r} needs item vectors; this model has neither text vectors nor "
                                   "an item table")
-            stages.append(MMR(lam, vectors))
+            stages.append(MMR(lam if argument else 0.7, inputs.vectors, candidates=inputs.mmr_candidates))
+        elif name == "calibrated":
+            stages.append(Calibrated(lam, inputs.category_matrix(spec, column)))
         else:
-            raise ConfigError(f"--rerank {spec!r}: unknown stage {name!r}; available: mmr:LAMBDA")
+            groups, names = inputs.groups(spec, column)
+            stages.append(FairExposure(lam, groups, names))
     return tuple(stages)

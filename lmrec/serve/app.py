@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lmrec.config import show
 from lmrec.data.types import Histories
-from lmrec.errors import LmrecError, StorageFullError, UnknownIdError
+from lmrec.errors import ConfigError, LmrecError, StorageFullError, UnknownIdError
 from lmrec.online.audit import AuditLog, token_fingerprint
 from lmrec.online.events import Event
 from lmrec.ranking import Exclusions
@@ -140,7 +140,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         if user >= 0:  # a model that reads user attributes serves them with the history
             histories = dataclasses.replace(histories, users=np.asarray([user], np.int64))
         exclusions = _exclusions(snapshot, body)
-        if body.diversity is None and exclusions.empty and config.coalesce > 1:
+        if body.diversity is None and not body.rerank and exclusions.empty and config.coalesce > 1:
             items, scores = await batcher.submit(snapshot, seq, body.k, body.exclude_seen, user=user)
         else:
             stages = ()
@@ -150,6 +150,11 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
                     raise HTTPException(422, "diversity needs item vectors; this model has neither text vectors "
                                              "nor an item table")
                 stages = (mmr,)
+            if body.rerank:
+                try:
+                    stages = (*stages, *snapshot.stages(body.rerank))
+                except ConfigError as exc:
+                    raise HTTPException(422, str(exc)) from None
             top = snapshot.pipeline(stages).rank(histories, body.k, exclude_seen=body.exclude_seen,
                                                  exclusions=exclusions)
             items, scores = top.items[0], top.scores[0]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data.types import Catalog
+from lmrec.errors import ConfigError
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +59,17 @@ class ItemCatalogue:
                 categories.append(_category_set(attrs.get(self.category_field)))
         by_category = _invert(categories) if self.category_field is not None else {}
         return ItemCatalogue([*self.texts, *texts], self.frame, self.category_field, categories, added, by_category)
+
+    def category_sets(self, name: str | None) -> list[frozenset[str]]:
+        """Each item's values of a categorical field (None: the first one), added items included."""
+        if name is None or name == self.category_field:
+            if self.category_field is None:
+                raise ConfigError("the catalogue has no categorical field")
+            return list(self.categories)
+        if self.frame is None or name not in self.frame.columns or name == "item_id":
+            raise ConfigError(f"the catalogue has no field {name!r}")
+        trained = [_category_set(None if pd.isna(v) else v) for v in self.frame[name].tolist()]
+        return trained + [_category_set(self.added.get(i, {}).get(name)) for i in range(len(trained), len(self))]
 
     def keep_mask(self, include: Sequence[str] | None, exclude: Sequence[str] | None) -> np.ndarray:
         """[N] bool: items with any included category (all items when include is None) and no excluded one."""

@@ -46,6 +46,9 @@ class RecommendRequest(BaseModel):
     exclude_categories: list[StrictStr] | None = None
     blocklist: list[RawId] | None = None
     diversity: Diversity | None = None
+    rerank: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(
+        max_length=4, description="Re-ranking stages in order, as `lmrec evaluate --rerank` takes them: "
+                                  "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD]")] | None = None
 
 
 class ScoredItem(BaseModel):

@@ -34,7 +34,7 @@ from lmrec.models.capabilities import GrowableCatalogue, supports
 from lmrec.models.growth import new_item_encoder, place_new_items
 from lmrec.online.events import Event, EventLog
 from lmrec.pipeline.rundir import RunDir
-from lmrec.ranking import MMR, RankingPipeline, Stage, similarity_vectors
+from lmrec.ranking import MMR, RankingPipeline, Stage, StageInputs, parse_stages, similarity_vectors
 from lmrec.serve.catalogue import ItemCatalogue
 from lmrec.serve.config import ServeConfig
 from lmrec.serve.index import DotProduct, FaissIndex, dot_product, padding_invariant, retriever_for
@@ -68,6 +68,7 @@ class Snapshot:
     n_trained_items: int
     update_version: str | None = None  # the `lmrec update` version loaded (None: the model `lmrec fit` wrote)
     ranker: Stage | None = None  # the ranking stage of `--rank-with` (first, before any requested stage)
+    train_counts: np.ndarray | None = None  # events per item in the run's training split (fair's head and tail)
 
     @cached_property
     def parts(self) -> DotProduct | None:
@@ -96,6 +97,24 @@ class Snapshot:
     def pipeline(self, stages: tuple[Stage, ...] = ()) -> RankingPipeline:
         """The ranking pipeline over this snapshot's model (FAISS retrieval when indexed)."""
         return RankingPipeline(self.retriever, stages if self.ranker is None else (self.ranker, *stages))
+
+    @cached_property
+    def stage_inputs(self) -> StageInputs:
+        """What `rerank` stages read: item vectors, catalogue categories and the training counts, as evaluation
+        builds them (items added since count zero)."""
+        catalogue = self.catalogue
+        sets = catalogue.category_sets if catalogue.category_field is not None or catalogue.frame is not None \
+            else None
+        counts = None
+        if self.train_counts is not None:
+            counts = np.zeros(len(self.items), np.int64)
+            counts[:len(self.train_counts)] = self.train_counts
+        return StageInputs(self.vectors, sets, counts, self.config.mmr_candidates)
+
+    def stages(self, specs: list[str]) -> tuple[Stage, ...]:
+        """The re-ranking stages a request names (`calibrated:0.5`, ...): the parser `lmrec evaluate --rerank`
+        uses; ConfigError when the spec or what it needs is missing."""
+        return parse_stages(specs, self.stage_inputs)
 
     def mmr(self, lam: float) -> MMR | None:
         """The MMR stage evaluation runs for `--rerank mmr:LAMBDA` (None when the model has no item vectors)."""
@@ -178,7 +197,8 @@ class ServingState:
             self._pseudonym_key = key
             snapshot = Snapshot(run.model, _version(run), run.items, run.users, run.history,
                                 ItemCatalogue.build(run.catalog, len(run.items)), run.catalog, self.config,
-                                len(run.items), run.version, self._ranking_stage(run))
+                                len(run.items), run.version, self._ranking_stage(run),
+                                np.bincount(run.split.train.item, minlength=len(run.items)))
             self._encoder = None
             snapshot = self._replay_items(snapshot)
             with self._events_lock:

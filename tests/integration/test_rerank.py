@@ -63,3 +63,24 @@ def test_bad_rerank_specs_are_one_line_errors(run_dir: Path) -> None:
         result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--rerank", spec])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("spec", ["calibrated:0.9", "fair:0.9", "fair:0.5:genre"])
+def test_list_level_stages_are_the_same_offline_and_served(run_dir: Path, tmp_path: Path, spec: str) -> None:
+    plain = evaluate(run_dir)["test"]
+    reranked = evaluate(run_dir, "--rerank", spec)["test"]
+    assert "miscalibration@10" in reranked and "exposure_gap@10" in reranked
+    if spec == "fair:0.9":
+        assert abs(reranked["exposure_gap@10"]) < abs(plain["exposure_gap@10"])  # closer to parity
+    listed = pd.read_csv(run_dir / "recommendations.csv", dtype=str)
+    run = load_run(run_dir)
+    served = Path(shutil.copytree(run_dir, tmp_path / "served"))
+    client = TestClient(create_app(served, ServeConfig(token="t")), headers={"Authorization": "Bearer t"})
+    for row, user in enumerate(run.split.test.users[:8]):
+        history = run.items.to_raw(run.split.test.inputs.row(row)).tolist()
+        answer = client.post("/recommend", json={"history": history, "k": 10, "rerank": [spec]})
+        assert answer.status_code == 200, answer.text
+        mine = listed[listed.user_id == run.users.raw[user]].sort_values("rank", key=lambda r: r.astype(int))
+        assert [i["item_id"] for i in answer.json()["items"]] == mine.item_id.tolist()
+    bad = client.post("/recommend", json={"history": history, "rerank": ["fair:0.5:colour"]})
+    assert bad.status_code == 422 and "no field 'colour'" in bad.text

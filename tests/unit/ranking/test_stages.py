@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lmrec.errors import ConfigError
-from lmrec.ranking import MMR, Candidates, parse_stages
+from lmrec.ranking import MMR, Candidates, StageInputs, parse_stages
 
 # items 0 and 1 are the same direction, 2 is orthogonal to both, 3 is the zero vector
 VECTORS = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
@@ -44,9 +44,9 @@ def test_short_lists_stay_padded_and_rows_are_independent() -> None:
 
 def test_pool_and_parsing() -> None:
     assert MMR(0.7, VECTORS).pool(10) == 500 and MMR(0.7, VECTORS, candidates=5).pool(10) == 20
-    (stage,) = parse_stages(["mmr:0.3"], vectors=VECTORS)
+    (stage,) = parse_stages(["mmr:0.3"], StageInputs(VECTORS))
     assert isinstance(stage, MMR) and stage.lam == 0.3
     with pytest.raises(ConfigError, match="needs item vectors"):
-        parse_stages(["mmr:0.3"], vectors=None)
+        parse_stages(["mmr:0.3"], StageInputs())
     with pytest.raises(ConfigError, match="unknown stage"):
-        parse_stages(["calibrate"], vectors=VECTORS)
+        parse_stages(["calibrate"], StageInputs(VECTORS))
