@@ -41,6 +41,9 @@ def evaluate(
     rank_weight: Annotated[str, typer.Option(help="With --rank-with: the ranker's weight beside the retriever's "
                                              "score (z-scored): auto (chosen on validation), alone, or W.")
                            ] = "auto",
+    content_filter: Annotated[Path | None, typer.Option("--filter", help="Content rules (YAML/JSON: blocked "
+                                                        "categories, keywords, patterns, similar_to): the items "
+                                                        "they remove are never recommended.")] = None,
     device: DeviceOpt = "auto",
     prequential: Annotated[bool, typer.Option("--prequential", hidden=True,
                                               help="Deprecated: use `lmrec prequential RUN_DIR`.")] = False,
@@ -59,6 +62,7 @@ def evaluate(
     """Full-ranking evaluation; writes metrics.json, per_user.csv, recommendations.csv and targets.csv into
     RUN_DIR."""
     from lmrec.pipeline import evaluate_run, load_run
+    from lmrec.ranking.filters import load_rules
 
     ks = parse_ks(k)
     if zero_shot is not None:
@@ -74,12 +78,19 @@ def evaluate(
         run_prequential(run_dir, k=ks[0], exclude_seen=exclude_seen, chunk_days=chunk_days, device=device)
         return
     run = load_run(run_dir, device=device)
+    rules = load_rules(content_filter) if content_filter is not None else None
     ranker = load_run(rank_with, device=device) if rank_with is not None else None
     with ConsoleReporter() as progress:
         results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress,
-                               rank_with=ranker, rank_candidates=rank_candidates, rank_weight=rank_weight)
+                               rank_with=ranker, rank_candidates=rank_candidates, rank_weight=rank_weight,
+                               content_filter=rules)
     out.print(metrics_table(run, results))
     print_task_metrics(results.get("tasks"))
+    if "filter" in results:
+        removed = results["filter"]["removed"]
+        out.print(f"filter {results['filter']['rules']}: removed {removed['total']} items ("
+                  + ", ".join(f"{k} {v}" for k, v in removed.items() if k != "total") + ")",
+                  soft_wrap=True, highlight=False, markup=False)
     out.print(f"wrote {run.run_dir.metrics}, recommendations.csv, targets.csv", soft_wrap=True)
 
 

@@ -45,6 +45,9 @@ def serve(
     rank_candidates: Annotated[int, typer.Option(min=1, help="With --rank-with: N.")] = 100,
     rank_weight: Annotated[str, typer.Option(help="With --rank-with: auto (chosen on validation), alone or W.")
                            ] = "auto",
+    content_filter: Annotated[Path | None, typer.Option("--filter", help="Content rules (YAML/JSON): the items "
+                                                        "they remove are never served; counts in /health and "
+                                                        "/metrics.")] = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     device: DeviceOpt = "auto",
@@ -62,5 +65,6 @@ def serve(
                          max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items,
                          coalesce=coalesce, faiss_index=faiss_index, watch_updates_s=watch_updates,
                          device=str(resolve_device(device)), rank_with=str(rank_with) if rank_with else None,
-                         rank_candidates=rank_candidates, rank_weight=rank_weight)
+                         rank_candidates=rank_candidates, rank_weight=rank_weight,
+                         content_filter=str(content_filter) if content_filter else None)
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)

@@ -24,7 +24,7 @@ from lmrec.eval.ranking import Ranking, rank_holdout
 from lmrec.eval.stats import bootstrap_ci
 from lmrec.io import atomic_write, spreadsheet_safe
 from lmrec.metrics import ACCURACY_METRICS, METRIC_FUNCTIONS, auc
-from lmrec.ranking import Stage
+from lmrec.ranking import Exclusions, Stage
 from lmrec.ranking.calibration import category_matrix
 from lmrec.ranking.exposure import popularity_groups
 
@@ -80,7 +80,8 @@ class EvalResult:
 def evaluate(model: Any, holdout: Holdout, *, n_items: int, options: EvalOptions = EvalOptions(),
              train: Interactions | None = None, item_vectors: np.ndarray | None = None,
              item_categories: list[frozenset[str]] | None = None,
-             progress: Callable[[int, int], None] | None = None, stages: tuple[Stage, ...] = ()) -> EvalResult:
+             progress: Callable[[int, int], None] | None = None, stages: tuple[Stage, ...] = (),
+             exclusions: Exclusions | None = None) -> EvalResult:
     """Rank every holdout user over all items (a scorer or a top-k-only ranker; then the re-ranking `stages`,
     as the service runs them) and summarise.
 
@@ -91,7 +92,7 @@ def evaluate(model: Any, holdout: Holdout, *, n_items: int, options: EvalOptions
     """
     ranking = rank_holdout(model, holdout, n_items=n_items, k=max(options.ks),
                            exclude_seen=options.exclude_seen, batch_size=options.batch_size,
-                           progress=progress, stages=stages)
+                           progress=progress, stages=stages, exclusions=exclusions)
     return summarise(ranking, n_items=n_items, options=options, train=train, item_vectors=item_vectors,
                      item_categories=item_categories, inputs=holdout.inputs)
 

@@ -28,7 +28,7 @@ from lmrec.data.split import Holdout
 from lmrec.data.types import PAD, Histories, Sequences
 from lmrec.errors import DataError, LmrecError
 from lmrec.models.capabilities import Scorer, supports
-from lmrec.ranking import Candidates, RankingPipeline, Stage
+from lmrec.ranking import Candidates, Exclusions, RankingPipeline, Stage
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,10 @@ def default_batch_size(n_items: int) -> int:
 
 def rank_holdout(model: Any, holdout: Holdout, *, n_items: int, k: int, exclude_seen: bool = True,
                  batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
-                 stages: tuple[Stage, ...] = ()) -> Ranking:
+                 stages: tuple[Stage, ...] = (), exclusions: Exclusions | None = None) -> Ranking:
     """Rank every holdout user with `model` over all `n_items` items (then the re-ranking `stages`) and keep the
-    top `k` per user."""
+    top `k` per user. `exclusions` (a content filter's) are removed for everyone, as the service removes them; a
+    target they remove counts as missed."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     pipeline = RankingPipeline.for_model(model, stages)
@@ -97,10 +98,12 @@ def rank_holdout(model: Any, holdout: Holdout, *, n_items: int, k: int, exclude_
         if scorer:
             with torch.inference_mode():
                 scores = _score(model, histories, n_items, buffer[: stop - start])
-                found = pipeline.select(scores, histories, width, exclude_seen=exclude_seen)  # masks `scores`
+                found = pipeline.select(scores, histories, width, exclude_seen=exclude_seen,
+                                        exclusions=exclusions)  # masks `scores`
             ranks[lo:hi] = _target_ranks(scores.numpy(), owner, targets.items[lo:hi], n_masked[start:stop])
         else:
-            found = Candidates.from_topk(pipeline.rank(histories, width, exclude_seen=exclude_seen))
+            found = Candidates.from_topk(pipeline.rank(histories, width, exclude_seen=exclude_seen,
+                                                       exclusions=exclusions))
             ranks[lo:hi] = np.nan
         items, values = found.items[:, :width], found.scores[:, :width]
         topk_items[start:stop, : items.shape[1]], topk_scores[start:stop, : items.shape[1]] = items, values

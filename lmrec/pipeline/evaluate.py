@@ -19,8 +19,10 @@ from lmrec.errors import ConfigError
 from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recommendations
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
 from lmrec.models.capabilities import CandidateScorer, ClickPredictor, RatingPredictor, supports
+from lmrec.pipeline.filtering import catalogue_filter
 from lmrec.pipeline.load import LoadedRun
 from lmrec.ranking import RankingPipeline, StageInputs, parse_stages, similarity_vectors
+from lmrec.ranking.filters import FilterRules
 from lmrec.ranking.stages import RANKER_CANDIDATES, RankerStage, choose_weight
 from lmrec.train.progress import Reporter
 
@@ -53,10 +55,11 @@ class RunEvaluation:
 def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
                     rerank: Sequence[str] = (), progress: Reporter | None = None,
                     rank_with: LoadedRun | None = None, rank_candidates: int = RANKER_CANDIDATES,
-                    rank_weight: float | str = "auto") -> RunEvaluation:
+                    rank_weight: float | str = "auto", content_filter: FilterRules | None = None) -> RunEvaluation:
     """Full-ranking evaluation of the run's model on its valid and test holdouts; `rerank` stages (e.g.
     "mmr:0.7") run after retrieval exactly as the service runs them; `rank_with` (a ranking model's run on the
-    same split) re-orders the first `rank_candidates` retrieved items before them. Nothing is written."""
+    same split) re-orders the first `rank_candidates` retrieved items before them; `content_filter` rules remove
+items for everyone (lmrec.ranking.filters; the audit goes into `extra`). Nothing is written."""
     if ks and max(ks) > len(run.items):  # asked for explicitly (-k): a cut-off past the catalogue is a mistake
         raise ConfigError(f"-k {max(ks)}: more than the run's {len(run.items)} items")
     ks = tuple(sorted(set(ks or run.config.eval.ks)))
@@ -72,6 +75,11 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
                  "rank_candidates": int(rank_candidates),
                  "rank_weight": "ranker alone" if ranker.weight is None else ranker.weight,
                  "rank_weight_search": ranker.search}
+    exclusions = None
+    if content_filter is not None:
+        found = catalogue_filter(content_filter, run.catalog, len(run.items))
+        exclusions = found.exclusions
+        extra["filter"] = found.audit(run.items.raw)
     categories = None
     if run.catalog is not None and run.catalog.categorical:
         categories = run.catalog.category_sets(run.catalog.categorical[0])
@@ -83,7 +91,8 @@ def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclud
         callback = (lambda done, total, _n=name: progress(f"evaluate {_n}", done, total)) if progress else None
         started = time.perf_counter()
         results[name] = evaluate(run.model, holdout, n_items=len(run.items), options=options, train=run.split.train,
-                                 item_vectors=vectors, item_categories=categories, progress=callback, stages=stages)
+                                 item_vectors=vectors, item_categories=categories, progress=callback, stages=stages,
+                                 exclusions=exclusions)
         seconds[name] = time.perf_counter() - started
     if supports(run.model, RatingPredictor) or supports(run.model, ClickPredictor):
         extra["tasks"] = task_metrics(run)
@@ -169,8 +178,9 @@ def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
 
 def evaluate_run(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
                  rerank: Sequence[str] = (), progress: Reporter | None = None, rank_with: LoadedRun | None = None,
-                 rank_candidates: int = RANKER_CANDIDATES, rank_weight: float | str = "auto") -> dict[str, Any]:
+                 rank_candidates: int = RANKER_CANDIDATES, rank_weight: float | str = "auto",
+                 content_filter: FilterRules | None = None) -> dict[str, Any]:
     """`evaluate_loaded` then `write_evaluation`; returns the metrics written."""
     return write_evaluation(evaluate_loaded(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank,
                                             progress=progress, rank_with=rank_with, rank_candidates=rank_candidates,
-                                            rank_weight=rank_weight))
+                                            rank_weight=rank_weight, content_filter=content_filter))

@@ -140,7 +140,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         if user >= 0:  # a model that reads user attributes serves them with the history
             histories = dataclasses.replace(histories, users=np.asarray([user], np.int64))
         exclusions = _exclusions(snapshot, body)
-        if body.diversity is None and not body.rerank and exclusions.empty and config.coalesce > 1:
+        if body.diversity is None and not body.rerank and _only_standing(body) and config.coalesce > 1:
             items, scores = await batcher.submit(snapshot, seq, body.k, body.exclude_seen, user=user)
         else:
             stages = ()
@@ -214,7 +214,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         if vectors is None:
             raise HTTPException(422, "similar items need item vectors; this model has neither text vectors nor "
                                      "an item table")
-        items, sims = similar(vectors, index, k)
+        items, sims = similar(vectors, index, k, snapshot.standing.keep)
         raw = snapshot.items.raw
         return json_response({"item_id": item_id, "items": [
             {"item_id": raw[i], "score": float(s)} for i, s in zip(items.tolist(), sims.tolist(), strict=True)]})
@@ -250,6 +250,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
             "model_version": snapshot.version, "items": len(snapshot.items), "users": len(snapshot.users),
             "items_added": len(snapshot.items) - snapshot.n_trained_items, "events_ingested": state.events_ingested,
             "retrieval": snapshot.retrieval, "can_add_items": state.can_add_items(snapshot),
+            "filtered": snapshot.content_filter.counts() if snapshot.content_filter is not None else None,
             "reads": _access(tokens, "read", config.allow_unauthenticated_reads),
             "writes": _access(tokens, "write", config.allow_unauthenticated_writes),
         })
@@ -271,6 +272,9 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
             ("lmrec_score_requests_total", "/recommend requests answered through those calls.", {},
              float(batcher.requests)),
         ]
+        if snapshot.content_filter is not None:
+            gauges += [("lmrec_filtered_items", "Items the content filter removes, by rule kind.", {"rule": kind},
+                        float(count)) for kind, count in snapshot.content_filter.counts().items()]
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
@@ -361,6 +365,11 @@ def _user_index(state: ServingState, snapshot: Snapshot, body: RecommendRequest)
     return snapshot.users.index(stored) if stored in snapshot.users else -1
 
 
+def _only_standing(body: RecommendRequest) -> bool:
+    """The request excludes nothing beyond the standing exclusions (which the batched path applies too)."""
+    return body.include_categories is None and body.exclude_categories is None and not body.blocklist
+
+
 def _exclusions(snapshot: Snapshot, body: RecommendRequest) -> Exclusions:
     keep = None
     if body.include_categories is not None or body.exclude_categories is not None:
@@ -377,6 +386,9 @@ def _exclusions(snapshot: Snapshot, body: RecommendRequest) -> Exclusions:
     blocked = None
     if body.blocklist:
         blocked, _ = snapshot.items.split_known(body.blocklist)
+    standing = snapshot.standing.keep  # the content filter's removals hold for every request
+    if standing is not None:
+        keep = standing if keep is None else keep & standing
     return Exclusions(keep, blocked)
 
 

@@ -72,7 +72,7 @@ class Batcher:
         try:
             histories = Histories.from_lists([seq for seq, _, _ in rows])
             histories = dataclasses.replace(histories, users=np.asarray([user for _, user, _ in rows], np.int64))
-            top = snapshot.pipeline().rank(histories, k, exclude_seen=exclude_seen)
+            top = snapshot.pipeline().rank(histories, k, exclude_seen=exclude_seen, exclusions=snapshot.standing)
         except Exception as exc:  # delivered to every waiting request; the app's handlers answer it
             for _, _, future in rows:
                 if not future.done():

@@ -137,11 +137,15 @@ def retriever_for(model: Any, index: FaissIndex | None, parts: DotProduct | None
     return exact if index is None or parts is None else FaissRetriever(index, parts, exact)
 
 
-def similar(vectors: np.ndarray, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k items closest to `item` by cosine (itself excluded): (indices, cosines), best first."""
+def similar(vectors: np.ndarray, item: int, k: int, keep: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The k items closest to `item` by cosine (itself and items outside `keep [N]` excluded): (indices,
+    cosines), best first."""
     sims = vectors @ vectors[item]  # [N]
     sims[item] = -np.inf
-    k = min(int(k), len(sims) - 1)
+    if keep is not None:
+        sims[~keep[: len(sims)]] = -np.inf
+    k = min(int(k), int(np.isfinite(sims).sum()))
     if k <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     top = np.argpartition(-sims, k - 1)[:k]

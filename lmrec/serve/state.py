@@ -33,8 +33,11 @@ from lmrec.errors import ConfigError, DataError, LmrecError, ModelFileError, Sto
 from lmrec.models.capabilities import GrowableCatalogue, supports
 from lmrec.models.growth import new_item_encoder, place_new_items
 from lmrec.online.events import Event, EventLog
+from lmrec.pipeline.filtering import added_items_filter, catalogue_filter
 from lmrec.pipeline.rundir import RunDir
 from lmrec.ranking import MMR, RankingPipeline, Stage, StageInputs, parse_stages, similarity_vectors
+from lmrec.ranking.candidates import Exclusions
+from lmrec.ranking.filters import ContentFilter, FilterRules, load_rules
 from lmrec.serve.catalogue import ItemCatalogue
 from lmrec.serve.config import ServeConfig
 from lmrec.serve.index import DotProduct, FaissIndex, dot_product, padding_invariant, retriever_for
@@ -69,6 +72,12 @@ class Snapshot:
     update_version: str | None = None  # the `lmrec update` version loaded (None: the model `lmrec fit` wrote)
     ranker: Stage | None = None  # the ranking stage of `--rank-with` (first, before any requested stage)
     train_counts: np.ndarray | None = None  # events per item in the run's training split (fair's head and tail)
+    content_filter: ContentFilter | None = None  # the deployment's content rules applied to these items
+
+    @property
+    def standing(self) -> Exclusions:
+        """What every request excludes: the items the content filter removed."""
+        return self.content_filter.exclusions if self.content_filter is not None else Exclusions()
 
     @cached_property
     def parts(self) -> DotProduct | None:
@@ -167,6 +176,7 @@ class ServingState:
         self._snapshot: Snapshot | None = None
         self._pseudonym_key: bytes | None = None
         self._ranker_run: Any = None  # the `rank_with` run, loaded at the first reload
+        self.rules = load_rules(self.config.content_filter) if self.config.content_filter else None
         self.reload_from(self.home)
 
     @property
@@ -198,7 +208,8 @@ class ServingState:
             snapshot = Snapshot(run.model, _version(run), run.items, run.users, run.history,
                                 ItemCatalogue.build(run.catalog, len(run.items)), run.catalog, self.config,
                                 len(run.items), run.version, self._ranking_stage(run),
-                                np.bincount(run.split.train.item, minlength=len(run.items)))
+                                np.bincount(run.split.train.item, minlength=len(run.items)),
+                                catalogue_filter(self.rules, run.catalog, len(run.items)) if self.rules else None)
             self._encoder = None
             snapshot = self._replay_items(snapshot)
             with self._events_lock:
@@ -281,7 +292,7 @@ class ServingState:
             _append_jsonl(self.layout.inside(self.layout.added_items), [
                 {"item_id": r.item_id, "text": r.text, "attributes": r.attributes, "added_at": time.time()}
                 for r in records])
-            self._snapshot = _with_items(snapshot, model, records).warm()
+            self._snapshot = _with_items(snapshot, model, records, self.rules).warm()
         return indices
 
     def forget(self, user_id: str, *, who: str) -> dict[str, Any]:
@@ -351,7 +362,7 @@ class ServingState:
                         self.layout.added_items)
             return snapshot
         model, _ = self._grown_model(snapshot, records)
-        return _with_items(snapshot, model, records)
+        return _with_items(snapshot, model, records, self.rules)
 
     def _load_user_events(self, snapshot: Snapshot, after: int, carried: list[int]) -> dict[str, list[str]]:
         """Each user's events since the run's history: those `lmrec update` carried (items it did not know yet),
@@ -368,10 +379,19 @@ class ServingState:
         return out
 
 
-def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem]) -> Snapshot:
+def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem], rules: FilterRules | None
+                ) -> Snapshot:
+    """The snapshot with `records` appended; the content rules judge the new items as they judged the others."""
     items = IdMap(np.concatenate([snapshot.items.raw, np.asarray([r.item_id for r in records], dtype=object)]))
     catalogue = snapshot.catalogue.with_items([r.text for r in records], [r.attributes for r in records])
-    return replace(snapshot, model=model, items=items, catalogue=catalogue)
+    found = snapshot.content_filter
+    if found is not None and rules is not None:
+        found = found.extended(added_items_filter(rules, snapshot.base_catalog, [r.text for r in records],
+                                                  [r.attributes for r in records]))
+        if found.reasons:
+            log.info("content filter: %d of the added items removed", sum(1 for i in found.reasons
+                                                                           if i >= len(snapshot.items)))
+    return replace(snapshot, model=model, items=items, catalogue=catalogue, content_filter=found)
 
 
 def _load_consistent(run_dir: Path, device: str = "cpu") -> tuple[Any, int, list[int]]:

@@ -1,0 +1,212 @@
+"""Harmful-content filtering: a deployment's rules decide which items may never be recommended; the pipeline
+removes them before ranking leaves it (as a standing exclusion, so no re-ranking stage can bring them back), and
+an audit says which rule removed how many items.
+
+A rules file (YAML or JSON):
+
+    blocked_categories: {genre: [Horror]}        # catalogue field -> values
+    keywords: [firearm, "self-harm"]              # whole words or phrases in the item text, any case
+    patterns: ['\\bkill(s|ing)?\\b']                # regular expressions over the item text, any case
+    similar_to:                                   # items whose text means what a description says
+      descriptions: ["instructions for building weapons"]
+      threshold: 0.6                              # cosine similarity of the text vectors
+      encoder: {kind: sentence}                   # optional: lmrec.text.EncoderConfig fields
+
+    rules = load_rules("rules.yaml")
+    found = apply_rules(rules, texts, category_sets, encode)   # ContentFilter: keep [N], reasons, counts
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmrec.errors import ConfigError
+from lmrec.ranking.candidates import Exclusions
+
+MAX_RULES = 10_000
+MAX_PATTERN = 500
+
+
+@dataclass(frozen=True)
+class SimilarityRule:
+    descriptions: tuple[str, ...]
+    threshold: float = 0.6
+    encoder: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FilterRules:
+    """What a deployment refuses to recommend; `source` names the file for error lines and the audit."""
+
+    blocked_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    similar_to: SimilarityRule | None = None
+    source: str = "rules"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keyword_re", _keyword_regex(self.keywords))
+        compiled = []
+        for n, pattern in enumerate(self.patterns):
+            if len(pattern) > MAX_PATTERN:
+                raise ConfigError(f"{self.source}: patterns[{n}] is longer than {MAX_PATTERN} characters")
+            try:
+                compiled.append(re.compile(pattern, re.IGNORECASE))
+            except re.error as exc:
+                raise ConfigError(f"{self.source}: patterns[{n}] {pattern!r} is not a regular expression ({exc})"
+                                  ) from None
+        object.__setattr__(self, "_patterns", tuple(compiled))
+
+    def text_rule(self, text: str) -> str | None:
+        """The first keyword or pattern rule `text` breaks, named for the audit (None: it passes)."""
+        if self._keyword_re is not None:  # type: ignore[attr-defined]
+            found = self._keyword_re.search(text)  # type: ignore[attr-defined]
+            if found:
+                return f"keyword:{found.group(0).lower()}"
+        for pattern in self._patterns:  # type: ignore[attr-defined]
+            if pattern.search(text):
+                return f"pattern:{pattern.pattern}"
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class ContentFilter:
+    """The outcome for a catalogue: `keep [N]` and, per removed item index, the rule that removed it."""
+
+    keep: np.ndarray
+    reasons: dict[int, str]
+    source: str = "rules"
+
+    @property
+    def exclusions(self) -> Exclusions:
+        return Exclusions(keep=self.keep) if len(self.reasons) else Exclusions()
+
+    def counts(self) -> dict[str, int]:
+        """Removed items per rule kind (category, keyword, pattern, similar_to) and in total."""
+        out: dict[str, int] = {}
+        for reason in self.reasons.values():
+            kind = reason.split(":", 1)[0]
+            out[kind] = out.get(kind, 0) + 1
+        return {**dict(sorted(out.items())), "total": len(self.reasons)}
+
+    def audit(self, item_ids: Sequence[str]) -> dict[str, Any]:
+        """What `metrics.json` and the service's audit record: the rules file, counts, each removed item's rule."""
+        return {"rules": self.source, "removed": self.counts(),
+                "items": {str(item_ids[i]): reason for i, reason in sorted(self.reasons.items())}}
+
+    def extended(self, more: ContentFilter) -> ContentFilter:
+        """This filter followed by `more`, the outcome for items appended after these."""
+        offset = len(self.keep)
+        reasons = {**self.reasons, **{offset + i: r for i, r in more.reasons.items()}}
+        return ContentFilter(np.concatenate([self.keep, more.keep]), reasons, self.source)
+
+
+def load_rules(path: str | Path) -> FilterRules:
+    """Rules from a YAML or JSON file; ConfigError naming the file and the field that is wrong."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: filter rules file not found")
+    if path.stat().st_size > 10_000_000:
+        raise ConfigError(f"{path}: filter rules file is larger than 10 MB")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not YAML or JSON ({type(exc).__name__})") from None
+    return rules_from_dict(tree or {}, source=str(path))
+
+
+def rules_from_dict(tree: Any, *, source: str = "rules") -> FilterRules:
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{source}: expected a mapping of rules, got {type(tree).__name__}")
+    known = {"blocked_categories", "keywords", "patterns", "similar_to"}
+    unknown = sorted(set(tree) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field {unknown[0]!r}; fields: {sorted(known)}")
+    categories = tree.get("blocked_categories") or {}
+    if not isinstance(categories, dict):
+        raise ConfigError(f"{source}: field 'blocked_categories' must map a catalogue field to a list of values")
+    blocked = {str(k): _strings(v, f"blocked_categories.{k}", source) for k, v in categories.items()}
+    similar = tree.get("similar_to")
+    rule = None
+    if similar is not None:
+        if not isinstance(similar, dict) or set(similar) - {"descriptions", "threshold", "encoder"}:
+            raise ConfigError(f"{source}: field 'similar_to' takes descriptions, threshold and encoder")
+        threshold = similar.get("threshold", 0.6)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1 <= threshold <= 1:
+            raise ConfigError(f"{source}: field 'similar_to.threshold' must be a number in [-1, 1]")
+        encoder = similar.get("encoder") or {}
+        if not isinstance(encoder, dict):
+            raise ConfigError(f"{source}: field 'similar_to.encoder' must be a mapping of encoder settings")
+        descriptions = _strings(similar.get("descriptions"), "similar_to.descriptions", source)
+        if not descriptions:
+            raise ConfigError(f"{source}: field 'similar_to.descriptions' needs at least one description")
+        rule = SimilarityRule(descriptions, float(threshold), dict(encoder))
+    return FilterRules(blocked, _strings(tree.get("keywords"), "keywords", source),
+                       _strings(tree.get("patterns"), "patterns", source), rule, source)
+
+
+def apply_rules(rules: FilterRules, texts: Sequence[str],
+                category_sets: Callable[[str], list[frozenset[str]]] | None = None,
+                encode: Callable[[list[str]], np.ndarray] | None = None) -> ContentFilter:
+    """Which of the items (`texts[i]` is item i's text) the rules remove, and why. `category_sets(field)` gives
+    each item's values of a field (needed by blocked_categories), `encode(texts)` text vectors (similar_to)."""
+    n = len(texts)
+    reasons: dict[int, str] = {}
+    for name, values in rules.blocked_categories.items():
+        if category_sets is None:
+            raise ConfigError(f"{rules.source}: blocked_categories needs a catalogue with field {name!r}")
+        blocked = set(values)
+        for i, cats in enumerate(category_sets(name)[:n]):
+            hit = sorted(cats & blocked)
+            if hit and i not in reasons:
+                reasons[i] = f"category:{name}={hit[0]}"
+    for i, text in enumerate(texts):
+        if i not in reasons:
+            broken = rules.text_rule(str(text))
+            if broken:
+                reasons[i] = broken
+    if rules.similar_to is not None and n:
+        if encode is None:
+            raise ConfigError(f"{rules.source}: similar_to needs a text encoder")
+        similarity = _cosine(encode(list(texts)), encode(list(rules.similar_to.descriptions)))  # [N, D]
+        best = similarity.argmax(axis=1)
+        for i in np.flatnonzero(similarity.max(axis=1) >= rules.similar_to.threshold):
+            reasons.setdefault(int(i), f"similar_to:{rules.similar_to.descriptions[best[i]][:60]}")
+    keep = np.ones(n, bool)
+    keep[list(reasons)] = False
+    return ContentFilter(keep, reasons, rules.source)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return a @ b.T
+
+
+def _keyword_regex(keywords: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex for all keywords: whole words or phrases (inner spaces match any whitespace), any case."""
+    words = [k.strip() for k in keywords if k.strip()]
+    if not words:
+        return None
+    parts = sorted((r"\s+".join(re.escape(w) for w in k.split()) for k in words), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+
+
+def _strings(value: Any, name: str, source: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"{source}: field {name!r} must be a list of strings")
+    if len(value) > MAX_RULES:
+        raise ConfigError(f"{source}: field {name!r} has more than {MAX_RULES} entries")
+    return tuple(str(v) for v in value)

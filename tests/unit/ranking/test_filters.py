@@ -1,0 +1,62 @@
+"""Content rules: which items they remove and why, and one clear line for a bad rules file."""
+
+import numpy as np
+import pytest
+
+from lmrec.errors import ConfigError
+from lmrec.ranking.filters import apply_rules, load_rules, rules_from_dict
+
+TEXTS = ["Stapler, heavy duty", "Assault rifle scope mount", "Gel pens, blue", "A guide to self-harm",
+         "Killing time: a puzzle book", "Paper shredder", "Skillet pan"]
+GENRES = [frozenset({"office"}), frozenset({"outdoor"}), frozenset({"office"}), frozenset({"books"}),
+          frozenset({"books"}), frozenset({"office"}), frozenset({"kitchen"})]
+
+
+def test_keywords_match_whole_words_in_any_case() -> None:
+    found = apply_rules(rules_from_dict({"keywords": ["rifle", "self-harm", "kill"]}), TEXTS)
+    assert found.reasons == {1: "keyword:rifle", 3: "keyword:self-harm"}  # "Killing", "Skillet" are not "kill"
+    assert found.keep.tolist() == [True, False, True, False, True, True, True]
+    assert found.counts() == {"keyword": 2, "total": 2}
+
+
+def test_patterns_and_categories_and_the_first_rule_named() -> None:
+    rules = rules_from_dict({"patterns": [r"\bkill(s|ing)?\b"], "blocked_categories": {"genre": ["outdoor"]}})
+    found = apply_rules(rules, TEXTS, lambda name: GENRES)
+    assert found.reasons == {1: "category:genre=outdoor", 4: r"pattern:\bkill(s|ing)?\b"}
+
+
+def test_similar_to_removes_items_close_to_a_description() -> None:
+    def encode(texts: list[str]) -> np.ndarray:  # a bag of three words: enough to test the rule's plumbing
+        return np.asarray([[("rifle" in t.lower() or "weapon" in t.lower()) + 0.0, "pen" in t.lower(),
+                            "paper" in t.lower()] for t in texts], np.float64) + 1e-3
+
+    rules = rules_from_dict({"similar_to": {"descriptions": ["weapons and their parts"], "threshold": 0.9}})
+    found = apply_rules(rules, TEXTS, encode=encode)
+    assert list(found.reasons) == [1] and found.reasons[1].startswith("similar_to:weapons")
+
+
+def test_added_items_extend_the_outcome() -> None:
+    rules = rules_from_dict({"keywords": ["rifle"]})
+    first = apply_rules(rules, TEXTS[:2])
+    both = first.extended(apply_rules(rules, ["rifle sling", "pencil"]))
+    assert both.keep.tolist() == [True, False, False, True] and set(both.reasons) == {1, 2}
+    assert both.audit(["a", "b", "c", "d"])["items"] == {"b": "keyword:rifle", "c": "keyword:rifle"}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("keywords: gun", "'keywords' must be a list of strings"),
+    ("patterns: ['(unclosed']", "patterns[0] '(unclosed' is not a regular expression"),
+    ("colours: [red]", "unknown field 'colours'"),
+    ("similar_to: {descriptions: [x], threshold: 3}", "'similar_to.threshold' must be a number in [-1, 1]"),
+    ("similar_to: {descriptions: []}", "needs at least one description"),
+    ("- just\n- a list", "expected a mapping of rules"),
+    ("keywords: [a\n  b: [", "not YAML or JSON"),
+])
+def test_bad_rules_files_get_one_line_naming_the_file(tmp_path, content: str, message: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_rules(path)
+    assert str(path) in str(raised.value) and message in str(raised.value)
+    with pytest.raises(ConfigError, match="not found"):
+        load_rules(tmp_path / "missing.yaml")
