@@ -87,8 +87,8 @@ def markdown(record: dict) -> str:
              "exposure gap = the head's share of position-discounted exposure minus its catalogue share (0.2); "
              "miscalibration = KL(history mix || list mix), Steck 2018; group gap = largest NDCG@10 difference "
              "between user groups.", "",
-             "| setting | NDCG@10 | vs plain | p | coverage | Gini | miscal. KL | exposure gap | gap / plain | "
-             + " | ".join(f"{g} gap" for g in group_names) + " |",
+             "| " + " | ".join(["setting", "NDCG@10", "vs plain", "p", "coverage", "Gini", "miscal. KL",
+                                "exposure gap", "gap / plain", *(f"{g} gap" for g in group_names)]) + " |",
              "|---|---|---|---|---|---|---|---|---|" + "---|" * len(group_names)]
     for row in rows:
         vs = row.get("vs_plain")
@@ -97,7 +97,7 @@ def markdown(record: dict) -> str:
         ratio = row["exposure_gap@10"] / plain["exposure_gap@10"] if plain["exposure_gap@10"] else float("nan")
         lines.append(f"| {row['setting']} | {row['ndcg@10']:.4f} | {change} | {p} | {row['coverage@10']:.4f} | "
                      f"{row['gini@10']:.4f} | {_f(row['miscalibration@10'])} | {row['exposure_gap@10']:.4f} | "
-                     f"{ratio:.2f} | " + " | ".join(f"{row['groups'][g]['gap']:.4f}" for g in group_names) + " |")
+                     f"{ratio:.2f} |" + "".join(f" {row['groups'][g]['gap']:.4f} |" for g in group_names))
     if group_names:
         lines += ["", "Per-group NDCG@10 of the plain list: " + "; ".join(
             f"{g}: " + ", ".join(f"{k} {v:.4f}" for k, v in plain["groups"][g]["means"].items()) for g in group_names)]

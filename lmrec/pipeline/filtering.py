@@ -19,7 +19,7 @@ def catalogue_filter(rules: FilterRules, catalog: Catalog | None, n_items: int) 
     """The filter's outcome for a run's `n_items` items (a run without a catalogue has no text: only rules that
     need none can remove anything, and rules that need a catalogue are refused)."""
     if catalog is None or len(catalog) != n_items:
-        if rules.blocked_categories or rules.keywords or rules.patterns or rules.similar_to:
+        if rules.blocked_categories or rules.keywords or rules.patterns or rules.similar_to or rules.classifier:
             raise ConfigError(f"{rules.source}: content filters read item text and categories; this run has no "
                               "catalogue of its items")
         return ContentFilter(np.ones(n_items, bool), {}, rules.source)
@@ -28,12 +28,12 @@ def catalogue_filter(rules: FilterRules, catalog: Catalog | None, n_items: int) 
 
 
 def text_encoder(rules: FilterRules, catalog: Catalog | None) -> Callable[[list[str]], np.ndarray] | None:
-    """`encode(texts)` for the similar_to rule, built on first use (None when the rules have no such rule)."""
-    if rules.similar_to is None:
+    """`encode(texts)` for the semantic rules (similar_to, classifier), built on first use; None without them."""
+    if rules.similar_to is None and rules.classifier is None:
         return None
     from lmrec.text.encoder import catalogue_encoder
 
-    config = from_dict(EncoderConfig, rules.similar_to.encoder, where="similar_to.encoder.")
+    config = from_dict(EncoderConfig, rules.encoder, where="encoder.")
     built: list = []
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -55,12 +55,13 @@ def _category_sets(catalog: Catalog) -> Callable[[str], list[frozenset[str]]]:
 
 
 def added_items_filter(rules: FilterRules, catalog: Catalog | None, texts: Sequence[str],
-                       attributes: Sequence[dict]) -> ContentFilter:
-    """The outcome for items added to a served catalogue (their texts and attributes as posted)."""
+                       attributes: Sequence[dict], classifier=None) -> ContentFilter:
+    """The outcome for items added to a served catalogue (their texts and attributes as posted), judged by the
+    classifier the catalogue fitted."""
     def sets(name: str) -> list[frozenset[str]]:
         return [_values(a.get(name)) for a in attributes]
 
-    return apply_rules(rules, list(texts), sets, text_encoder(rules, catalog))
+    return apply_rules(rules, list(texts), sets, text_encoder(rules, catalog), classifier)
 
 
 def _values(value) -> frozenset[str]:

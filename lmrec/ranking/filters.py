@@ -11,6 +11,10 @@ A rules file (YAML or JSON):
       descriptions: ["instructions for building weapons"]
       threshold: 0.6                              # cosine similarity of the text vectors
       encoder: {kind: sentence}                   # optional: lmrec.text.EncoderConfig fields
+    classifier:                                   # a linear classifier on the text vectors: example listings
+      examples: ["combat knife with sheath", ...] # of harmful content against the catalogue's own items
+      threshold: 0.5                              # probability of "harmful" at which an item is removed
+      strength: 0.3                               # inverse L2 strength (C); smaller generalises more
 
     rules = load_rules("rules.yaml")
     found = apply_rules(rules, texts, category_sets, encode)   # ContentFilter: keep [N], reasons, counts
@@ -41,6 +45,14 @@ class SimilarityRule:
 
 
 @dataclass(frozen=True)
+class ClassifierRule:
+    examples: tuple[str, ...]
+    threshold: float = 0.5
+    strength: float = 0.3
+    encoder: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FilterRules:
     """What a deployment refuses to recommend; `source` names the file for error lines and the audit."""
 
@@ -48,7 +60,14 @@ class FilterRules:
     keywords: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     similar_to: SimilarityRule | None = None
+    classifier: ClassifierRule | None = None
     source: str = "rules"
+
+    @property
+    def encoder(self) -> dict[str, Any]:
+        """The text encoder settings of the semantic rules (similar_to's, else the classifier's)."""
+        rule = self.similar_to or self.classifier
+        return dict(rule.encoder) if rule is not None else {}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_keyword_re", _keyword_regex(self.keywords))
@@ -82,6 +101,7 @@ class ContentFilter:
     keep: np.ndarray
     reasons: dict[int, str]
     source: str = "rules"
+    classifier: Any = None  # the classifier rule's fitted model, kept to judge items added later
 
     @property
     def exclusions(self) -> Exclusions:
@@ -104,7 +124,7 @@ class ContentFilter:
         """This filter followed by `more`, the outcome for items appended after these."""
         offset = len(self.keep)
         reasons = {**self.reasons, **{offset + i: r for i, r in more.reasons.items()}}
-        return ContentFilter(np.concatenate([self.keep, more.keep]), reasons, self.source)
+        return ContentFilter(np.concatenate([self.keep, more.keep]), reasons, self.source, self.classifier)
 
 
 def load_rules(path: str | Path) -> FilterRules:
@@ -126,7 +146,7 @@ def load_rules(path: str | Path) -> FilterRules:
 def rules_from_dict(tree: Any, *, source: str = "rules") -> FilterRules:
     if not isinstance(tree, dict):
         raise ConfigError(f"{source}: expected a mapping of rules, got {type(tree).__name__}")
-    known = {"blocked_categories", "keywords", "patterns", "similar_to"}
+    known = {"blocked_categories", "keywords", "patterns", "similar_to", "classifier"}
     unknown = sorted(set(tree) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown field {unknown[0]!r}; fields: {sorted(known)}")
@@ -150,14 +170,36 @@ def rules_from_dict(tree: Any, *, source: str = "rules") -> FilterRules:
             raise ConfigError(f"{source}: field 'similar_to.descriptions' needs at least one description")
         rule = SimilarityRule(descriptions, float(threshold), dict(encoder))
     return FilterRules(blocked, _strings(tree.get("keywords"), "keywords", source),
-                       _strings(tree.get("patterns"), "patterns", source), rule, source)
+                       _strings(tree.get("patterns"), "patterns", source), rule,
+                       _classifier_rule(tree.get("classifier"), source), source)
+
+
+def _classifier_rule(tree: Any, source: str) -> ClassifierRule | None:
+    if tree is None:
+        return None
+    if not isinstance(tree, dict) or set(tree) - {"examples", "threshold", "strength", "encoder"}:
+        raise ConfigError(f"{source}: field 'classifier' takes examples, threshold, strength and encoder")
+    examples = _strings(tree.get("examples"), "classifier.examples", source)
+    if len(examples) < 2:
+        raise ConfigError(f"{source}: field 'classifier.examples' needs at least two example texts")
+    threshold, strength = tree.get("threshold", 0.5), tree.get("strength", 0.3)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
+        raise ConfigError(f"{source}: field 'classifier.threshold' must be a probability in (0, 1)")
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not strength > 0:
+        raise ConfigError(f"{source}: field 'classifier.strength' must be a number > 0")
+    encoder = tree.get("encoder") or {}
+    if not isinstance(encoder, dict):
+        raise ConfigError(f"{source}: field 'classifier.encoder' must be a mapping of encoder settings")
+    return ClassifierRule(examples, float(threshold), float(strength), dict(encoder))
 
 
 def apply_rules(rules: FilterRules, texts: Sequence[str],
                 category_sets: Callable[[str], list[frozenset[str]]] | None = None,
-                encode: Callable[[list[str]], np.ndarray] | None = None) -> ContentFilter:
+                encode: Callable[[list[str]], np.ndarray] | None = None, classifier: Any = None) -> ContentFilter:
     """Which of the items (`texts[i]` is item i's text) the rules remove, and why. `category_sets(field)` gives
-    each item's values of a field (needed by blocked_categories), `encode(texts)` text vectors (similar_to)."""
+    each item's values of a field (needed by blocked_categories), `encode(texts)` text vectors (similar_to,
+    classifier). The classifier rule is fitted on these items unless a `classifier` fitted before is given (items
+    added to a served catalogue are judged by the model the catalogue trained)."""
     n = len(texts)
     reasons: dict[int, str] = {}
     for name, values in rules.blocked_categories.items():
@@ -180,9 +222,28 @@ def apply_rules(rules: FilterRules, texts: Sequence[str],
         best = similarity.argmax(axis=1)
         for i in np.flatnonzero(similarity.max(axis=1) >= rules.similar_to.threshold):
             reasons.setdefault(int(i), f"similar_to:{rules.similar_to.descriptions[best[i]][:60]}")
+    if rules.classifier is not None and n:
+        if encode is None:
+            raise ConfigError(f"{rules.source}: classifier needs a text encoder")
+        vectors = encode(list(texts))
+        if classifier is None:
+            classifier = fit_classifier(rules.classifier, encode(list(rules.classifier.examples)), vectors)
+        harmful = classifier.predict_proba(vectors)[:, 1]
+        for i in np.flatnonzero(harmful >= rules.classifier.threshold):
+            reasons.setdefault(int(i), f"classifier:{harmful[i]:.2f}")
     keep = np.ones(n, bool)
     keep[list(reasons)] = False
-    return ContentFilter(keep, reasons, rules.source)
+    return ContentFilter(keep, reasons, rules.source, classifier)
+
+
+def fit_classifier(rule: ClassifierRule, examples: np.ndarray, items: np.ndarray) -> Any:
+    """Logistic regression of "harmful" on text vectors: the examples against the catalogue's items, which are
+    taken as harmless (a few harmful ones among thousands barely move it), classes weighted to balance."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = np.vstack([examples, items]).astype(np.float64)
+    labels = np.r_[np.ones(len(examples)), np.zeros(len(items))]
+    return LogisticRegression(C=rule.strength, class_weight="balanced", max_iter=1000).fit(features, labels)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

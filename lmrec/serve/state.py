@@ -387,7 +387,7 @@ def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem], rule
     found = snapshot.content_filter
     if found is not None and rules is not None:
         found = found.extended(added_items_filter(rules, snapshot.base_catalog, [r.text for r in records],
-                                                  [r.attributes for r in records]))
+                                                  [r.attributes for r in records], found.classifier))
         if found.reasons:
             log.info("content filter: %d of the added items removed", sum(1 for i in found.reasons
                                                                            if i >= len(snapshot.items)))

@@ -60,3 +60,17 @@ def test_bad_rules_files_get_one_line_naming_the_file(tmp_path, content: str, me
     assert str(path) in str(raised.value) and message in str(raised.value)
     with pytest.raises(ConfigError, match="not found"):
         load_rules(tmp_path / "missing.yaml")
+
+
+def test_the_classifier_learns_examples_against_the_catalogue_and_judges_later_items() -> None:
+    def encode(texts: list[str]) -> np.ndarray:  # harmful words point one way, everything else the other
+        return np.asarray([[1.0, 0.1] if any(w in t.lower() for w in ("blade", "rifle", "knife")) else [0.1, 1.0]
+                           for t in texts])
+
+    rules = rules_from_dict({"classifier": {"examples": ["sharp blade", "hunting knife"], "threshold": 0.5}})
+    found = apply_rules(rules, TEXTS, encode=encode)
+    assert list(found.reasons) == [1] and found.reasons[1].startswith("classifier:")
+    later = apply_rules(rules, ["rifle case", "ruler"], encode=encode, classifier=found.classifier)
+    assert later.keep.tolist() == [False, True] and later.classifier is found.classifier
+    with pytest.raises(ConfigError, match="at least two example texts"):
+        rules_from_dict({"classifier": {"examples": ["one"]}})
