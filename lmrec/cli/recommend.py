@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -19,6 +20,10 @@ def recommend(
     history: Annotated[str | None, typer.Option("--history", help="Comma-separated item IDs.")] = None,
     k: Annotated[int, typer.Option("-k", help="How many items (1-1000).")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="One JSON line per item: the history items that drove "
+                                          "it (attribution), what it shares with them, a reason.")] = False,
+    explain_method: Annotated[str, typer.Option(help="auto (integrated gradients where the model has them, else "
+                                                "leave-one-out), gradients or leave-one-out.")] = "auto",
     device: DeviceOpt = "cpu",
 ) -> None:
     """Top-k items for a known user or for a raw history of item IDs (a user the model never saw)."""
@@ -37,11 +42,28 @@ def recommend(
     if items is not None and not items:
         raise LmrecError("--history is empty; give at least one item ID")
     seq, unknown = history_for(run, user=user, items=items)
-    top = RankingPipeline.for_model(run.model).rank(Histories.from_lists([seq]), k)
+    queries = Histories.from_lists([seq])
+    index = -1
+    if user is not None:  # a model that reads user attributes serves them with the history
+        from lmrec.data.pseudonym import stored_user_id
+
+        index = run.users.index(stored_user_id(user, run.config.data.pseudonymize))
+    if index >= 0:
+        queries = Histories(queries.seq, queries.lengths, users=np.asarray([index], np.int64))
+    top = RankingPipeline.for_model(run.model).rank(queries, k)
     rows = [{"item_id": str(run.items.raw[i]), "score": float(s)}
             for i, s in zip(top.items[0], top.scores[0], strict=True) if i >= 0]
     if unknown:
         warn(f"ignored unknown item IDs: {', '.join(unknown[:10])}")
+    if explain:
+        from lmrec.ranking.explain import explain as explain_items
+
+        picked = np.asarray([i for i in top.items[0] if i >= 0], np.int64)
+        found = explain_items(run.model, np.asarray(seq, np.int64), picked, catalog=run.catalog, user=index,
+                              method=explain_method)
+        for rank, (row, why) in enumerate(zip(rows, found, strict=True), 1):
+            print(json.dumps({"rank": rank, **row, "explanation": why.to_json(run.items.raw)}), flush=True)
+        return
     if as_json:
         out.print_json(json.dumps({"items": rows, "unknown_items": unknown}))
         return

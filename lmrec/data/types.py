@@ -156,6 +156,13 @@ class Histories:
             seq[i, : len(row)] = row
         return cls(seq, lengths)
 
+    def rows(self, picked: Sequence[int] | np.ndarray) -> Histories:
+        """The chosen rows (times and users with them), in the given order."""
+        picked = np.asarray(picked, dtype=np.int64)
+        return Histories(self.seq[picked], self.lengths[picked],
+                         None if self.times is None else self.times[picked],
+                         None if self.users is None else self.users[picked])
+
     @property
     def mask(self) -> np.ndarray:
         """[B, L] True where a real item sits."""

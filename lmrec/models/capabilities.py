@@ -125,9 +125,18 @@ class CandidateScorer(Protocol):
     def score_candidates(self, histories: Histories, items: np.ndarray) -> np.ndarray: ...
 
 
+@runtime_checkable
+class HistoryAttribution(Protocol):
+    """`attribute_history(histories, items [B, M]) -> [B, M, L]`: how much each history position (left-aligned, as
+    in `histories.seq`; 0 on padding) contributed to the score of each item, by a gradient method rather than by
+    deleting items (lmrec.ranking.explain; its deletion test checks such attributions against deletions)."""
+
+    def attribute_history(self, histories: Histories, items: np.ndarray, steps: int = 32) -> np.ndarray: ...
+
+
 CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,
                                   ItemVectors, PerturbableItems, SequenceLikelihood, UserAttributes,
-                                  RatingPredictor, ClickPredictor, CandidateScorer)
+                                  RatingPredictor, ClickPredictor, CandidateScorer, HistoryAttribution)
 
 
 @runtime_checkable

@@ -159,8 +159,12 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
                                                  exclusions=exclusions)
             items, scores = top.items[0], top.scores[0]
         raw = snapshot.items.raw
-        rows = [{"item_id": raw[i], "score": float(s)} for i, s in zip(items.tolist(), scores.tolist(), strict=True)
-                if i >= 0 and np.isfinite(s)]
+        kept = [(i, s) for i, s in zip(items.tolist(), scores.tolist(), strict=True) if i >= 0 and np.isfinite(s)]
+        rows = [{"item_id": raw[i], "score": float(s)} for i, s in kept]
+        if body.explain and kept:
+            for row, why in zip(rows, _explain(snapshot, seq, [i for i, _ in kept], user, body.explain_method),
+                                strict=True):
+                row["explanation"] = why.to_json(raw)
         return json_response({"items": rows, "model_version": snapshot.version, "unknown_items": unknown})
 
     @app.post("/events", status_code=201, response_model=EventsResponse, dependencies=[needs("write")],
@@ -363,6 +367,18 @@ def _user_index(state: ServingState, snapshot: Snapshot, body: RecommendRequest)
         return -1
     stored = state.user_id(body.user_id)
     return snapshot.users.index(stored) if stored in snapshot.users else -1
+
+
+def _explain(snapshot: Snapshot, seq: np.ndarray, items: list[int], user: int, method: str) -> list:
+    """lmrec.ranking.explain for a served list (with the trained catalogue: items added since have no row in it,
+    so an explanation names them by ID and shares nothing with them)."""
+    from lmrec.ranking.explain import explain
+
+    try:
+        return explain(snapshot.model, np.asarray(seq, np.int64), np.asarray(items, np.int64),
+                       catalog=snapshot.base_catalog, user=user, method=method)
+    except ConfigError as exc:
+        raise HTTPException(422, f"explain: {exc}") from None
 
 
 def _only_standing(body: RecommendRequest) -> bool:

@@ -3,7 +3,7 @@ such as `exclude_sen` is a 422 naming the field instead of a silently ignored op
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -49,11 +49,29 @@ class RecommendRequest(BaseModel):
     rerank: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(
         max_length=4, description="Re-ranking stages in order, as `lmrec evaluate --rerank` takes them: "
                                   "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD]")] | None = None
+    explain: StrictBool = False
+    explain_method: Literal["auto", "gradients", "leave-one-out"] = "auto"
+
+
+class Driver(BaseModel):
+    item_id: str
+    weight: float
+
+
+class ItemExplanation(BaseModel):
+    """Why the item was recommended (lmrec.ranking.explain): the history items that drove its score, the
+    catalogue values and words it shares with them, one sentence built from those."""
+
+    method: str
+    reason: str
+    shared: dict[str, list[str]]
+    drivers: list[Driver]
 
 
 class ScoredItem(BaseModel):
     item_id: str
     score: float
+    explanation: ItemExplanation | None = None
 
 
 class RecommendResponse(BaseModel):

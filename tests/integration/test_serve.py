@@ -463,3 +463,21 @@ def test_the_service_serves_through_an_approximate_index_when_asked(fused_run, t
     assert got == [r["item_id"] for r in _cli(run, "--user", "user0", "-k", "10")]  # 40 items: the graph is exact
     with pytest.raises(ConfigError, match="faiss_index"):
         ServeConfig(faiss_index="annoy")
+
+
+# -- explanations ------------------------------------------------------------------------------------------------
+def test_explain_attributes_each_item_to_the_history(fused, ease) -> None:
+    history = FRUIT[:4]
+    for client, method in ((fused, "gradients"), (ease, "leave-one-out")):
+        answer = client.post("/recommend", json={"history": history, "k": 3, "explain": True})
+        assert answer.status_code == 200, answer.text
+        for item in answer.json()["items"]:
+            why = item["explanation"]
+            assert why["method"] == method and why["reason"].startswith("Because you chose")
+            assert why["drivers"] and {d["item_id"] for d in why["drivers"]} <= set(history)
+    plain = fused.post("/recommend", json={"history": history, "k": 3}).json()["items"]
+    assert all("explanation" not in item or item["explanation"] is None for item in plain)
+    bad = fused.post("/recommend", json={"history": history, "explain": True, "explain_method": "shap"})
+    assert bad.status_code == 422 and "explain_method" in bad.text
+    refused = ease.post("/recommend", json={"history": history, "explain": True, "explain_method": "gradients"})
+    assert refused.status_code == 422 and "no gradient attribution" in refused.text

@@ -22,6 +22,7 @@ from lmrec.models.capabilities import (
     ClickPredictor,
     DotProductScoring,
     GrowableCatalogue,
+    HistoryAttribution,
     IncrementalUpdates,
     ItemVectors,
     PerturbableItems,
@@ -57,7 +58,8 @@ LM_PREFIX = "language_model."
 
 
 class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalogue, IncrementalUpdates, ItemVectors,
-                            PerturbableItems, SequenceLikelihood, UserAttributes, RatingPredictor, ClickPredictor):
+                            PerturbableItems, SequenceLikelihood, UserAttributes, RatingPredictor, ClickPredictor,
+                            HistoryAttribution):
     """The sequence recommender; `config.net` picks the net, `config.item_repr` the item tower."""
 
     Config = SequentialConfig
@@ -74,10 +76,13 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         self._user_frame: pd.DataFrame | None = None  # given by fit_user_attributes, read by fit
 
     def capabilities(self) -> frozenset[type]:
-        """ID-only models cannot place an item they never saw; priors make a score more than one dot product."""
+        """ID-only models cannot place an item they never saw; priors make a score more than one dot product (and
+        more than the net that gradient attribution explains, as does the text skip)."""
         found = super().capabilities()
         if self.config.priors:
-            found -= {DotProductScoring}
+            found -= {DotProductScoring, HistoryAttribution}
+        if self.config.text_skip or self.config.inference != "float32":
+            found -= {HistoryAttribution}
         if self.config.user_attributes is False:
             found -= {UserAttributes}
         if self.config.rating_weight <= 0:
@@ -326,6 +331,31 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                 return compressed_user_vectors(self._module(), self.config.inference, seq, table,
                                                max_len=self.config.max_len)
             return self._module().user_vectors(seq, table, users, times)
+
+    def attribute_history(self, histories: Histories, items: np.ndarray, steps: int = 32) -> np.ndarray:
+        """[B, M, L] integrated-gradients attribution of each history position (left-aligned as `histories.seq`)
+        to the net's score of `items [B, M]`; positions before the last `max_len` get 0 (the net never reads
+        them). lmrec/models/sequence/attribution.py says what the gradients are taken over."""
+        from lmrec.models.sequence.attribution import integrated_gradients
+
+        if HistoryAttribution not in self.capabilities():
+            raise ConfigError(f"{self.name}: gradient attribution explains the net alone, and this model's score "
+                              "has more (priors, a text skip or a compressed net); use leave-one-out")
+        self._check_fitted()
+        check_items(histories, self.n_items_)
+        items = np.asarray(items, np.int64).reshape(len(histories), -1)
+        out = np.zeros((len(histories), items.shape[1], histories.seq.shape[1]), np.float64)
+        for b in range(len(histories)):
+            one = histories.rows([b])
+            seq = torch.from_numpy(right_align(one, self.config.max_len)).to(self.device)
+            times = (torch.from_numpy(right_align(one, self.config.max_len, times=True)).to(self.device)
+                     if self._module().reads_time else None)
+            values = integrated_gradients(self._module(), seq, torch.from_numpy(items[b]).to(self.device), times,
+                                          steps)
+            n = int(histories.lengths[b])
+            width = min(n, seq.shape[1])
+            out[b, :, n - width:n] = values[:, seq.shape[1] - width:]
+        return out
 
     def item_table(self) -> Tensor:
         """[N, D] item vectors on the model's device."""

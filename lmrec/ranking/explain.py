@@ -1,0 +1,170 @@
+"""Why an item was recommended: which history items drove its score, what it shares with them, in one sentence.
+
+    found = explain(model, history, items, catalog=run.catalog)      # one Explanation per recommended item
+    found[0].drivers   # [(history item, weight), ...] strongest first
+    found[0].shared    # {"genre": ["Drama"], "words": ["noir"]}
+    found[0].reason    # "Because you chose Casablanca and The Maltese Falcon; it shares genre Drama."
+
+Attribution: integrated gradients for models that declare `HistoryAttribution` (the sequence models; captum,
+the `explain` extra; without it "auto" falls back, and says so in `method`), else leave-one-out for any scorer
+(the score drop when that history item is removed). The deletion test in bench/explain.py checks gradient
+attributions against what deleting items does; for leave-one-out that test holds by construction, so it is only
+reported as the reference.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmrec.data.types import Catalog, Histories
+from lmrec.errors import ConfigError
+from lmrec.models.capabilities import HistoryAttribution, Scorer, supports
+
+METHODS = ("auto", "gradients", "leave-one-out")
+WORD = re.compile(r"[a-z][a-z'-]{2,}")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One recommended item's explanation; item indices are the model's dense ones."""
+
+    item: int
+    drivers: list[tuple[int, float]]  # history items by attribution, strongest first (a repeated item summed)
+    method: str  # "gradients" or "leave-one-out"
+    shared: dict[str, list[str]] = field(default_factory=dict)  # catalogue field (or "words") -> shared values
+    reason: str = ""
+
+    def to_json(self, item_ids: Any) -> dict[str, Any]:
+        return {"method": self.method, "reason": self.reason, "shared": self.shared,
+                "drivers": [{"item_id": str(item_ids[i]), "weight": round(float(w), 6)} for i, w in self.drivers]}
+
+
+def attributions(model: Any, history: np.ndarray, items: np.ndarray, *, user: int = -1, method: str = "auto",
+                 steps: int = 32) -> tuple[np.ndarray, str]:
+    """([M, n] attribution of each of the n history positions to each item's score, the method used)."""
+    if method not in METHODS:
+        raise ConfigError(f"explanation method {method!r}: choose one of {', '.join(METHODS)}")
+    history = np.asarray(history, np.int64)
+    items = np.asarray(items, np.int64)
+    if not len(history):
+        return np.zeros((len(items), 0)), "none"
+    queries = Histories.from_lists([history.tolist()])
+    if user >= 0:
+        queries = Histories(queries.seq, queries.lengths, users=np.asarray([user], np.int64))
+    use_gradients = method == "gradients" or (method == "auto" and supports(model, HistoryAttribution)
+                                              and _has_captum())
+    if use_gradients:
+        if not supports(model, HistoryAttribution):
+            raise ConfigError(f"{model.name} has no gradient attribution; use leave-one-out")
+        return model.attribute_history(queries, items[None, :], steps=steps)[0, :, : len(history)], "gradients"
+    return leave_one_out(model, history, items, user=user), "leave-one-out"
+
+
+def leave_one_out(model: Any, history: np.ndarray, items: np.ndarray, *, user: int = -1) -> np.ndarray:
+    """[M, n] score(item | history) - score(item | history without position j), for any scorer."""
+    if not supports(model, Scorer):
+        raise ConfigError(f"{model.name} returns lists, not scores: its recommendations cannot be attributed")
+    variants = [history.tolist()] + [np.delete(history, j).tolist() for j in range(len(history))]
+    queries = Histories.from_lists(variants)
+    if user >= 0:
+        queries = Histories(queries.seq, queries.lengths, users=np.full(len(variants), user, np.int64))
+    with torch.inference_mode():
+        scores = model.score(queries)[:, torch.as_tensor(items)].float().cpu().numpy()  # [1 + n, M]
+    return (scores[0][None, :] - scores[1:]).T
+
+
+def explain(model: Any, history: np.ndarray, items: np.ndarray, *, catalog: Catalog | None = None, user: int = -1,
+            method: str = "auto", top: int = 3, steps: int = 32) -> list[Explanation]:
+    """An Explanation for each of `items` recommended after `history` (dense indices, oldest first)."""
+    weights, used = attributions(model, history, items, user=user, method=method, steps=steps)
+    history = np.asarray(history, np.int64)
+    texts = catalog.texts() if catalog is not None else None
+    names = item_names(catalog)
+    out = []
+    for m, item in enumerate(np.asarray(items, np.int64).tolist()):
+        drivers = _drivers(history, weights[m], top)
+        described = [i for i, _ in drivers if catalog is not None and i < len(catalog)]  # items added later
+        shared = (shared_features(catalog, texts, item, described)
+                  if catalog is not None and item < len(catalog) else {})
+        out.append(Explanation(item, drivers, used, shared, reason_text(drivers, shared, names)))
+    return out
+
+
+def item_names(catalog: Catalog | None) -> list[str] | None:
+    """What a sentence calls each item: the catalogue's title (or name) field, else its text."""
+    if catalog is None:
+        return None
+    for column in ("title", "name", "movie_title"):
+        if column in catalog.frame.columns:
+            return catalog.frame[column].fillna("").astype(str).tolist()
+    return catalog.texts()
+
+
+def _has_captum() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("captum") is not None
+
+
+def _drivers(history: np.ndarray, weights: np.ndarray, top: int) -> list[tuple[int, float]]:
+    """History items by summed attribution, the positive ones first (at most `top`; the strongest one when none
+    is positive)."""
+    totals: dict[int, float] = {}
+    for item, weight in zip(history.tolist(), weights.tolist(), strict=True):
+        totals[item] = totals.get(item, 0.0) + float(weight)
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    positive = [kv for kv in ranked if kv[1] > 0][:top]
+    return positive or ranked[:1]
+
+
+def shared_features(catalog: Catalog, texts: list[str] | None, item: int, drivers: list[int]) -> dict[str, list[str]]:
+    """Values of each categorical field, and content words of the text, that `item` shares with the drivers."""
+    shared: dict[str, list[str]] = {}
+    for name in catalog.categorical:
+        sets = catalog.category_sets(name)
+        common = sorted(set(sets[item]) & set().union(*(sets[d] for d in drivers))) if drivers else []
+        if common:
+            shared[name] = common[:5]
+    if texts is not None and drivers:
+        theirs = set().union(*(_words(texts[d]) for d in drivers))
+        named = {v.lower() for values in shared.values() for v in values}  # a shared genre is not a shared word
+        words = [w for w in dict.fromkeys(WORD.findall(texts[item].lower()))
+                 if w in theirs and w not in _STOP and w not in named]
+        if words:
+            shared["words"] = words[:5]
+    return shared
+
+
+def reason_text(drivers: list[tuple[int, float]], shared: dict[str, list[str]], names: list[str] | None) -> str:
+    """A sentence built from the attribution and the shared features alone, so it says nothing they do not."""
+    if not drivers:
+        return "Recommended to everyone at first: there is no history to go on."
+    names = [_short(names[i]) if names is not None and i < len(names) else f"item {i}" for i, _ in drivers]
+    chosen = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    parts = [f"{name} {', '.join(values)}" for name, values in shared.items() if name != "words"]
+    if "words" in shared:
+        parts.append("the words " + ", ".join(shared["words"]))
+    return f"Because you chose {chosen}" + (f"; it shares {'; '.join(parts)}." if parts else ".")
+
+
+def _short(text: str, limit: int = 48) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _words(text: str) -> set[str]:
+    return set(WORD.findall(str(text).lower())) - _STOP
+
+
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+_STOP = _stop_words()
