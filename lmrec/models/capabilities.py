@@ -131,7 +131,7 @@ class HistoryAttribution(Protocol):
     in `histories.seq`; 0 on padding) contributed to the score of each item, by a gradient method rather than by
     deleting items (lmrec.ranking.explain; its deletion test checks such attributions against deletions)."""
 
-    def attribute_history(self, histories: Histories, items: np.ndarray, steps: int = 32) -> np.ndarray: ...
+    def attribute_history(self, histories: Histories, items: np.ndarray, steps: int = 16) -> np.ndarray: ...
 
 
 CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,

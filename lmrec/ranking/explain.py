@@ -14,6 +14,7 @@ reported as the reference.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,7 @@ class Explanation:
 
 
 def attributions(model: Any, history: np.ndarray, items: np.ndarray, *, user: int = -1, method: str = "auto",
-                 steps: int = 32) -> tuple[np.ndarray, str]:
+                 steps: int = 16) -> tuple[np.ndarray, str]:
     """([M, n] attribution of each of the n history positions to each item's score, the method used)."""
     if method not in METHODS:
         raise ConfigError(f"explanation method {method!r}: choose one of {', '.join(METHODS)}")
@@ -79,12 +80,11 @@ def leave_one_out(model: Any, history: np.ndarray, items: np.ndarray, *, user: i
 
 
 def explain(model: Any, history: np.ndarray, items: np.ndarray, *, catalog: Catalog | None = None, user: int = -1,
-            method: str = "auto", top: int = 3, steps: int = 32) -> list[Explanation]:
+            method: str = "auto", top: int = 3, steps: int = 16) -> list[Explanation]:
     """An Explanation for each of `items` recommended after `history` (dense indices, oldest first)."""
     weights, used = attributions(model, history, items, user=user, method=method, steps=steps)
     history = np.asarray(history, np.int64)
-    texts = catalog.texts() if catalog is not None else None
-    names = item_names(catalog)
+    texts, names = _catalogue_texts(catalog) if catalog is not None else (None, None)
     out = []
     for m, item in enumerate(np.asarray(items, np.int64).tolist()):
         drivers = _drivers(history, weights[m], top)
@@ -93,6 +93,17 @@ def explain(model: Any, history: np.ndarray, items: np.ndarray, *, catalog: Cata
                   if catalog is not None and item < len(catalog) else {})
         out.append(Explanation(item, drivers, used, shared, reason_text(drivers, shared, names)))
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _catalogue_texts(catalog: Catalog) -> tuple[list[str], list[str]]:
+    """(texts, names) of a catalogue, computed once per catalogue object (a served request reuses them)."""
+    return catalog.texts(), item_names(catalog)
+
+
+@functools.lru_cache(maxsize=16)
+def _category_sets(catalog: Catalog, name: str) -> list[frozenset[str]]:
+    return catalog.category_sets(name)
 
 
 def item_names(catalog: Catalog | None) -> list[str] | None:
@@ -126,7 +137,7 @@ def shared_features(catalog: Catalog, texts: list[str] | None, item: int, driver
     """Values of each categorical field, and content words of the text, that `item` shares with the drivers."""
     shared: dict[str, list[str]] = {}
     for name in catalog.categorical:
-        sets = catalog.category_sets(name)
+        sets = _category_sets(catalog, name)
         common = sorted(set(sets[item]) & set().union(*(sets[d] for d in drivers))) if drivers else []
         if common:
             shared[name] = common[:5]

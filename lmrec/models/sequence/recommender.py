@@ -332,7 +332,7 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                                                max_len=self.config.max_len)
             return self._module().user_vectors(seq, table, users, times)
 
-    def attribute_history(self, histories: Histories, items: np.ndarray, steps: int = 32) -> np.ndarray:
+    def attribute_history(self, histories: Histories, items: np.ndarray, steps: int = 16) -> np.ndarray:
         """[B, M, L] integrated-gradients attribution of each history position (left-aligned as `histories.seq`)
         to the net's score of `items [B, M]`; positions before the last `max_len` get 0 (the net never reads
         them). lmrec/models/sequence/attribution.py says what the gradients are taken over."""
