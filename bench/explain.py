@@ -99,19 +99,20 @@ def latency(run, run_dir: Path, requests: int) -> dict:
             for label, v in times.items()}
 
 
-def examples(run, n: int = 5) -> list[dict]:
-    """The first n test users (holdout order), their top item and its explanation: not chosen for looks."""
+def examples(run, n: int = 5, lm=None) -> list[dict]:
+    """The first n test users (holdout order), their top item and its explanation: not chosen for looks; with `lm`
+    the small LM's sentence too (None where it failed the grounding check)."""
     out = []
     names = run.catalog.frame["title"].astype(str).tolist() if run.catalog is not None and \
         "title" in run.catalog.frame.columns else None
     for r in range(min(n, len(run.split.test))):
         history = run.split.test.inputs.row(r).astype(np.int64)
         top = RankingPipeline.for_model(run.model).rank(Histories.from_lists([history.tolist()]), 1).items[0]
-        (why,) = explain(run.model, history, top[:1], catalog=run.catalog)
+        (why,) = explain(run.model, history, top[:1], catalog=run.catalog, lm=lm)
         item = int(top[0])
         out.append({"user": str(run.users.raw[run.split.test.users[r]]), "history_length": int(len(history)),
                     "item_id": str(run.items.raw[item]), "item": names[item] if names else str(run.items.raw[item]),
-                    **why.to_json(run.items.raw)})
+                    **why.to_json(run.items.raw), "lm_reason": why.lm_reason})
     return out
 
 
@@ -136,6 +137,8 @@ def markdown(record: dict) -> str:
         drivers = ", ".join(f"{x['item_id']} ({x['weight']:.3f})" for x in e["drivers"])
         lines.append(f"- user {e['user']} ({e['history_length']} items) -> **{e['item']}**: {e['reason']} "
                      f"[drivers: {drivers}]")
+        if record.get("lm"):
+            lines.append(f"  - small LM: {e['lm_reason'] or '(its sentence failed the grounding check: dropped)'}")
     lines += ["", f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python bench/explain.py RUN --name {record['name']}`"]
     return "\n".join(lines) + "\n"
 
@@ -147,6 +150,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000, help="test users in the deletion test (the first N)")
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lm", action="store_true", help="add the small LM's sentences to the examples")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "explain")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -158,7 +162,13 @@ def main() -> None:
     record["deletion"] = deletion_test(run, args.users, args.seed)
     print(json.dumps(record["deletion"], default=float)[:400], flush=True)
     record["latency"] = latency(run, args.run, args.requests)
-    record["examples"] = examples(run)
+    lm = None
+    if args.lm:
+        from lmrec.text.generate import small_lm
+
+        lm = small_lm()
+    record["lm"] = bool(args.lm)
+    record["examples"] = examples(run, lm=lm)
     record["load_after"] = round(os.getloadavg()[0], 2)
     record["environment"] = environment()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -137,7 +137,8 @@ def markdown(record: dict, n_own: int) -> str:
     themes = list(dict.fromkeys(record["themes"]))
     lines = [f"# Harmful-content filtering on {record['dataset']['name']}", "",
              f"{len(record['planted'])} planted items ({', '.join(themes)}) added to the {n_own:,} catalogue items; "
-             f"rules: `{record['rules_file']}` (MiniLM text vectors for similar_to and the classifier). Planted removed = share of the "
+             f"rules: `{record['rules_file']}` (MiniLM text vectors for similar_to and the classifier). "
+             "Planted removed = share of the "
              "30 items the rules describe (weapons, drugs, self-harm); false removals = catalogue items removed. "
              f"Load average {record['load_before']} before, {record['load_after']} after.", "",
              "| rules | planted removed | " + " | ".join(themes) + " | false removals | false rate |",

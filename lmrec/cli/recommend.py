@@ -24,6 +24,9 @@ def recommend(
                                           "it (attribution), what it shares with them, a reason.")] = False,
     explain_method: Annotated[str, typer.Option(help="auto (integrated gradients where the model has them, else "
                                                 "leave-one-out), gradients or leave-one-out.")] = "auto",
+    reason_lm: Annotated[bool, typer.Option("--reason-lm", help="With --explain: also a sentence by the small "
+                                            "offline LM (SmolLM2-135M), kept only where it sticks to the facts; "
+                                            "seconds per item.")] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
     """Top-k items for a known user or for a raw history of item IDs (a user the model never saw)."""
@@ -59,8 +62,13 @@ def recommend(
         from lmrec.ranking.explain import explain as explain_items
 
         picked = np.asarray([i for i in top.items[0] if i >= 0], np.int64)
+        lm = None
+        if reason_lm:
+            from lmrec.text.generate import small_lm
+
+            lm = small_lm()
         found = explain_items(run.model, np.asarray(seq, np.int64), picked, catalog=run.catalog, user=index,
-                              method=explain_method)
+                              method=explain_method, lm=lm, lm_items=len(picked))
         for rank, (row, why) in enumerate(zip(rows, found, strict=True), 1):
             print(json.dumps({"rank": rank, **row, "explanation": why.to_json(run.items.raw)}), flush=True)
         return

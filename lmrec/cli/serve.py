@@ -48,6 +48,8 @@ def serve(
     content_filter: Annotated[Path | None, typer.Option("--filter", help="Content rules (YAML/JSON): the items "
                                                         "they remove are never served; counts in /health and "
                                                         "/metrics.")] = None,
+    explain_lm: Annotated[bool, typer.Option("--explain-lm", help="Explained requests also get a sentence by the "
+                                             "small offline LM for their first item (loaded at start).")] = False,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     device: DeviceOpt = "auto",
@@ -66,5 +68,5 @@ def serve(
                          coalesce=coalesce, faiss_index=faiss_index, watch_updates_s=watch_updates,
                          device=str(resolve_device(device)), rank_with=str(rank_with) if rank_with else None,
                          rank_candidates=rank_candidates, rank_weight=rank_weight,
-                         content_filter=str(content_filter) if content_filter else None)
+                         content_filter=str(content_filter) if content_filter else None, explain_lm=explain_lm)
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)

@@ -39,10 +39,12 @@ class Explanation:
     method: str  # "gradients" or "leave-one-out"
     shared: dict[str, list[str]] = field(default_factory=dict)  # catalogue field (or "words") -> shared values
     reason: str = ""
+    lm_reason: str | None = None  # the small LM's sentence, when asked for and when it kept to the facts
 
     def to_json(self, item_ids: Any) -> dict[str, Any]:
-        return {"method": self.method, "reason": self.reason, "shared": self.shared,
-                "drivers": [{"item_id": str(item_ids[i]), "weight": round(float(w), 6)} for i, w in self.drivers]}
+        out = {"method": self.method, "reason": self.reason, "shared": self.shared,
+               "drivers": [{"item_id": str(item_ids[i]), "weight": round(float(w), 6)} for i, w in self.drivers]}
+        return {**out, "lm_reason": self.lm_reason} if self.lm_reason is not None else out
 
 
 def attributions(model: Any, history: np.ndarray, items: np.ndarray, *, user: int = -1, method: str = "auto",
@@ -80,8 +82,10 @@ def leave_one_out(model: Any, history: np.ndarray, items: np.ndarray, *, user: i
 
 
 def explain(model: Any, history: np.ndarray, items: np.ndarray, *, catalog: Catalog | None = None, user: int = -1,
-            method: str = "auto", top: int = 3, steps: int = 16) -> list[Explanation]:
-    """An Explanation for each of `items` recommended after `history` (dense indices, oldest first)."""
+            method: str = "auto", top: int = 3, steps: int = 16, lm: Any = None, lm_items: int = 1
+            ) -> list[Explanation]:
+    """An Explanation for each of `items` recommended after `history` (dense indices, oldest first); with `lm`
+    (lmrec.text.generate.SmallLM) the first `lm_items` also get the LM's sentence where it passes `grounded`."""
     weights, used = attributions(model, history, items, user=user, method=method, steps=steps)
     history = np.asarray(history, np.int64)
     texts, names = _catalogue_texts(catalog) if catalog is not None else (None, None)
@@ -91,8 +95,45 @@ def explain(model: Any, history: np.ndarray, items: np.ndarray, *, catalog: Cata
         described = [i for i, _ in drivers if catalog is not None and i < len(catalog)]  # items added later
         shared = (shared_features(catalog, texts, item, described)
                   if catalog is not None and item < len(catalog) else {})
-        out.append(Explanation(item, drivers, used, shared, reason_text(drivers, shared, names)))
+        sentence = None
+        if lm is not None and m < lm_items and drivers:
+            sentence = lm_reason(lm, _name(names, item), [_name(names, d) for d, _ in drivers], shared)
+        out.append(Explanation(item, drivers, used, shared, reason_text(drivers, shared, names), sentence))
     return out
+
+
+LM_SYSTEM = "You explain a recommendation in one short sentence, using only the facts given."
+# words a faithful sentence may use beyond the facts themselves
+LM_ALLOWED = frozenset("""because chose choose chosen picked recommended recommend recommendation like liked likes
+enjoy enjoyed similar share shares shared common both also might may item items movie movies film films product
+products category categories genre genres words word same kind style you your user""".split())
+
+
+def lm_reason(lm: Any, item: str, drivers: list[str], shared: dict[str, list[str]]) -> str | None:
+    """One sentence from the small LM, started as "Because you chose <first driver>" and given only the facts
+    (the item, the drivers, the shared values); None unless it passes `grounded`."""
+    common = "; ".join(f"{name} {', '.join(values)}" for name, values in shared.items()) or "nothing named"
+    facts = f"Recommended: {item}. The user chose: {'; '.join(drivers)}. In common: {common}."
+    prefix = f"Because you chose {drivers[0]}"
+    text = prefix + lm.generate(facts + " Why is it recommended?", system=LM_SYSTEM, prefix=prefix,
+                                max_new_tokens=30)
+    sentence = text.split("\n")[0].strip()
+    end = sentence.find(". ")
+    sentence = sentence[: end + 1] if end > 0 else sentence
+    return sentence if grounded(sentence, facts) else None
+
+
+def grounded(sentence: str, facts: str) -> bool:
+    """Every content word and number of `sentence` is in `facts` or in a small list of connecting words: a check
+    that rejects what a 135M model adds on its own (a franchise, a genre the items do not share), not a proof."""
+    known = set(WORD.findall(facts.lower())) | set(re.findall(r"\d+", facts))
+    used = set(WORD.findall(sentence.lower())) - _STOP - LM_ALLOWED
+    numbers = set(re.findall(r"\d+", sentence))
+    return bool(sentence) and used <= known and numbers <= known
+
+
+def _name(names: list[str] | None, item: int) -> str:
+    return _short(names[item]) if names is not None and item < len(names) else f"item {item}"
 
 
 @functools.lru_cache(maxsize=4)

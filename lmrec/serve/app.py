@@ -114,6 +114,10 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        if config.explain_lm:  # load the small LM now, not in the first explained request
+            from lmrec.text.generate import small_lm
+
+            small_lm()
         watcher = asyncio.create_task(_watch(state, config.watch_updates_s)) if config.watch_updates_s > 0 else None
         yield
         if watcher is not None:
@@ -162,8 +166,8 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         kept = [(i, s) for i, s in zip(items.tolist(), scores.tolist(), strict=True) if i >= 0 and np.isfinite(s)]
         rows = [{"item_id": raw[i], "score": float(s)} for i, s in kept]
         if body.explain and kept:
-            for row, why in zip(rows, _explain(snapshot, seq, [i for i, _ in kept], user, body.explain_method),
-                                strict=True):
+            for row, why in zip(rows, _explain(snapshot, seq, [i for i, _ in kept], user, body.explain_method,
+                                               config.explain_lm), strict=True):
                 row["explanation"] = why.to_json(raw)
         return json_response({"items": rows, "model_version": snapshot.version, "unknown_items": unknown})
 
@@ -369,14 +373,20 @@ def _user_index(state: ServingState, snapshot: Snapshot, body: RecommendRequest)
     return snapshot.users.index(stored) if stored in snapshot.users else -1
 
 
-def _explain(snapshot: Snapshot, seq: np.ndarray, items: list[int], user: int, method: str) -> list:
+def _explain(snapshot: Snapshot, seq: np.ndarray, items: list[int], user: int, method: str, with_lm: bool) -> list:
     """lmrec.ranking.explain for a served list (with the trained catalogue: items added since have no row in it,
-    so an explanation names them by ID and shares nothing with them)."""
+    so an explanation names them by ID and shares nothing with them); `with_lm`: the small LM's sentence for the
+    first item (`lmrec serve --explain-lm`, loaded at start)."""
     from lmrec.ranking.explain import explain
 
+    lm = None
+    if with_lm:
+        from lmrec.text.generate import small_lm
+
+        lm = small_lm()
     try:
         return explain(snapshot.model, np.asarray(seq, np.int64), np.asarray(items, np.int64),
-                       catalog=snapshot.base_catalog, user=user, method=method)
+                       catalog=snapshot.base_catalog, user=user, method=method, lm=lm)
     except ConfigError as exc:
         raise HTTPException(422, f"explain: {exc}") from None
 

@@ -37,6 +37,7 @@ class ServeConfig:
     rank_with: str | None = None  # a ranking model's run (`-m dcn`, same split): re-orders every retrieved top N
     rank_candidates: int = 100
     rank_weight: str = "auto"  # the ranker's weight beside the retriever's score: auto (validation), alone, W
+    explain_lm: bool = False  # explained requests also get the small LM's sentence for their first item
     content_filter: str | None = None  # content rules (lmrec/ranking/filters.py): removed items are never served
     coalesce: int = 64  # most concurrent /recommend calls scored in one model call (1: one call per request)
     event_log: str | None = None  # default RUN_DIR/events.sqlite

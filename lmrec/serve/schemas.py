@@ -66,6 +66,7 @@ class ItemExplanation(BaseModel):
     reason: str
     shared: dict[str, list[str]]
     drivers: list[Driver]
+    lm_reason: str | None = None
 
 
 class ScoredItem(BaseModel):

@@ -75,3 +75,24 @@ def test_sentences_and_bad_requests() -> None:
         "Because you chose Casablanca; it shares genre Drama; the words noir."
     with pytest.raises(ConfigError, match="choose one of"):
         attributions(None, HISTORY, np.asarray([1]), method="shap")
+
+
+def test_the_lm_sentence_is_kept_only_when_it_sticks_to_the_facts() -> None:
+    from lmrec.ranking.explain import grounded, lm_reason
+
+    facts = "Recommended: Grease (1978). The user chose: Home Alone (1990); Babe (1995). In common: genres Comedy."
+    assert grounded("Because you chose Home Alone (1990), you may enjoy Grease: both share Comedy.", facts)
+    assert not grounded("Because you chose Home Alone, the most popular film in the franchise.", facts)
+    assert not grounded("Because you chose Home Alone (1977).", facts)
+
+    class Parrot:  # a stand-in LM that says what it is told to
+        def __init__(self, answer: str) -> None:
+            self.answer = answer
+
+        def generate(self, prompt: str, **kwargs) -> str:
+            return self.answer
+
+    shared = {"genres": ["Comedy"]}
+    assert lm_reason(Parrot(", so Grease shares Comedy."), "Grease (1978)", ["Home Alone (1990)"], shared) == \
+        "Because you chose Home Alone (1990), so Grease shares Comedy."
+    assert lm_reason(Parrot(", a Crime thriller."), "Grease (1978)", ["Home Alone (1990)"], shared) is None
