@@ -35,7 +35,7 @@ from lmrec.eval.stats import paired_test
 from lmrec.pipeline import load_run
 from lmrec.provenance import environment
 from lmrec.ranking import RankingPipeline
-from lmrec.ranking.explain import attributions, explain
+from lmrec.ranking.explain import attributions, explain, grounded, lm_sentence
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,11 +108,16 @@ def examples(run, n: int = 5, lm=None) -> list[dict]:
     for r in range(min(n, len(run.split.test))):
         history = run.split.test.inputs.row(r).astype(np.int64)
         top = RankingPipeline.for_model(run.model).rank(Histories.from_lists([history.tolist()]), 1).items[0]
-        (why,) = explain(run.model, history, top[:1], catalog=run.catalog, lm=lm)
+        (why,) = explain(run.model, history, top[:1], catalog=run.catalog)
         item = int(top[0])
+        said = {}
+        if lm is not None:  # the LM's sentence and whether the grounding check keeps it
+            label = (lambda i: names[i]) if names else (lambda i: str(run.items.raw[i]))
+            sentence, facts = lm_sentence(lm, label(item), [label(d) for d, _ in why.drivers], why.shared)
+            said = {"lm_sentence": sentence, "lm_kept": grounded(sentence, facts)}
         out.append({"user": str(run.users.raw[run.split.test.users[r]]), "history_length": int(len(history)),
                     "item_id": str(run.items.raw[item]), "item": names[item] if names else str(run.items.raw[item]),
-                    **why.to_json(run.items.raw), "lm_reason": why.lm_reason})
+                    **why.to_json(run.items.raw), **said})
     return out
 
 
@@ -133,12 +138,17 @@ def markdown(record: dict) -> str:
     for label, row in record["latency"].items():
         lines.append(f"| {label} | {row['median_ms']:.1f} | {row['p90_ms']:.1f} | {row['n']} |")
     lines += ["", "## The first five test users (not chosen)", ""]
+    if record.get("lm"):
+        kept = sum(e["lm_kept"] for e in record["examples"])
+        lines += [f"The small LM's sentences (SmolLM2-135M, greedy) passed the grounding check for {kept} of "
+                  f"{len(record['examples'])}; the service shows only those that pass.", ""]
     for e in record["examples"]:
         drivers = ", ".join(f"{x['item_id']} ({x['weight']:.3f})" for x in e["drivers"])
         lines.append(f"- user {e['user']} ({e['history_length']} items) -> **{e['item']}**: {e['reason']} "
                      f"[drivers: {drivers}]")
         if record.get("lm"):
-            lines.append(f"  - small LM: {e['lm_reason'] or '(its sentence failed the grounding check: dropped)'}")
+            verdict = "kept" if e["lm_kept"] else "dropped by the grounding check"
+            lines.append(f"  - small LM ({verdict}): {e['lm_sentence']}")
     lines += ["", f"Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python bench/explain.py RUN --name {record['name']}`"]
     return "\n".join(lines) + "\n"
 

@@ -23,6 +23,7 @@ from lmrec.cli.quantize import quantize
 from lmrec.cli.recommend import recommend
 from lmrec.cli.robustness import robustness
 from lmrec.cli.serve import serve
+from lmrec.cli.simulate import simulate
 from lmrec.cli.update import update
 from lmrec.cli.zero_shot import zero_shot
 
@@ -41,6 +42,7 @@ app.command("cold-start")(cold_start)
 app.command()(quantize)
 app.command()(robustness)
 app.command()(distill)
+app.command()(simulate)
 
 
 def main() -> None:

@@ -110,17 +110,21 @@ products category categories genre genres words word same kind style you your us
 
 
 def lm_reason(lm: Any, item: str, drivers: list[str], shared: dict[str, list[str]]) -> str | None:
-    """One sentence from the small LM, started as "Because you chose <first driver>" and given only the facts
-    (the item, the drivers, the shared values); None unless it passes `grounded`."""
+    """One sentence from the small LM about why `item` follows `drivers`; None unless it passes `grounded`."""
+    sentence, facts = lm_sentence(lm, item, drivers, shared)
+    return sentence if grounded(sentence, facts) else None
+
+
+def lm_sentence(lm: Any, item: str, drivers: list[str], shared: dict[str, list[str]]) -> tuple[str, str]:
+    """(the LM's sentence, the facts it was given): started as "Because you chose <first driver>", given only the
+    item, the drivers and the shared values, cut at the end of its first sentence."""
     common = "; ".join(f"{name} {', '.join(values)}" for name, values in shared.items()) or "nothing named"
     facts = f"Recommended: {item}. The user chose: {'; '.join(drivers)}. In common: {common}."
     prefix = f"Because you chose {drivers[0]}"
-    text = prefix + lm.generate(facts + " Why is it recommended?", system=LM_SYSTEM, prefix=prefix,
-                                max_new_tokens=30)
-    sentence = text.split("\n")[0].strip()
-    end = sentence.find(". ")
-    sentence = sentence[: end + 1] if end > 0 else sentence
-    return sentence if grounded(sentence, facts) else None
+    rest = lm.generate(facts + " Why is it recommended?", system=LM_SYSTEM, prefix=prefix, max_new_tokens=30)
+    rest = rest.split("\n")[0].rstrip()
+    end = rest.find(". ")  # the end of the first sentence after the prefix ("Mr. Wrong" is in the prefix)
+    return (prefix + (rest[: end + 1] if end >= 0 else rest)).strip(), facts
 
 
 def grounded(sentence: str, facts: str) -> bool:

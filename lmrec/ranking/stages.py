@@ -22,6 +22,7 @@ from lmrec.errors import ConfigError
 from lmrec.models.capabilities import CandidateScorer
 from lmrec.ranking.calibration import Calibrated, category_matrix
 from lmrec.ranking.candidates import Candidates, Exclusions
+from lmrec.ranking.exploration import EpsilonGreedy, ScoreNoise
 from lmrec.ranking.exposure import FairExposure, field_groups, popularity_groups
 
 MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
@@ -189,6 +190,7 @@ class StageInputs:
     category_sets: Callable[[str | None], list[frozenset[str]]] | None = None
     popularity: np.ndarray | None = None
     mmr_candidates: int = MMR_CANDIDATES
+    seed: int = 0  # of the exploration stages' generators
     _built: dict = field(default_factory=dict, repr=False)
 
     def categories(self, spec: str, name: str | None) -> list[frozenset[str]]:
@@ -215,7 +217,7 @@ class StageInputs:
         return self._built[key]
 
 
-STAGE_HELP = "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD]"
+STAGE_HELP = "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD], explore:EPS, noise:SIGMA"
 
 
 def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]:
@@ -224,17 +226,21 @@ def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]
     for spec in specs:
         name, _, rest = spec.strip().partition(":")
         argument, _, column = rest.partition(":")
-        if name not in ("mmr", "calibrated", "fair"):
+        if name not in ("mmr", "calibrated", "fair", "explore", "noise"):
             raise ConfigError(f"rerank stage {spec!r}: unknown stage {name!r}; available: {STAGE_HELP}")
         try:
             lam = float(argument) if argument else 0.5
         except ValueError:
-            raise ConfigError(f"rerank stage {spec!r}: expected {name}:LAMBDA with LAMBDA in [0, 1]") from None
+            raise ConfigError(f"rerank stage {spec!r}: expected {name}:NUMBER, e.g. {name}:0.5") from None
         if name == "mmr":
             if inputs.vectors is None:
                 raise ConfigError(f"rerank stage {spec!r} needs item vectors; this model has neither text vectors nor "
                                   "an item table")
             stages.append(MMR(lam if argument else 0.7, inputs.vectors, candidates=inputs.mmr_candidates))
+        elif name == "explore":
+            stages.append(EpsilonGreedy(lam if argument else 0.1, seed=inputs.seed))
+        elif name == "noise":
+            stages.append(ScoreNoise(lam if argument else 0.5, seed=inputs.seed))
         elif name == "calibrated":
             stages.append(Calibrated(lam, inputs.category_matrix(spec, column)))
         else:

@@ -58,7 +58,7 @@ def test_evaluate_rerank_equals_the_service_and_buys_diversity(run_dir: Path, tm
 
 
 def test_bad_rerank_specs_are_one_line_errors(run_dir: Path) -> None:
-    for spec, message in (("mmr:high", "mmr:LAMBDA"), ("mmr:1.5", "lambda must be in [0, 1]"),
+    for spec, message in (("mmr:high", "expected mmr:NUMBER"), ("mmr:1.5", "lambda must be in [0, 1]"),
                           ("shuffle", "unknown stage 'shuffle'")):
         result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--rerank", spec])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
