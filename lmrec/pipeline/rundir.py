@@ -11,6 +11,7 @@ RUN_DIR layout (every file written atomically):
   meta.json          dataset digest and stats, split fingerprint, seed, device, versions, timings, peak memory
   metrics.json, per_user.csv, recommendations.csv, targets.csv     written by `lmrec evaluate`
   robustness.json    written by `lmrec robustness` (perturbation curves, shilling attacks, the defence)
+  simulations/<name>/  `lmrec simulate RUN --out RUN/simulations/NAME` (results and PNG plots the /ui page shows)
   events.sqlite      the service's event log;  added_items.jsonl  items added through POST /items
   audit.jsonl        one line per write and erasure (who, when, how many; + audit.salt for subject hashes)
   update_state.json  {"version", "last_event_id", "updates", "carried_event_ids", ...}: which `lmrec update`
@@ -122,6 +123,36 @@ class RunDir:
     def robustness(self) -> Path:
         """robustness.json: `lmrec robustness` (perturbation curves, shilling attacks and the defence)."""
         return self.root / "robustness.json"
+
+    @property
+    def simulations(self) -> Path:
+        """simulations/: `lmrec simulate` outputs kept with the run (the service's /ui shows their plots)."""
+        return self.root / "simulations"
+
+    def simulation_plots(self) -> dict[str, list[str]]:
+        """{simulation name: its PNG file names}, for folders and files with plain names inside simulations/
+        (links and anything resolving outside the run are skipped)."""
+        found: dict[str, list[str]] = {}
+        folder = self.simulations
+        if not folder.is_dir() or folder.is_symlink():
+            return found
+        for sim in sorted(folder.iterdir()):
+            if not VERSION_NAME.fullmatch(sim.name) or sim.is_symlink() or not sim.is_dir():
+                continue
+            plots = sorted(p.name for p in sim.iterdir() if p.suffix == ".png" and VERSION_NAME.fullmatch(p.name)
+                           and p.is_file() and not p.is_symlink())
+            if plots:
+                found[sim.name] = plots
+        return found
+
+    def simulation_plot(self, name: str, plot: str) -> Path:
+        """The PNG `plot` of simulation `name`; ModelFileError unless both are plain names of a file inside."""
+        if not VERSION_NAME.fullmatch(name) or not VERSION_NAME.fullmatch(plot) or not plot.endswith(".png"):
+            raise ModelFileError(f"simulations/{name}/{plot}: not a plot name")
+        path = self.inside(self.simulations / name / plot)
+        if not path.is_file() or (self.simulations / name).is_symlink():
+            raise ModelFileError(f"simulations/{name}/{plot}: no such plot")
+        return path
 
     # -- what serving and updates write ----------------------------------------------------------------------
     @property

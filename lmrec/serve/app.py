@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lmrec.config import show
 from lmrec.data.types import Histories
-from lmrec.errors import ConfigError, LmrecError, StorageFullError, UnknownIdError
+from lmrec.errors import ConfigError, LmrecError, ModelFileError, StorageFullError, UnknownIdError
 from lmrec.online.audit import AuditLog, token_fingerprint
 from lmrec.online.events import Event
 from lmrec.ranking import Exclusions
@@ -250,6 +250,33 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
             raise unknown_user(user_id) from None
         return json_response({"user_id": user_id, "erased": removed, "retrain_required": True})
 
+    # -- the page (lmrec/serve/ui): static files, no data; the data comes from the API with the page's token --
+    @app.get("/ui", include_in_schema=False)
+    async def ui_page() -> Response:
+        return _static("index.html", "text/html; charset=utf-8")
+
+    @app.get("/ui/app.js", include_in_schema=False)
+    async def ui_script() -> Response:
+        return _static("app.js", "text/javascript; charset=utf-8")
+
+    @app.get("/ui/app.css", include_in_schema=False)
+    async def ui_style() -> Response:
+        return _static("app.css", "text/css; charset=utf-8")
+
+    @app.get("/simulations", dependencies=[needs("read")], description="Scope: read. `lmrec simulate` outputs "
+             "kept in RUN_DIR/simulations/ and their plots.")
+    async def list_simulations() -> Response:
+        found = state.layout.simulation_plots()
+        return json_response({"simulations": [{"name": n, "plots": p} for n, p in found.items()]})
+
+    @app.get("/simulations/{name}/{plot}", dependencies=[needs("read")], description="Scope: read. One PNG plot.")
+    async def simulation_plot(name: PathId, plot: PathId) -> Response:
+        try:
+            path = state.layout.simulation_plot(name, plot)
+        except ModelFileError:
+            raise HTTPException(404, f"no plot {plot!r} in simulation {name!r}") from None
+        return Response(path.read_bytes(), media_type="image/png")
+
     @app.get("/health")
     async def health() -> Response:
         snapshot = state.snapshot
@@ -371,6 +398,19 @@ def _user_index(state: ServingState, snapshot: Snapshot, body: RecommendRequest)
         return -1
     stored = state.user_id(body.user_id)
     return snapshot.users.index(stored) if stored in snapshot.users else -1
+
+
+UI_POLICY = ("default-src 'self'; img-src 'self' blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
+             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+def _static(name: str, media_type: str) -> Response:
+    """A file of the page, with a content security policy that allows this origin's script and nothing inline."""
+    from importlib.resources import files
+
+    body = files("lmrec.serve").joinpath("ui", name).read_bytes()
+    return Response(body, media_type=media_type, headers={"Content-Security-Policy": UI_POLICY,
+                                                          "X-Content-Type-Options": "nosniff"})
 
 
 def _explain(snapshot: Snapshot, seq: np.ndarray, items: list[int], user: int, method: str, with_lm: bool) -> list:

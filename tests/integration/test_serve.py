@@ -481,3 +481,23 @@ def test_explain_attributes_each_item_to_the_history(fused, ease) -> None:
     assert bad.status_code == 422 and "explain_method" in bad.text
     refused = ease.post("/recommend", json={"history": history, "explain": True, "explain_method": "gradients"})
     assert refused.status_code == 422 and "no gradient attribution" in refused.text
+
+
+# -- the page and the simulation plots ---------------------------------------------------------------------------
+def test_the_page_is_static_and_the_plots_need_a_token_and_stay_inside(fused_run, tmp_path) -> None:
+    run = _copy(fused_run, tmp_path)
+    (run / "simulations" / "s1").mkdir(parents=True)
+    (run / "simulations" / "s1" / "gini.png").write_bytes(b"\x89PNG fake")
+    (run / "outside.png").write_bytes(b"\x89PNG secret")
+    (run / "simulations" / "s1" / "link.png").symlink_to(run / "outside.png")
+    client = TestClient(create_app(run, ServeConfig(token=TOKEN)), raise_server_exceptions=False)
+    page = client.get("/ui")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/ui/app.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/simulations").status_code == 401
+    listed = client.get("/simulations", headers=AUTH).json()
+    assert listed == {"simulations": [{"name": "s1", "plots": ["gini.png"]}]}  # the link is not listed
+    assert client.get("/simulations/s1/gini.png", headers=AUTH).content == b"\x89PNG fake"
+    for name, plot in (("s1", "link.png"), ("..", "outside.png"), ("s1", "..%2F..%2Foutside.png"),
+                       ("s1", "config.yaml")):
+        assert client.get(f"/simulations/{name}/{plot}", headers=AUTH).status_code == 404, (name, plot)
