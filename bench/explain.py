@@ -35,7 +35,7 @@ from lmrec.eval.stats import paired_test
 from lmrec.pipeline import load_run
 from lmrec.provenance import environment
 from lmrec.ranking import RankingPipeline
-from lmrec.ranking.explain import attributions, explain, grounded, lm_sentence
+from lmrec.ranking.explain import attributions, explain, grounded, item_names, lm_sentence, short_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,8 +103,7 @@ def examples(run, n: int = 5, lm=None) -> list[dict]:
     """The first n test users (holdout order), their top item and its explanation: not chosen for looks; with `lm`
     the small LM's sentence too (None where it failed the grounding check)."""
     out = []
-    names = run.catalog.frame["title"].astype(str).tolist() if run.catalog is not None and \
-        "title" in run.catalog.frame.columns else None
+    names = item_names(run.catalog)
     for r in range(min(n, len(run.split.test))):
         history = run.split.test.inputs.row(r).astype(np.int64)
         top = RankingPipeline.for_model(run.model).rank(Histories.from_lists([history.tolist()]), 1).items[0]
@@ -112,11 +111,12 @@ def examples(run, n: int = 5, lm=None) -> list[dict]:
         item = int(top[0])
         said = {}
         if lm is not None:  # the LM's sentence and whether the grounding check keeps it
-            label = (lambda i: names[i]) if names else (lambda i: str(run.items.raw[i]))
+            label = (lambda i: short_name(names[i])) if names else (lambda i: str(run.items.raw[i]))
             sentence, facts = lm_sentence(lm, label(item), [label(d) for d, _ in why.drivers], why.shared)
             said = {"lm_sentence": sentence, "lm_kept": grounded(sentence, facts)}
         out.append({"user": str(run.users.raw[run.split.test.users[r]]), "history_length": int(len(history)),
-                    "item_id": str(run.items.raw[item]), "item": names[item] if names else str(run.items.raw[item]),
+                    "item_id": str(run.items.raw[item]),
+                    "item": short_name(names[item]) if names else str(run.items.raw[item]),
                     **why.to_json(run.items.raw), **said})
     return out
 

@@ -137,7 +137,7 @@ def grounded(sentence: str, facts: str) -> bool:
 
 
 def _name(names: list[str] | None, item: int) -> str:
-    return _short(names[item]) if names is not None and item < len(names) else f"item {item}"
+    return short_name(names[item]) if names is not None and item < len(names) else f"item {item}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -200,7 +200,7 @@ def reason_text(drivers: list[tuple[int, float]], shared: dict[str, list[str]], 
     """A sentence built from the attribution and the shared features alone, so it says nothing they do not."""
     if not drivers:
         return "Recommended to everyone at first: there is no history to go on."
-    names = [_short(names[i]) if names is not None and i < len(names) else f"item {i}" for i, _ in drivers]
+    names = [short_name(names[i]) if names is not None and i < len(names) else f"item {i}" for i, _ in drivers]
     chosen = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     parts = [f"{name} {', '.join(values)}" for name, values in shared.items() if name != "words"]
     if "words" in shared:
@@ -208,7 +208,7 @@ def reason_text(drivers: list[tuple[int, float]], shared: dict[str, list[str]], 
     return f"Because you chose {chosen}" + (f"; it shares {'; '.join(parts)}." if parts else ".")
 
 
-def _short(text: str, limit: int = 48) -> str:
+def short_name(text: str, limit: int = 48) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

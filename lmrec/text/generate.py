@@ -71,7 +71,8 @@ class SmallLM:
         with torch.inference_mode():
             out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                       pad_token_id=self.tokenizer.eos_token_id)
-        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        answer = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return answer.rstrip() if prefix else answer.strip()  # a continuation keeps its leading space
 
 
 def _save(model: Any, tokenizer: Any, cache: Path) -> None:
