@@ -34,6 +34,8 @@ $(PEERS_VENV)/.installed: constraints.txt
 demo: $(STAMP)
 	$(DATA_ENV) $(BIN)/lmrec benchmark --dataset ml-100k --jobs 2 --out runs/demo \
 		--models pop,itemknn,ease,lm-content,hybrid-lm,sasrec,sasrec-fused,sasrec-attr,auto
+	# why the LM-fused model recommends what it does to the first user (JSON lines: drivers, shared genres, reason)
+	$(BIN)/lmrec recommend runs/demo/runs/sasrec-fused --user 196 -k 3 --explain
 
 # The full ml-100k table (every model, paired tests against sasrec), as in bench/results/ml-100k.
 benchmark: $(STAMP)

@@ -25,12 +25,15 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Of the users' choices and exploring policies.")] = 0,
 ) -> None:
     """Simulated users choose from the lists a policy shows them; the recommender learns from their choices."""
+    import os
+
     from lmrec.online.simulate import SimulationConfig
     from lmrec.online.simulate import simulate as run_simulation
     from lmrec.online.simulate_report import write_simulation
     from lmrec.pipeline import load_run
     from lmrec.provenance import environment
 
+    load_before = os.getloadavg()[0]
     run = load_run(run_dir)
     policies = [p.strip() for p in policy.split(",") if p.strip()]
     if not policies:
@@ -45,7 +48,8 @@ def simulate(
             records += run_simulation(run, config, progress=lambda done, total, _p=config.policy: report(
                 f"simulate {_p}", done, total))
     provenance = {"run": str(run_dir), "model": run.meta.get("model"), "split": run.meta["split"]["fingerprint"],
-                  "dataset_digest": run.meta["dataset"]["digest"], "environment": environment()}
+                  "dataset_digest": run.meta["dataset"]["digest"], "environment": environment(),
+                  "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
     write_simulation(out_dir, records, configs, provenance)
     last = {r["policy"]: r for r in records if r["round"] == rounds}
     for name, r in last.items():

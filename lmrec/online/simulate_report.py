@@ -35,7 +35,8 @@ def markdown(records: list[dict[str, Any]], configs: list[SimulationConfig], pro
     lines = [f"# Feedback-loop simulation: {provenance.get('run', '')}", "",
              f"{first.rounds} rounds, k = {first.k}, users {first.users or 'all'}, truth model {first.truth}, "
              f"temperature {first.temperature}, no-choice utility {first.no_choice}, update every "
-             f"{first.update_every} round(s) ({first.update_epochs} epoch), seed {first.seed}.", ""]
+             f"{first.update_every} round(s) ({first.update_epochs} epoch), seed {first.seed}; load average "
+             f"{provenance.get('load_before', '?')} before, {provenance.get('load_after', '?')} after.", ""]
     last = {r["policy"]: r for r in records if r["round"] == first.rounds}
     if "plain" in last:
         lines += [f"## Round {first.rounds} against the plain policy", "",
