@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="amazon-office-2014")
     parser.add_argument("--rules", type=Path, default=ROOT / "bench" / "rules" / "harmful.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "filters")
+    parser.add_argument("--name", help="results file name (default: the dataset's)")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     dataset = load_data(DataConfig(dataset=args.dataset))
@@ -128,8 +129,9 @@ def main() -> None:
               "false_examples": examples, "load_before": round(load_before, 2),
               "load_after": round(os.getloadavg()[0], 2), "environment": environment()}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.dataset}.json").write_text(json.dumps(record, indent=2, default=float))
-    (args.out / f"{args.dataset}.md").write_text(markdown(record, n_own))
+    name = args.name or args.dataset
+    (args.out / f"{name}.json").write_text(json.dumps(record, indent=2, default=float))
+    (args.out / f"{name}.md").write_text(markdown(record, n_own))
     print(markdown(record, n_own))
 
 
@@ -152,7 +154,7 @@ def markdown(record: dict, n_own: int) -> str:
               "Catalogue items the rules file removed (first 8; judge whether they are false removals):", ""]
     lines += [f"- {e}" for e in record["false_examples"][first["rules"]]] or ["- none"]
     lines += ["", "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python bench/filters.py --dataset "
-              f"{record['dataset_arg']}`"]
+              f"{record['dataset_arg']} --rules {record['rules_file']}`"]
     return "\n".join(lines) + "\n"
 
 
