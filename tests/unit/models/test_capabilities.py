@@ -5,6 +5,7 @@ import pytest
 from lmrec.models.capabilities import (
     DotProductScoring,
     GrowableCatalogue,
+    HistoryAttribution,
     IncrementalUpdates,
     ItemVectors,
     PerturbableItems,
@@ -14,7 +15,8 @@ from lmrec.models.capabilities import (
 )
 from lmrec.models.registry import create_model, get_model
 
-SEQUENCE = {DotProductScoring, IncrementalUpdates, ItemVectors, PerturbableItems, SequenceLikelihood}
+SEQUENCE = {DotProductScoring, IncrementalUpdates, ItemVectors, PerturbableItems, SequenceLikelihood,
+            HistoryAttribution}
 EXPECTED = {
     "sasrec": SEQUENCE,
     "sasrec-fused": SEQUENCE | {GrowableCatalogue},
@@ -26,7 +28,7 @@ EXPECTED = {
     "pop": set(),
 }
 OPTIONAL = {DotProductScoring, IncrementalUpdates, ItemVectors, GrowableCatalogue, PerturbableItems,
-            SequenceLikelihood}
+            SequenceLikelihood, HistoryAttribution}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -40,3 +42,9 @@ def test_each_model_supports_what_it_declares(name: str) -> None:
 def test_an_id_only_config_of_a_text_model_cannot_grow() -> None:
     assert not supports(create_model("sasrec-fused", {"item_repr": "id"}), GrowableCatalogue)
     assert supports(create_model("sasrec", {"item_repr": "text"}), GrowableCatalogue)
+
+
+def test_gradient_attribution_is_declared_only_where_it_explains_the_whole_score() -> None:
+    assert not supports(create_model("sasrec-fused", {"priors": ("text", "pop")}), HistoryAttribution)
+    assert not supports(create_model("sasrec-fused", {"text_skip": True}), HistoryAttribution)
+    assert not supports(create_model("sasrec", {"inference": "int8"}), HistoryAttribution)
