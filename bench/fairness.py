@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data.config import load_data
+from lmrec.eval.beyond import group_exposure_gini
 from lmrec.eval.stats import paired_test
 from lmrec.pipeline import load_run
 from lmrec.pipeline.config import config_to_dict
 from lmrec.pipeline.evaluate import evaluate_loaded
 from lmrec.provenance import environment
+from lmrec.ranking.exposure import field_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ("calibrated:0.2", "calibrated:0.5", "calibrated:0.8", "fair:0.1", "fair:0.2", "fair:0.25", "fair:0.3",
@@ -62,7 +64,8 @@ def group_gap(per_user: np.ndarray, raw_users: np.ndarray, groups: pd.Series) ->
     return {"means": means, "gap": max(means.values()) - min(means.values()) if means else float("nan")}
 
 
-def measure(run, spec: str, groups: dict[str, pd.Series], plain: np.ndarray | None) -> tuple[dict, np.ndarray]:
+def measure(run, spec: str, groups: dict[str, pd.Series], plain: np.ndarray | None,
+            providers: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     started = time.perf_counter()
     evaluation = evaluate_loaded(run, ks=(10,), rerank=(spec,) if spec else ())
     test = evaluation.test
@@ -72,6 +75,8 @@ def measure(run, spec: str, groups: dict[str, pd.Series], plain: np.ndarray | No
            **{m: test.metrics.get(m) for m in ("ndcg@10", "coverage@10", "gini@10", "miscalibration@10",
                                              "exposure_gap@10", "ild@10")},
            "groups": {name: group_gap(per_user, raw, labels) for name, labels in groups.items()}}
+    if providers is not None:
+        row["provider_gini@10"] = group_exposure_gini(test.ranking.topk_items, 10, providers)
     if plain is not None:
         row["vs_plain"] = paired_test(per_user, plain)
     return row, per_user
@@ -86,10 +91,12 @@ def markdown(record: dict) -> str:
              f"{record['test_users']}; load average before {record['load_before']}, after {record['load_after']}.",
              "exposure gap = the head's share of position-discounted exposure minus its catalogue share (0.2); "
              "miscalibration = KL(history mix || list mix), Steck 2018; group gap = largest NDCG@10 difference "
-             "between user groups.", "",
+             "between user groups; provider Gini = Gini over providers of the exposure per catalogue item they "
+             "get (with --provider).", "",
              "| " + " | ".join(["setting", "NDCG@10", "vs plain", "p", "coverage", "Gini", "miscal. KL",
-                                "exposure gap", "gap / plain", *(f"{g} gap" for g in group_names)]) + " |",
-             "|---|---|---|---|---|---|---|---|---|" + "---|" * len(group_names)]
+                                "exposure gap", "gap / plain", *(f"{g} gap" for g in group_names),
+                                *([f"{record['provider']} Gini"] if record.get("provider") else [])]) + " |",
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * (len(group_names) + bool(record.get("provider")))]
     for row in rows:
         vs = row.get("vs_plain")
         change = f"{100 * vs['mean_diff'] / plain['ndcg@10']:+.1f} %" if vs else ""
@@ -97,7 +104,8 @@ def markdown(record: dict) -> str:
         ratio = row["exposure_gap@10"] / plain["exposure_gap@10"] if plain["exposure_gap@10"] else float("nan")
         lines.append(f"| {row['setting']} | {row['ndcg@10']:.4f} | {change} | {p} | {row['coverage@10']:.4f} | "
                      f"{row['gini@10']:.4f} | {_f(row['miscalibration@10'])} | {row['exposure_gap@10']:.4f} | "
-                     f"{ratio:.2f} |" + "".join(f" {row['groups'][g]['gap']:.4f} |" for g in group_names))
+                     f"{ratio:.2f} |" + "".join(f" {row['groups'][g]['gap']:.4f} |" for g in group_names)
+                     + (f" {row['provider_gini@10']:.4f} |" if "provider_gini@10" in row else ""))
     if group_names:
         lines += ["", "Per-group NDCG@10 of the plain list: " + "; ".join(
             f"{g}: " + ", ".join(f"{k} {v:.4f}" for k, v in plain["groups"][g]["means"].items()) for g in group_names)]
@@ -143,19 +151,22 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--specs", default=",".join(SPECS), help="comma-separated re-rankers")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fairness")
+    parser.add_argument("--provider", help="categorical item field of providers (e.g. brand_code): adds the Gini of "
+                                           "exposure per catalogue item across providers")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     run = load_run(args.run)
     dataset = load_data(run.config.data, run.config.prepare)
     groups = user_groups(run, dataset)
-    plain_row, plain = measure(run, "", groups, None)
+    providers = field_groups(run.catalog.category_sets(args.provider))[0] if args.provider else None
+    plain_row, plain = measure(run, "", groups, None, providers)
     rows = [plain_row]
     for spec in [s for s in args.specs.split(",") if s]:
-        row, _ = measure(run, spec, groups, plain)
+        row, _ = measure(run, spec, groups, plain, providers)
         rows.append(row)
         print(f"{spec}: NDCG@10 {row['ndcg@10']:.4f}, gap {row['exposure_gap@10']:.4f}, "
               f"KL {_f(row['miscalibration@10'])}", flush=True)
-    record = {"name": args.name, "run": str(args.run), "model": run.meta.get("model"),
+    record = {"name": args.name, "run": str(args.run), "provider": args.provider, "model": run.meta.get("model"),
               "split": run.meta["split"]["fingerprint"], "dataset_digest": run.meta["dataset"]["digest"],
               "test_users": len(run.split.test), "load_before": round(load_before, 2),
               "load_after": round(os.getloadavg()[0], 2), "config": config_to_dict(run.config),

@@ -173,3 +173,16 @@ def sequence_mixes(inputs, rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     np.add.at(sums, owner, matrix[items])
     total = sums.sum(axis=1, keepdims=True)
     return np.where(total > 0, sums / np.where(total > 0, total, 1.0), 0.0)
+
+
+def group_exposure_gini(topk_items: np.ndarray, k: int, groups: np.ndarray) -> float:
+    """Gini over item groups (providers such as brands: `groups [N]` group index per item) of the position-discounted
+    exposure each group gets per catalogue item it has: 0 when every group's exposure is in proportion to its size,
+    -> 1 when one group gets all of it."""
+    lists = _lists(topk_items, k)
+    real = lists != PAD
+    discount = np.broadcast_to(1.0 / np.log2(np.arange(2, k + 2)), lists.shape)[real]
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    exposure = np.bincount(groups[lists[real]], weights=discount, minlength=n_groups)
+    sizes = np.bincount(groups, minlength=n_groups)
+    return gini(np.where(sizes > 0, exposure / np.maximum(sizes, 1), 0.0))

@@ -69,3 +69,9 @@ def test_ild_undefined_for_one_item_lists_and_needs_inputs():
     assert math.isnan(out[0])
     with pytest.raises(ValueError):
         beyond.intra_list_diversity(LISTS, 3)
+
+
+def test_group_exposure_gini_is_zero_for_exposure_in_proportion_to_size() -> None:
+    groups = np.asarray([0, 0, 1, 1])
+    assert beyond.group_exposure_gini(np.asarray([[0, 2], [2, 0]]), 2, groups) == pytest.approx(0.0)
+    assert beyond.group_exposure_gini(np.asarray([[0, 1], [1, 0]]), 2, groups) == pytest.approx(0.5)
