@@ -62,6 +62,8 @@ class FilterRules:
     similar_to: SimilarityRule | None = None
     classifier: ClassifierRule | None = None
     source: str = "rules"
+    keyword_regex: re.Pattern[str] | None = field(init=False, default=None, repr=False, compare=False)
+    compiled: tuple[re.Pattern[str], ...] = field(init=False, default=(), repr=False, compare=False)
 
     @property
     def encoder(self) -> dict[str, Any]:
@@ -70,7 +72,7 @@ class FilterRules:
         return dict(rule.encoder) if rule is not None else {}
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_keyword_re", _keyword_regex(self.keywords))
+        object.__setattr__(self, "keyword_regex", _keyword_regex(self.keywords))
         compiled = []
         for n, pattern in enumerate(self.patterns):
             if len(pattern) > MAX_PATTERN:
@@ -80,15 +82,15 @@ class FilterRules:
             except re.error as exc:
                 raise ConfigError(f"{self.source}: patterns[{n}] {pattern!r} is not a regular expression ({exc})"
                                   ) from None
-        object.__setattr__(self, "_patterns", tuple(compiled))
+        object.__setattr__(self, "compiled", tuple(compiled))
 
     def text_rule(self, text: str) -> str | None:
         """The first keyword or pattern rule `text` breaks, named for the audit (None: it passes)."""
-        if self._keyword_re is not None:  # type: ignore[attr-defined]
-            found = self._keyword_re.search(text)  # type: ignore[attr-defined]
+        if self.keyword_regex is not None:
+            found = self.keyword_regex.search(text)
             if found:
                 return f"keyword:{found.group(0).lower()}"
-        for pattern in self._patterns:  # type: ignore[attr-defined]
+        for pattern in self.compiled:
             if pattern.search(text):
                 return f"pattern:{pattern.pattern}"
         return None
