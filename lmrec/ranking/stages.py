@@ -23,7 +23,7 @@ from lmrec.models.capabilities import CandidateScorer
 from lmrec.ranking.calibration import Calibrated, category_matrix
 from lmrec.ranking.candidates import Candidates, Exclusions
 from lmrec.ranking.exploration import EpsilonGreedy, ScoreNoise
-from lmrec.ranking.exposure import FairExposure, field_groups, popularity_groups
+from lmrec.ranking.exposure import AmortizedExposure, FairExposure, field_groups, popularity_groups
 
 MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
 RANKER_CANDIDATES = 100  # candidates a ranking model re-orders (the retriever's top N)
@@ -243,6 +243,9 @@ def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]
             stages.append(ScoreNoise(lam if argument else 0.5, seed=inputs.seed))
         elif name == "calibrated":
             stages.append(Calibrated(lam, inputs.category_matrix(spec, column)))
+        elif column:
+            groups, names = inputs.groups(spec, column)
+            stages.append(AmortizedExposure(lam, groups, names))
         else:
             groups, names = inputs.groups(spec, column)
             stages.append(FairExposure(lam, groups, names))

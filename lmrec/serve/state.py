@@ -43,6 +43,7 @@ from lmrec.serve.config import ServeConfig
 from lmrec.serve.index import DotProduct, FaissIndex, dot_product, padding_invariant, retriever_for
 
 log = logging.getLogger(__name__)
+STAGE_CACHE = 64  # re-ranking specs whose stages a snapshot keeps
 
 
 class Conflict(ConfigError):
@@ -120,10 +121,25 @@ class Snapshot:
             counts[:len(self.train_counts)] = self.train_counts
         return StageInputs(self.vectors, sets, counts, self.config.mmr_candidates)
 
+    @cached_property
+    def stage_cache(self) -> dict[str, Stage]:
+        return {}
+
     def stages(self, specs: list[str]) -> tuple[Stage, ...]:
         """The re-ranking stages a request names (`calibrated:0.5`, ...): the parser `lmrec evaluate --rerank`
-        uses; ConfigError when the spec or what it needs is missing."""
-        return parse_stages(specs, self.stage_inputs)
+        uses; ConfigError when the spec or what it needs is missing. Each spec's stage is kept for the snapshot's
+        life (the last STAGE_CACHE specs), so stages that count across requests (`fair:W:FIELD`) and explore with
+        a generator keep their state."""
+        out = []
+        for spec in specs:
+            stage = self.stage_cache.get(spec)
+            if stage is None:
+                (stage,) = parse_stages([spec], self.stage_inputs)
+                if len(self.stage_cache) >= STAGE_CACHE:
+                    self.stage_cache.pop(next(iter(self.stage_cache)))
+                self.stage_cache[spec] = stage
+            out.append(stage)
+        return tuple(out)
 
     def mmr(self, lam: float) -> MMR | None:
         """The MMR stage evaluation runs for `--rerank mmr:LAMBDA` (None when the model has no item vectors)."""

@@ -501,3 +501,12 @@ def test_the_page_is_static_and_the_plots_need_a_token_and_stay_inside(fused_run
     for name, plot in (("s1", "link.png"), ("..", "outside.png"), ("s1", "..%2F..%2Foutside.png"),
                        ("s1", "config.yaml")):
         assert client.get(f"/simulations/{name}/{plot}", headers=AUTH).status_code == 404, (name, plot)
+
+
+def test_stages_that_count_across_requests_keep_their_counts(fused) -> None:
+    snapshot = fused.app.state.serving.snapshot
+    (first,) = snapshot.stages(["fair:0.5:genre"])
+    body = {"history": FRUIT[:3], "k": 5, "rerank": ["fair:0.5:genre"]}
+    assert fused.post("/recommend", json=body).status_code == 200
+    (again,) = snapshot.stages(["fair:0.5:genre"])
+    assert again is first and first.exposure.sum() > 0

@@ -81,3 +81,20 @@ def test_specs_parse_into_stages_and_name_what_they_lack() -> None:
         parse_stages(["fair:0.5"], StageInputs())
     with pytest.raises(ConfigError, match=r"lambda must be in \[0, 1\]"):
         parse_stages(["fair:2"], inputs)
+
+
+def test_amortized_exposure_evens_out_providers_across_lists() -> None:
+    from lmrec.ranking.exposure import AmortizedExposure
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(10), 10)  # 10 providers of 10 items each
+    scores = rng.random((200, 100)) + (groups[None, :] < 2) * 2.0  # the retriever loves providers 0 and 1
+    order = np.argsort(-scores, axis=1)
+    found = Candidates(order, np.take_along_axis(scores, order, axis=1).astype(np.float32))
+    plain = beyond.group_exposure_gini(found.items[:, :10], 10, groups)
+    stage = AmortizedExposure(0.7, groups, tuple(f"p{g}" for g in range(10)), chunk=16)
+    fair = stage.rerank(found, 10)
+    assert beyond.group_exposure_gini(fair.items, 10, groups) < plain / 2
+    assert stage.exposure.sum() > 0
+    (parsed,) = parse_stages(["fair:0.5:brand"], StageInputs(None, lambda name: [frozenset({f"p{g}"}) for g in groups]))
+    assert isinstance(parsed, AmortizedExposure)
