@@ -27,6 +27,8 @@ from lmrec.errors import ConfigError
 from lmrec.models.capabilities import HistoryAttribution, Scorer, supports
 
 METHODS = ("auto", "gradients", "leave-one-out")
+LOO_WINDOW = 50  # history positions leave-one-out tries (the most recent)
+MAX_EXPLAINED = 50  # items of one list that get an explanation (the first ones)
 WORD = re.compile(r"[a-z][a-z'-]{2,}")
 
 
@@ -68,24 +70,32 @@ def attributions(model: Any, history: np.ndarray, items: np.ndarray, *, user: in
     return leave_one_out(model, history, items, user=user), "leave-one-out"
 
 
-def leave_one_out(model: Any, history: np.ndarray, items: np.ndarray, *, user: int = -1) -> np.ndarray:
-    """[M, n] score(item | history) - score(item | history without position j), for any scorer."""
+def leave_one_out(model: Any, history: np.ndarray, items: np.ndarray, *, user: int = -1,
+                  window: int = LOO_WINDOW) -> np.ndarray:
+    """[M, n] score(item | history) - score(item | history without position j), for any scorer; only the last
+    `window` positions are tried (one scoring row each: a long history must not cost thousands), older ones get 0."""
     if not supports(model, Scorer):
         raise ConfigError(f"{model.name} returns lists, not scores: its recommendations cannot be attributed")
-    variants = [history.tolist()] + [np.delete(history, j).tolist() for j in range(len(history))]
+    tried = range(max(0, len(history) - window), len(history))
+    variants = [history.tolist()] + [np.delete(history, j).tolist() for j in tried]
     queries = Histories.from_lists(variants)
     if user >= 0:
         queries = Histories(queries.seq, queries.lengths, users=np.full(len(variants), user, np.int64))
     with torch.inference_mode():
-        scores = model.score(queries)[:, torch.as_tensor(items)].float().cpu().numpy()  # [1 + n, M]
-    return (scores[0][None, :] - scores[1:]).T
+        scores = model.score(queries)[:, torch.as_tensor(items)].float().cpu().numpy()  # [1 + tried, M]
+    out = np.zeros((len(items), len(history)))
+    out[:, tried.start:] = (scores[0][None, :] - scores[1:]).T
+    return out
 
 
 def explain(model: Any, history: np.ndarray, items: np.ndarray, *, catalog: Catalog | None = None, user: int = -1,
             method: str = "auto", top: int = 3, steps: int = 16, lm: Any = None, lm_items: int = 1
             ) -> list[Explanation]:
-    """An Explanation for each of `items` recommended after `history` (dense indices, oldest first); with `lm`
-    (lmrec.text.generate.SmallLM) the first `lm_items` also get the LM's sentence where it passes `grounded`."""
+    """An Explanation for each of `items` recommended after `history` (dense indices, oldest first; at most
+    MAX_EXPLAINED items); with `lm` (lmrec.text.generate.SmallLM) the first `lm_items` also get the LM's sentence
+    where it passes `grounded`."""
+    if len(items) > MAX_EXPLAINED:
+        raise ConfigError(f"explanations are given for at most {MAX_EXPLAINED} items at once, not {len(items)}")
     weights, used = attributions(model, history, items, user=user, method=method, steps=steps)
     history = np.asarray(history, np.int64)
     texts, names = _catalogue_texts(catalog) if catalog is not None else (None, None)

@@ -38,6 +38,7 @@ from lmrec.errors import ConfigError, LmrecError, ModelFileError, StorageFullErr
 from lmrec.online.audit import AuditLog, token_fingerprint
 from lmrec.online.events import Event
 from lmrec.ranking import Exclusions
+from lmrec.ranking.explain import MAX_EXPLAINED, explain
 from lmrec.serve.auth import Denied, TokenTable, url_carries_token
 from lmrec.serve.batching import Batcher
 from lmrec.serve.config import ServeConfig
@@ -165,9 +166,10 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
         raw = snapshot.items.raw
         kept = [(i, s) for i, s in zip(items.tolist(), scores.tolist(), strict=True) if i >= 0 and np.isfinite(s)]
         rows = [{"item_id": raw[i], "score": float(s)} for i, s in kept]
-        if body.explain and kept:
-            for row, why in zip(rows, _explain(snapshot, seq, [i for i, _ in kept], user, body.explain_method,
-                                               config.explain_lm), strict=True):
+        if body.explain and kept:  # the first MAX_EXPLAINED items of a longer list are explained
+            explained = [i for i, _ in kept][:MAX_EXPLAINED]
+            for row, why in zip(rows, _explain(snapshot, seq, explained, user, body.explain_method,
+                                               config.explain_lm), strict=False):
                 row["explanation"] = why.to_json(raw)
         return json_response({"items": rows, "model_version": snapshot.version, "unknown_items": unknown})
 
@@ -417,8 +419,6 @@ def _explain(snapshot: Snapshot, seq: np.ndarray, items: list[int], user: int, m
     """lmrec.ranking.explain for a served list (with the trained catalogue: items added since have no row in it,
     so an explanation names them by ID and shares nothing with them); `with_lm`: the small LM's sentence for the
     first item (`lmrec serve --explain-lm`, loaded at start)."""
-    from lmrec.ranking.explain import explain
-
     lm = None
     if with_lm:
         from lmrec.text.generate import small_lm

@@ -96,3 +96,12 @@ def test_the_lm_sentence_is_kept_only_when_it_sticks_to_the_facts() -> None:
     assert lm_reason(Parrot(", so Grease shares Comedy."), "Grease (1978)", ["Home Alone (1990)"], shared) == \
         "Because you chose Home Alone (1990), so Grease shares Comedy."
     assert lm_reason(Parrot(", a Crime thriller."), "Grease (1978)", ["Home Alone (1990)"], shared) is None
+
+
+def test_leave_one_out_tries_only_the_recent_window(ring) -> None:
+    knn = get_model("itemknn").create().fit(ring.dataset.interactions)
+    long_history = np.arange(0, 12) % 20
+    weights = leave_one_out(knn, long_history, np.asarray([12]), window=4)
+    assert weights.shape == (1, 12) and not weights[0, :8].any()
+    with pytest.raises(ConfigError, match="at most 50 items"):
+        explain(knn, long_history, np.arange(51) % 20)
