@@ -69,7 +69,7 @@ class SimulationConfig:
 
 def true_utilities(run: LoadedRun, truth: str, users: np.ndarray) -> np.ndarray:
     """[U, N] per-user z-scored utilities from the truth model fitted on every event the run knows of."""
-    every = sequences_as_interactions(run.history)
+    every = sequences_as_interactions(run.history, len(run.items))
     model = get_model(truth).create().fit(every, catalog=run.catalog)
     with torch.inference_mode():
         scores = model.score(Histories.from_lists([run.history.row(u).tolist() for u in users])).float().numpy()
@@ -77,11 +77,11 @@ def true_utilities(run: LoadedRun, truth: str, users: np.ndarray) -> np.ndarray:
     return ((scores - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
-def sequences_as_interactions(seqs) -> Interactions:
+def sequences_as_interactions(seqs, n_items: int) -> Interactions:
+    """Every user's history as one event log over the run's `n_items` items (positions as times without them)."""
     users = np.repeat(np.arange(len(seqs)), seqs.lengths)
     times = seqs.times if seqs.times is not None else np.arange(len(seqs.items), dtype=np.int64)
-    return Interactions(users, seqs.items.astype(np.int64), np.asarray(times, np.int64), len(seqs),
-                        int(seqs.items.max()) + 1 if len(seqs.items) else 0)
+    return Interactions(users, seqs.items.astype(np.int64), np.asarray(times, np.int64), len(seqs), n_items)
 
 
 def simulate(run: LoadedRun, config: SimulationConfig, progress: Callable[[int, int], None] | None = None
@@ -95,7 +95,7 @@ def simulate(run: LoadedRun, config: SimulationConfig, progress: Callable[[int, 
     consumed = np.zeros((len(users), n_items), bool)
     for row, items in enumerate(histories):
         consumed[row, items] = True
-    seen = sequences_as_interactions(run.history)
+    seen = sequences_as_interactions(run.history, n_items)
     clock = int(seen.timestamp.max(initial=0)) + DAY
     counts = np.bincount(run.split.train.item, minlength=n_items)
     popularity = counts.argsort().argsort() / max(n_items - 1, 1)  # training popularity percentile per item
