@@ -22,6 +22,7 @@ from lmrec.models.capabilities import CandidateScorer, ClickPredictor, RatingPre
 from lmrec.pipeline.filtering import catalogue_filter
 from lmrec.pipeline.load import LoadedRun
 from lmrec.ranking import RankingPipeline, StageInputs, parse_stages, similarity_vectors
+from lmrec.ranking.explain import item_names
 from lmrec.ranking.filters import FilterRules
 from lmrec.ranking.stages import RANKER_CANDIDATES, RankerStage, choose_weight
 from lmrec.train.progress import Reporter
@@ -128,7 +129,8 @@ def stage_inputs(run: LoadedRun, vectors: np.ndarray | None) -> StageInputs:
         def sets(field: str | None) -> list[frozenset[str]]:
             return catalog.category_sets(field or catalog.categorical[0])
     counts = np.bincount(run.split.train.item, minlength=len(run.items))
-    return StageInputs(vectors, sets, counts)
+    names = item_names(catalog) if catalog is not None and len(catalog) == len(run.items) else None
+    return StageInputs(vectors, sets, counts, names=names)
 
 
 def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES,

@@ -24,6 +24,7 @@ from lmrec.ranking.calibration import Calibrated, category_matrix
 from lmrec.ranking.candidates import Candidates, Exclusions
 from lmrec.ranking.exploration import EpsilonGreedy, ScoreNoise
 from lmrec.ranking.exposure import AmortizedExposure, FairExposure, field_groups, popularity_groups
+from lmrec.ranking.mixing import blend, ordered
 
 MMR_CANDIDATES = 500  # candidates MMR chooses from (at least 2k): the service's default too
 RANKER_CANDIDATES = 100  # candidates a ranking model re-orders (the retriever's top N)
@@ -156,27 +157,19 @@ def choose_weight(pipeline, model: CandidateScorer, holdout, candidates: int = R
     return best[1], results
 
 
-def blend(candidates: Candidates, ranker: np.ndarray, weight: float | None) -> np.ndarray:
-    """[B, M] z(retriever) + weight * z(ranker) over each row's real candidates (the ranker alone when None)."""
-    real = candidates.items >= 0
-    if weight is None:
-        return np.where(real, ranker, -np.inf)
-    return np.where(real, _row_z(candidates.scores.astype(np.float64), real) + weight * _row_z(ranker, real), -np.inf)
+def _llm_stage(spec: str, argument: str, inputs: StageInputs) -> Stage:
+    """`llm` (the small offline LM's order of the retriever's top 20) or `llm:W` (blended with weight W)."""
+    from lmrec.ranking.llm import LLMReranker
+    from lmrec.text.generate import small_lm
 
-
-def ordered(candidates: Candidates, scores: np.ndarray) -> Candidates:
-    order = np.argsort(-scores, axis=1, kind="stable")
-    return Candidates(np.take_along_axis(candidates.items, order, axis=1),
-                      np.take_along_axis(scores, order, axis=1).astype(np.float32))
-
-
-def _row_z(values: np.ndarray, real: np.ndarray) -> np.ndarray:
-    safe = np.where(real & np.isfinite(values), values, np.nan)
-    with np.errstate(all="ignore"):
-        mean = np.nanmean(safe, axis=1, keepdims=True)
-        std = np.nanstd(safe, axis=1, keepdims=True)
-    z = (safe - np.nan_to_num(mean)) / np.where(np.nan_to_num(std) > 1e-12, std, 1.0)
-    return np.nan_to_num(z, nan=-1e6)
+    try:
+        weight = float(argument) if argument else None
+    except ValueError:
+        raise ConfigError(f"rerank stage {spec!r}: expected llm or llm:W with a weight W >= 0 (a LoRA-tuned LM "
+                          "is not supported yet)") from None
+    if inputs.names is None:
+        raise ConfigError(f"rerank stage {spec!r} needs item titles; this run has no catalogue")
+    return LLMReranker(small_lm(), inputs.names, weight=weight)
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,6 +184,7 @@ class StageInputs:
     popularity: np.ndarray | None = None
     mmr_candidates: int = MMR_CANDIDATES
     seed: int = 0  # of the exploration stages' generators
+    names: list[str] | None = None  # what an LLM ranker's prompt calls each item (titles)
     _built: dict = field(default_factory=dict, repr=False)
 
     def categories(self, spec: str, name: str | None) -> list[frozenset[str]]:
@@ -217,7 +211,7 @@ class StageInputs:
         return self._built[key]
 
 
-STAGE_HELP = "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD], explore:EPS, noise:SIGMA"
+STAGE_HELP = "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD], explore:EPS, noise:SIGMA, llm[:W]"
 
 
 def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]:
@@ -226,8 +220,11 @@ def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]
     for spec in specs:
         name, _, rest = spec.strip().partition(":")
         argument, _, column = rest.partition(":")
-        if name not in ("mmr", "calibrated", "fair", "explore", "noise"):
+        if name not in ("mmr", "calibrated", "fair", "explore", "noise", "llm"):
             raise ConfigError(f"rerank stage {spec!r}: unknown stage {name!r}; available: {STAGE_HELP}")
+        if name == "llm":
+            stages.append(_llm_stage(spec, argument, inputs))
+            continue
         try:
             lam = float(argument) if argument else 0.5
         except ValueError:

@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lmrec.errors import ConfigError
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -73,6 +75,35 @@ class SmallLM:
                                       pad_token_id=self.tokenizer.eos_token_id)
         answer = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         return answer.rstrip() if prefix else answer.strip()  # a continuation keeps its leading space
+
+
+    def continuation_logprobs(self, prompt: str, continuations: list[str]) -> np.ndarray:
+        """[C] mean log-probability per token of each continuation after `prompt`: the prompt runs once, its
+        key/value cache is shared by every continuation (the likelihood an LM ranker orders candidates by)."""
+        import torch
+
+        head = self.tokenizer(prompt, return_tensors="pt")["input_ids"].to(self.device)  # [1, P]
+        tails = [self.tokenizer(c, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+                 for c in continuations]
+        width = max((len(t) for t in tails), default=0)
+        if width == 0:
+            return np.zeros(len(continuations))
+        ids = torch.full((len(tails), width), int(self.tokenizer.pad_token_id or 0))
+        mask = torch.zeros_like(ids)
+        for i, tail in enumerate(tails):
+            ids[i, : len(tail)], mask[i, : len(tail)] = tail, 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        with torch.inference_mode():
+            first = self.model(input_ids=head, use_cache=True)
+            cache = first.cache  # transformers 5 names it `cache` (`past_key_values` is deprecated)
+            cache.batch_repeat_interleave(len(tails))
+            seen = torch.ones(len(tails), head.shape[1], dtype=mask.dtype, device=self.device)
+            full_mask = torch.cat([seen, mask], dim=1)
+            logits = self.model(input_ids=ids, attention_mask=full_mask, cache=cache).logits.float()
+        # the first tail token is predicted by the prompt's last position, the rest by the tail's own positions
+        predictors = torch.cat([first.logits[:, -1:].float().expand(len(tails), -1, -1), logits[:, :-1]], dim=1)
+        picked = torch.log_softmax(predictors, dim=-1).gather(2, ids[:, :, None])[..., 0] * mask
+        return (picked.sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy().astype(np.float64)
 
 
 def _save(model: Any, tokenizer: Any, cache: Path) -> None:

@@ -21,3 +21,9 @@ def test_the_small_lm_answers_the_same_twice_and_its_reasons_are_checked() -> No
     sentence = lm_reason(lm, "Grease (1978)", ["Home Alone (1990)", "Babe (1995)"], {"genres": ["Comedy"]})
     facts = "Recommended: Grease (1978). The user chose: Home Alone (1990); Babe (1995). In common: genres Comedy."
     assert sentence is None or (sentence.startswith("Because you chose Home Alone") and grounded(sentence, facts))
+
+
+@pytest.mark.slow
+def test_continuation_likelihoods_rank_the_plausible_first() -> None:
+    scores = small_lm().continuation_logprobs("The capital of France is", [" Paris", " a banana sandwich"])
+    assert scores.shape == (2,) and scores[0] > scores[1]
