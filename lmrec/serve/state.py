@@ -37,6 +37,7 @@ from lmrec.pipeline.filtering import added_items_filter, catalogue_filter
 from lmrec.pipeline.rundir import RunDir
 from lmrec.ranking import MMR, RankingPipeline, Stage, StageInputs, parse_stages, similarity_vectors
 from lmrec.ranking.candidates import Exclusions
+from lmrec.ranking.explain import item_names
 from lmrec.ranking.filters import ContentFilter, FilterRules, load_rules
 from lmrec.serve.catalogue import ItemCatalogue
 from lmrec.serve.config import ServeConfig
@@ -119,7 +120,10 @@ class Snapshot:
         if self.train_counts is not None:
             counts = np.zeros(len(self.items), np.int64)
             counts[:len(self.train_counts)] = self.train_counts
-        return StageInputs(self.vectors, sets, counts, self.config.mmr_candidates)
+        names = item_names(self.base_catalog) if self.base_catalog is not None else None
+        if names is not None:  # items added since are called by their posted text
+            names = names + list(catalogue.texts[len(names):])
+        return StageInputs(self.vectors, sets, counts, self.config.mmr_candidates, names=names)
 
     @cached_property
     def stage_cache(self) -> dict[str, Stage]:

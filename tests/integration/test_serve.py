@@ -510,3 +510,8 @@ def test_stages_that_count_across_requests_keep_their_counts(fused) -> None:
     assert fused.post("/recommend", json=body).status_code == 200
     (again,) = snapshot.stages(["fair:0.5:genre"])
     assert again is first and first.exposure.sum() > 0
+
+
+def test_the_llm_stage_gets_the_items_titles(fused) -> None:
+    inputs = fused.app.state.serving.snapshot.stage_inputs
+    assert inputs.names is not None and len(inputs.names) == 40 and "apple" in inputs.names[0]
