@@ -269,6 +269,15 @@ class Sequences:
         return _hash_arrays(self.indptr, self.items)
 
 
+def category_values(value: object) -> frozenset[str]:
+    """The categories of one posted value: a list, or a `|`-joined string as in a catalogue file (None: none)."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, list | tuple):
+        return frozenset(str(v) for v in value if str(v))
+    return frozenset(v for v in str(value).split("|") if v)
+
+
 @dataclass(frozen=True, eq=False)
 class Catalog:
     """Item text and attributes, one row per dense item index (aligned with the dataset's item IdMap).

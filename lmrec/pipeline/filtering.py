@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from lmrec.config import from_dict
-from lmrec.data.types import Catalog
+from lmrec.data.types import Catalog, category_values
 from lmrec.errors import ConfigError
 from lmrec.ranking.filters import ContentFilter, FilterRules, apply_rules
 from lmrec.text.base import EncoderConfig
@@ -59,14 +59,7 @@ def added_items_filter(rules: FilterRules, catalog: Catalog | None, texts: Seque
     """The outcome for items added to a served catalogue (their texts and attributes as posted), judged by the
     classifier the catalogue fitted."""
     def sets(name: str) -> list[frozenset[str]]:
-        return [_values(a.get(name)) for a in attributes]
+        return [category_values(a.get(name)) for a in attributes]
 
     return apply_rules(rules, list(texts), sets, text_encoder(rules, catalog), classifier)
 
-
-def _values(value) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, list | tuple):
-        return frozenset(str(v) for v in value)
-    return frozenset(v for v in str(value).split("|") if v)

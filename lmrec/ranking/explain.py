@@ -141,7 +141,7 @@ def grounded(sentence: str, facts: str) -> bool:
     """Every content word and number of `sentence` is in `facts` or in a small list of connecting words: a check
     that rejects what a 135M model adds on its own (a franchise, a genre the items do not share), not a proof."""
     known = set(WORD.findall(facts.lower())) | set(re.findall(r"\d+", facts))
-    used = set(WORD.findall(sentence.lower())) - _STOP - LM_ALLOWED
+    used = set(WORD.findall(sentence.lower())) - _stop_words() - LM_ALLOWED
     numbers = set(re.findall(r"\d+", sentence))
     return bool(sentence) and used <= known and numbers <= known
 
@@ -200,7 +200,7 @@ def shared_features(catalog: Catalog, texts: list[str] | None, item: int, driver
         theirs = set().union(*(_words(texts[d]) for d in drivers))
         named = {v.lower() for values in shared.values() for v in values}  # a shared genre is not a shared word
         words = [w for w in dict.fromkeys(WORD.findall(texts[item].lower()))
-                 if w in theirs and w not in _STOP and w not in named]
+                 if w in theirs and w not in _stop_words() and w not in named]
         if words:
             shared["words"] = words[:5]
     return shared
@@ -224,13 +224,13 @@ def short_name(text: str, limit: int = 48) -> str:
 
 
 def _words(text: str) -> set[str]:
-    return set(WORD.findall(str(text).lower())) - _STOP
+    return set(WORD.findall(str(text).lower())) - _stop_words()
 
 
+@functools.lru_cache(maxsize=1)
 def _stop_words() -> frozenset[str]:
+    """sklearn's English stop words, imported on the first explanation (not when the service starts)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS)
 
-
-_STOP = _stop_words()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -408,11 +409,16 @@ UI_POLICY = ("default-src 'self'; img-src 'self' blob:; script-src 'self'; style
 
 def _static(name: str, media_type: str) -> Response:
     """A file of the page, with a content security policy that allows this origin's script and nothing inline."""
+    return Response(_page_file(name), media_type=media_type, headers={"Content-Security-Policy": UI_POLICY,
+                                                          "X-Content-Type-Options": "nosniff"})
+
+
+@functools.lru_cache(maxsize=8)
+def _page_file(name: str) -> bytes:
+    """The page's files are read once per process."""
     from importlib.resources import files
 
-    body = files("lmrec.serve").joinpath("ui", name).read_bytes()
-    return Response(body, media_type=media_type, headers={"Content-Security-Policy": UI_POLICY,
-                                                          "X-Content-Type-Options": "nosniff"})
+    return files("lmrec.serve").joinpath("ui", name).read_bytes()
 
 
 def _explain(snapshot: Snapshot, seq: np.ndarray, items: list[int], user: int, method: str, with_lm: bool) -> list:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmrec.data.types import Catalog
+from lmrec.data.types import Catalog, category_values
 from lmrec.errors import ConfigError
 
 
@@ -56,7 +56,7 @@ class ItemCatalogue:
         for offset, attrs in enumerate(attributes):
             added[first + offset] = dict(attrs)
             if self.category_field is not None:
-                categories.append(_category_set(attrs.get(self.category_field)))
+                categories.append(category_values(attrs.get(self.category_field)))
         by_category = _invert(categories) if self.category_field is not None else {}
         return ItemCatalogue([*self.texts, *texts], self.frame, self.category_field, categories, added, by_category)
 
@@ -68,8 +68,8 @@ class ItemCatalogue:
             return list(self.categories)
         if self.frame is None or name not in self.frame.columns or name == "item_id":
             raise ConfigError(f"the catalogue has no field {name!r}")
-        trained = [_category_set(None if pd.isna(v) else v) for v in self.frame[name].tolist()]
-        return trained + [_category_set(self.added.get(i, {}).get(name)) for i in range(len(trained), len(self))]
+        trained = [category_values(None if pd.isna(v) else v) for v in self.frame[name].tolist()]
+        return trained + [category_values(self.added.get(i, {}).get(name)) for i in range(len(trained), len(self))]
 
     def keep_mask(self, include: Sequence[str] | None, exclude: Sequence[str] | None) -> np.ndarray:
         """[N] bool: items with any included category (all items when include is None) and no excluded one."""
@@ -91,14 +91,6 @@ def _invert(categories: list[frozenset[str]]) -> dict[str, np.ndarray]:
         for value in values:
             lists.setdefault(value, []).append(index)
     return {name: np.asarray(indices, dtype=np.int64) for name, indices in lists.items()}
-
-
-def _category_set(value: Any) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, list | tuple):
-        return frozenset(str(v) for v in value if str(v))
-    return frozenset(v for v in str(value).split("|") if v)
 
 
 def _plain(value: Any) -> Any:
