@@ -13,6 +13,7 @@ from lmrec.models import (  # noqa: F401
     ratings,
     sasrec,
     semantic,
+    text_user,
     tisasrec,
     tuned_content,
 )
