@@ -44,6 +44,10 @@ def evaluate(
     content_filter: Annotated[Path | None, typer.Option("--filter", help="Content rules (YAML/JSON: blocked "
                                                         "categories, keywords, patterns, similar_to): the items "
                                                         "they remove are never recommended.")] = None,
+    users: Annotated[int | None, typer.Option("--users", min=1, help="Evaluate a random subset of N users "
+                                              "of each holdout (seeded by the run: the same users for every run "
+                                              "on the split).")] = None,
+    test_only: Annotated[bool, typer.Option("--test-only", help="Skip the validation holdout.")] = False,
     device: DeviceOpt = "auto",
     prequential: Annotated[bool, typer.Option("--prequential", hidden=True,
                                               help="Deprecated: use `lmrec prequential RUN_DIR`.")] = False,
@@ -83,7 +87,7 @@ def evaluate(
     with ConsoleReporter() as progress:
         results = evaluate_run(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank or (), progress=progress,
                                rank_with=ranker, rank_candidates=rank_candidates, rank_weight=rank_weight,
-                               content_filter=rules)
+                               content_filter=rules, users=users, test_only=test_only)
     out.print(metrics_table(run, results))
     print_task_metrics(results.get("tasks"))
     if "filter" in results:

@@ -6,6 +6,7 @@ from lmrec.models import (  # noqa: F401
     dcn,
     demographic,
     ensemble,
+    generative,
     gru4rec,
     hybrid,
     lstm4rec,

@@ -134,9 +134,18 @@ class HistoryAttribution(Protocol):
     def attribute_history(self, histories: Histories, items: np.ndarray, steps: int = 16) -> np.ndarray: ...
 
 
+@runtime_checkable
+class GenerativeLM(Protocol):
+    """Holds a (possibly tuned) generative language model: `ranking_lm()` returns it, with `generate_batch` and
+    `continuation_logprobs` (lmrec.text.generate.SmallLM), for an `llm:RUN` re-ranking stage."""
+
+    def ranking_lm(self) -> Any: ...
+
+
 CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,
                                   ItemVectors, PerturbableItems, SequenceLikelihood, UserAttributes,
-                                  RatingPredictor, ClickPredictor, CandidateScorer, HistoryAttribution)
+                                  RatingPredictor, ClickPredictor, CandidateScorer, HistoryAttribution,
+                                  GenerativeLM)
 
 
 @runtime_checkable

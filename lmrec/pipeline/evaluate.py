@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lmrec.data.split import Holdout
 from lmrec.errors import ConfigError
 from lmrec.eval.evaluate import EvalOptions, EvalResult, evaluate, write_recommendations
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
-from lmrec.models.capabilities import CandidateScorer, ClickPredictor, RatingPredictor, supports
+from lmrec.models.capabilities import CandidateScorer, ClickPredictor, GenerativeLM, RatingPredictor, supports
 from lmrec.pipeline.filtering import catalogue_filter
 from lmrec.pipeline.load import LoadedRun
 from lmrec.ranking import RankingPipeline, StageInputs, parse_stages, similarity_vectors
@@ -56,11 +57,15 @@ class RunEvaluation:
 def evaluate_loaded(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
                     rerank: Sequence[str] = (), progress: Reporter | None = None,
                     rank_with: LoadedRun | None = None, rank_candidates: int = RANKER_CANDIDATES,
-                    rank_weight: float | str = "auto", content_filter: FilterRules | None = None) -> RunEvaluation:
+                    rank_weight: float | str = "auto", content_filter: FilterRules | None = None,
+                    users: int | None = None, test_only: bool = False) -> RunEvaluation:
     """Full-ranking evaluation of the run's model on its valid and test holdouts; `rerank` stages (e.g.
     "mmr:0.7") run after retrieval exactly as the service runs them; `rank_with` (a ranking model's run on the
     same split) re-orders the first `rank_candidates` retrieved items before them; `content_filter` rules remove
-items for everyone (lmrec.ranking.filters; the audit goes into `extra`). Nothing is written."""
+    items for everyone (lmrec.ranking.filters; the audit goes into `extra`). `users` evaluates a random subset of
+    that many users of each holdout (drawn with the run's seed, so every run on the same split gets the same
+    users: for models too slow to rank everyone, e.g. generation), `test_only` skips validation. Nothing is
+    written."""
     if ks and max(ks) > len(run.items):  # asked for explicitly (-k): a cut-off past the catalogue is a mistake
         raise ConfigError(f"-k {max(ks)}: more than the run's {len(run.items)} items")
     ks = tuple(sorted(set(ks or run.config.eval.ks)))
@@ -86,9 +91,14 @@ items for everyone (lmrec.ranking.filters; the audit goes into `extra`). Nothing
         categories = run.catalog.category_sets(run.catalog.categorical[0])
     results: dict[str, EvalResult] = {}
     seconds: dict[str, float] = {}
+    if users is not None:
+        extra["users_subset"] = {"users": int(users), "seed": int(run.config.seed),
+                                 "drawn": "numpy default_rng(seed).choice over each holdout's rows, sorted"}
     for name, holdout in (("valid", run.split.valid), ("test", run.split.test)):
-        if holdout is None:
+        if holdout is None or (test_only and name == "valid"):
             continue
+        if users is not None:
+            holdout = holdout_subset(holdout, users, run.config.seed)
         callback = (lambda done, total, _n=name: progress(f"evaluate {_n}", done, total)) if progress else None
         started = time.perf_counter()
         results[name] = evaluate(run.model, holdout, n_items=len(run.items), options=options, train=run.split.train,
@@ -98,6 +108,16 @@ items for everyone (lmrec.ranking.filters; the audit goes into `extra`). Nothing
     if supports(run.model, RatingPredictor) or supports(run.model, ClickPredictor):
         extra["tasks"] = task_metrics(run)
     return RunEvaluation(run, results, seconds, options, tuple(rerank), extra)
+
+
+def holdout_subset(holdout: Holdout, users: int, seed: int) -> Holdout:
+    """`users` rows of `holdout` drawn at random with `seed` (all of them when it has no more), in row order."""
+    if users < 1:
+        raise ConfigError(f"--users {users}: evaluate at least one user")
+    if users >= len(holdout):
+        return holdout
+    rows = np.sort(np.random.default_rng(seed).choice(len(holdout), size=users, replace=False))
+    return Holdout(np.asarray(holdout.users)[rows], holdout.inputs.take(rows), holdout.targets.take(rows))
 
 
 def task_metrics(run: LoadedRun) -> dict[str, Any]:
@@ -130,7 +150,23 @@ def stage_inputs(run: LoadedRun, vectors: np.ndarray | None) -> StageInputs:
             return catalog.category_sets(field or catalog.categorical[0])
     counts = np.bincount(run.split.train.item, minlength=len(run.items))
     names = item_names(catalog) if catalog is not None and len(catalog) == len(run.items) else None
-    return StageInputs(vectors, sets, counts, names=names)
+    return StageInputs(vectors, sets, counts, names=names, language_model=lambda path: tuned_language_model(run, path))
+
+
+def tuned_language_model(run: LoadedRun, path: str) -> Any:
+    """The generative LM of the run at `path` (an `llm-gen` run, LoRA-tuned or not) for an `llm:RUN` stage;
+    ConfigError unless it holds one and was trained on this run's split (else its tuning may have seen this run's
+    test events)."""
+    from lmrec.pipeline.load import load_run
+
+    other = load_run(path, device=run.model.device)
+    if not supports(other.model, GenerativeLM):
+        raise ConfigError(f"--rerank llm:{path}: {other.meta.get('model')} holds no generative LM; fit one with "
+                          "`-m llm-gen --set model.finetune=lora`")
+    if other.meta["split"]["fingerprint"] != run.meta["split"]["fingerprint"]:
+        raise ConfigError(f"--rerank llm:{path}: trained on another split ({other.meta['split']['fingerprint']} vs "
+                          f"{run.meta['split']['fingerprint']}); its tuning may have seen this run's test events")
+    return other.model.ranking_lm()
 
 
 def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES,
@@ -181,8 +217,10 @@ def write_evaluation(evaluation: RunEvaluation) -> dict[str, Any]:
 def evaluate_run(run: LoadedRun, *, ks: tuple[int, ...] | None = None, exclude_seen: bool | None = None,
                  rerank: Sequence[str] = (), progress: Reporter | None = None, rank_with: LoadedRun | None = None,
                  rank_candidates: int = RANKER_CANDIDATES, rank_weight: float | str = "auto",
-                 content_filter: FilterRules | None = None) -> dict[str, Any]:
+                 content_filter: FilterRules | None = None, users: int | None = None,
+                 test_only: bool = False) -> dict[str, Any]:
     """`evaluate_loaded` then `write_evaluation`; returns the metrics written."""
     return write_evaluation(evaluate_loaded(run, ks=ks, exclude_seen=exclude_seen, rerank=rerank,
                                             progress=progress, rank_with=rank_with, rank_candidates=rank_candidates,
-                                            rank_weight=rank_weight, content_filter=content_filter))
+                                            rank_weight=rank_weight, content_filter=content_filter, users=users,
+                                            test_only=test_only))

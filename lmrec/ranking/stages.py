@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -157,19 +157,30 @@ def choose_weight(pipeline, model: CandidateScorer, holdout, candidates: int = R
     return best[1], results
 
 
-def _llm_stage(spec: str, argument: str, inputs: StageInputs) -> Stage:
-    """`llm` (the small offline LM's order of the retriever's top 20) or `llm:W` (blended with weight W)."""
+def _llm_stage(spec: str, argument: str, weight_text: str, inputs: StageInputs) -> Stage:
+    """`llm` (the small offline LM's order of the retriever's top 20), `llm:W` (blended with weight W), `llm:RUN`
+    or `llm:RUN:W` (the LM of an `llm-gen` run, LoRA-tuned on the training split, instead of the plain one)."""
     from lmrec.ranking.llm import LLMReranker
-    from lmrec.text.generate import small_lm
 
-    try:
-        weight = float(argument) if argument else None
-    except ValueError:
-        raise ConfigError(f"rerank stage {spec!r}: expected llm or llm:W with a weight W >= 0 (a LoRA-tuned LM "
-                          "is not supported yet)") from None
+    def number(text: str) -> float | None:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
     if inputs.names is None:
         raise ConfigError(f"rerank stage {spec!r} needs item titles; this run has no catalogue")
-    return LLMReranker(small_lm(), inputs.names, weight=weight)
+    if not argument or number(argument) is not None:
+        from lmrec.text.generate import small_lm
+
+        return LLMReranker(small_lm(), inputs.names, weight=number(argument) if argument else None)
+    if weight_text and number(weight_text) is None:
+        raise ConfigError(f"rerank stage {spec!r}: expected llm:RUN:W with a weight W >= 0")
+    if inputs.language_model is None:
+        raise ConfigError(f"rerank stage {spec!r}: a tuned LM from a run is not available here (only `lmrec "
+                          "evaluate` loads one)")
+    weight = number(weight_text) if weight_text else None
+    return LLMReranker(inputs.language_model(argument), inputs.names, weight=weight, name=f"llm:{argument}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,6 +196,7 @@ class StageInputs:
     mmr_candidates: int = MMR_CANDIDATES
     seed: int = 0  # of the exploration stages' generators
     names: list[str] | None = None  # what an LLM ranker's prompt calls each item (titles)
+    language_model: Callable[[str], Any] | None = None  # llm:RUN -> that run's tuned LM (evaluation only)
     _built: dict = field(default_factory=dict, repr=False)
 
     def categories(self, spec: str, name: str | None) -> list[frozenset[str]]:
@@ -211,7 +223,8 @@ class StageInputs:
         return self._built[key]
 
 
-STAGE_HELP = "mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD], explore:EPS, noise:SIGMA, llm[:W]"
+STAGE_HELP = ("mmr:LAMBDA, calibrated:LAMBDA[:FIELD], fair:LAMBDA[:FIELD], explore:EPS, noise:SIGMA, llm[:W], "
+              "llm:RUN[:W]")
 
 
 def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]:
@@ -223,7 +236,7 @@ def parse_stages(specs: Sequence[str], inputs: StageInputs) -> tuple[Stage, ...]
         if name not in ("mmr", "calibrated", "fair", "explore", "noise", "llm"):
             raise ConfigError(f"rerank stage {spec!r}: unknown stage {name!r}; available: {STAGE_HELP}")
         if name == "llm":
-            stages.append(_llm_stage(spec, argument, inputs))
+            stages.append(_llm_stage(spec, argument, column, inputs))
             continue
         try:
             lam = float(argument) if argument else 0.5

@@ -38,5 +38,22 @@ def test_the_lm_order_replaces_the_retrievers_within_the_candidates() -> None:
 def test_the_spec_needs_titles_and_a_number() -> None:
     with pytest.raises(ConfigError, match="needs item titles"):
         parse_stages(["llm"], StageInputs())
-    with pytest.raises(ConfigError, match="LoRA-tuned LM is not supported yet"):
+    with pytest.raises(ConfigError, match="only `lmrec evaluate` loads one"):
         parse_stages(["llm:runs/tuned"], StageInputs(names=NAMES))
+    with pytest.raises(ConfigError, match="llm:RUN:W"):
+        parse_stages(["llm:runs/tuned:x"], StageInputs(names=NAMES, language_model=lambda path: WordLM()))
+
+
+def test_a_run_names_the_lm_that_ranks() -> None:
+    asked: list[str] = []
+    tuned = WordLM()
+
+    def load(path: str) -> WordLM:
+        asked.append(path)
+        return tuned
+
+    (stage,) = parse_stages(["llm:runs/tuned:0.5"], StageInputs(names=NAMES, language_model=load))
+    assert asked == ["runs/tuned"] and stage.lm is tuned and stage.weight == 0.5 and stage.name == "llm:runs/tuned"
+    found = Candidates(np.asarray([[2, 4]]), np.asarray([[2.0, 1.0]], np.float32))
+    stage.rerank(found, 2, Histories.from_lists([[0]]))
+    assert tuned.prompts and "red apple" in tuned.prompts[0]
