@@ -19,6 +19,7 @@ from lmrec.cli.forget import forget
 from lmrec.cli.models import models
 from lmrec.cli.prequential import prequential
 from lmrec.cli.pretrain import pretrain
+from lmrec.cli.pretrain_lm import pretrain_lm
 from lmrec.cli.quantize import quantize
 from lmrec.cli.recommend import recommend
 from lmrec.cli.robustness import robustness
@@ -39,6 +40,7 @@ for verb in (fit, evaluate, recommend, update, forget, compare, models, benchmar
     app.command()(verb)
 app.command("zero-shot")(zero_shot)
 app.command("cold-start")(cold_start)
+app.command("pretrain-lm")(pretrain_lm)
 app.command()(quantize)
 app.command()(robustness)
 app.command()(distill)

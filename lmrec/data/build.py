@@ -74,7 +74,7 @@ def build_dataset(
     if catalog_frame is not None:
         aligned = catalog_frame.reindex(item_map.raw)
         aligned.index.name = "item_id"
-        fields = text_fields if text_fields is not None else _guess_text_fields(aligned, categorical, numeric)
+        fields = text_fields if text_fields is not None else guess_text_fields(aligned, categorical, numeric)
         catalog = Catalog(aligned.reset_index(drop=False), tuple(fields), tuple(categorical), tuple(numeric))
     return Dataset(name, inter, users, item_map, catalog, user_attributes)
 
@@ -164,7 +164,10 @@ def _refuse_conflicting_rows(frame: pd.DataFrame, key: str, source: str) -> None
                         source=source, field=key)
 
 
-def _guess_text_fields(frame: pd.DataFrame, categorical: tuple[str, ...], numeric: tuple[str, ...]) -> list[str]:
+def guess_text_fields(frame: pd.DataFrame, categorical: tuple[str, ...] = (),
+                      numeric: tuple[str, ...] = ()) -> list[str]:
+    """The columns an items file's text is made of when none are named: the usual names, else every string
+    column that is not categorical or numeric."""
     preferred = [c for c in ("title", "text", "name", "categories", "genres", "brand", "description", "tags")
                  if c in frame.columns]
     if preferred:
