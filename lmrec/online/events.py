@@ -47,9 +47,14 @@ CREATE TABLE IF NOT EXISTS idempotency (
 _COLUMNS = "id, user_id, item_id, timestamp, event_type, value, received_at"
 
 
+EXPOSURE_EVENTS = frozenset({"impression"})  # shown to the user, no sign of interest: never a history item
+
+
 @dataclass(frozen=True)
 class Event:
-    """One interaction. `id` and `received_at` are set by the log; `timestamp` defaults to the receive time."""
+    """One interaction. `id` and `received_at` are set by the log; `timestamp` defaults to the receive time.
+    An `impression` records that the item was shown: it is logged (a later learner may take it as a negative)
+    but never joins the user's history nor is learned from as a positive."""
 
     user_id: str
     item_id: str
@@ -58,6 +63,11 @@ class Event:
     value: float | None = None
     id: int | None = None
     received_at: float | None = None
+
+    @property
+    def shows_interest(self) -> bool:
+        """A click, purchase, rating...: anything but an exposure event."""
+        return self.event_type not in EXPOSURE_EVENTS
 
 
 def default_path(run_dir: str | Path) -> Path:

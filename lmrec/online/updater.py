@@ -216,10 +216,13 @@ def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfi
     # events naming items this model does not know (added through POST /items after it was trained) are carried:
     # the cursor moves on, their ids stay in update_state.json, the service keeps them in users' histories and the
     # next update learns from them once the model knows the item
+    impressions = sum(not e.shows_interest for e in events)  # logged exposure, never learned as a positive
+    events = [e for e in events if e.shows_interest]
     carried = [int(e.id) for e in events if e.item_id not in run.items]
     users, new, skipped = events_as_interactions(events, run.users, run.items)
-    if len(new) == 0:  # only unknown items: move the cursor past them, keep the model, carry them
-        log.warning("%d events name items the model does not know; carried to the next update", skipped)
+    if len(new) == 0:  # only unknown items (or impressions): move the cursor past them, keep the model
+        if skipped:
+            log.warning("%d events name items the model does not know; carried to the next update", skipped)
         RunDir(run_dir).commit_update_state({**state, "last_event_id": cursor, "carried_event_ids": carried,
                                              "updated_at": time.time()})
         return state["version"] or "initial"
@@ -227,7 +230,8 @@ def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfi
     result = Updater(config).update(run.model, new, seen, catalog=run.catalog,
                                     version=f"v{int(state['updates']) + 1:05d}-{new_version(new)}")
     history = concat(seen, new).sequences()
-    info = {**result.info, "carried_unknown_items": skipped, "new_users": len(users) - len(run.users),
+    info = {**result.info, "carried_unknown_items": skipped, "impressions_ignored": impressions,
+            "new_users": len(users) - len(run.users),
             "first_event_id": (fresh or events)[0].id, "last_event_id": cursor,
             "carried_in": len(waiting), "previous": state["version"]}
     write_version(run_dir, result.version, result.model, users, run.items, Sequences(history.indptr, history.items),

@@ -298,7 +298,8 @@ class ServingState:
             ids, stored = self.log.append_once(events, key=key)
             if stored:
                 for event in events:
-                    self._user_events.setdefault(event.user_id, []).append(event.item_id)
+                    if event.shows_interest:
+                        self._user_events.setdefault(event.user_id, []).append(event.item_id)
                 self.events_ingested += len(ids)
         return ids, stored
 
@@ -390,6 +391,8 @@ class ServingState:
         out: dict[str, list[str]] = {}
         skipped = 0
         for event in self.log.by_ids(carried) + self.log.since(after):
+            if not event.shows_interest:
+                continue
             if event.item_id in snapshot.items:
                 out.setdefault(event.user_id, []).append(event.item_id)
             else:

@@ -174,6 +174,14 @@ def test_an_event_changes_the_next_recommendation(ease) -> None:
     assert not set(OCEAN[:6]) & {r["item_id"] for r in after}  # now seen, so excluded
 
 
+def test_an_impression_is_logged_but_joins_no_history(ease) -> None:
+    stored = ease.get("/users/user1").json()["history"]
+    shown = [{"user_id": "user1", "item_id": i, "event_type": "impression"} for i in OCEAN[:2]]
+    assert ease.post("/events", json=shown, headers=AUTH).status_code == 201
+    assert ease.get("/users/user1").json()["history"] == stored
+    assert set(OCEAN[:2]) <= set(_recommend(ease, user_id="user1", k=40)) - set(stored)  # still recommendable
+
+
 def test_a_new_user_starts_with_their_events(ease) -> None:
     assert ease.get("/users/stranger").status_code == 404
     assert ease.post("/recommend", json={"user_id": "stranger"}).status_code == 404

@@ -184,6 +184,19 @@ def test_update_run_bookkeeping(run_dir: Path) -> None:
     assert sorted(p.name for p in (run_dir / "versions").iterdir()) == [v2, v3]  # pruned to current + 1
 
 
+def test_impressions_are_logged_but_never_learned_as_positives(run_dir: Path) -> None:
+    initial = scores(run_dir)
+    shown = log_events(run_dir, [Event("u1", "r9", 10, "impression"), Event("u1", "r8", 11, "impression")])
+    assert update_run(run_dir) == "initial" and read_state(run_dir)["last_event_id"] == shown[-1]
+    assert np.allclose(scores(run_dir), initial)  # nothing but exposure: no new version, the cursor moves on
+    log_events(run_dir, [Event("u1", "r7", 12, "impression"), Event("u1", "r3", 13)])
+    version = update_run(run_dir, config=UpdateConfig(epochs=1))
+    info = json.loads((run_dir / "versions" / version / "update.json").read_text())
+    assert info["new_events"] == 1 and info["impressions_ignored"] == 1
+    history = load_run(run_dir).history.row(load_run(run_dir).users.index("u1")).tolist()
+    assert history[-1] == 3 and not {7, 8, 9} & set(history[-3:])
+
+
 def test_update_run_without_event_log_is_a_clear_error(run_dir: Path) -> None:
     with pytest.raises(ModelFileError, match="no event log"):
         update_run(run_dir)
