@@ -1,142 +1,133 @@
 """Generative interests (issue #15, target 2): `llm-gen` zero-shot and LoRA-tuned on a seeded random subset of
-Amazon Office test users (the same users for every row: `lmrec evaluate --users N` draws them), beside
-popularity, lm-content, sasrec-text and text-user; each generator alone and blended with lm-content's history
-profile (`profile_weight=1`); generation throughput (users/s, one thread) and peak memory.
+Amazon Office test users, beside popularity, lm-content, sasrec-text and text-user on the same users (`lmrec
+evaluate --users N --test-only` draws them from the run's seed: the same users for every run on the split); every
+step a `lmrec` CLI call; generation throughput (test users per second of `lmrec evaluate`, which is almost all
+generation) and the evaluation's peak memory.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/generative.py --lora RUN --runs DIR --users 1000
+    LMREC_DATA_DIR=../shared/data python bench/generative.py --peers bench/results/text_user/runs --users 1000
 
-RUN is `lmrec fit -m llm-gen --set model.finetune=lora` on Office; DIR holds pop, lm-content, sasrec-text and
-text-user runs on the same split (bench/text_user.py writes them). Generation runs once per generator and user; both
-blends reuse it. Writes bench/results/generative/amazon-office.{md,json}.
+PEERS holds pop, lm-content, sasrec-text and text-user runs on the same split (bench/text_user.py writes them); they
+are copied (configs, weights, split) and evaluated on the subset. Writes bench/results/generative/results.{md,json}.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
+import shutil
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from lmrec.data.config import load_data
-from lmrec.eval.evaluate import EvalOptions, evaluate
-from lmrec.eval.stats import paired_test
-from lmrec.models.registry import create_model
-from lmrec.pipeline import load_run
-from lmrec.pipeline.evaluate import holdout_subset
-from lmrec.provenance import environment
+from cli_steps import lmrec  # bench/ is on sys.path when run as a script
+from report_file import write_keeping_notes
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ("pop", "lm-content", "sasrec-text", "text-user")
+GENERATOR = ["--model", "llm-gen", "--set", "model.encoder.precision=bf16", "--set", "model.history_items=3",
+             "--set", "model.title_chars=60", "--set", "model.max_new_tokens=16"]
+LORA = ["--set", "model.finetune=lora", "--set", "model.max_pairs=320"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--lora", type=Path, required=True, help="an llm-gen run tuned with LoRA")
-    parser.add_argument("--runs", type=Path, default=ROOT / "bench/results/text_user/runs")
-    parser.add_argument("--users", type=int, default=1000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/generative")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("LMREC_DATA_DIR", "../shared/data")))
+    parser.add_argument("--peers", type=Path, default=ROOT / "bench/results/text_user/runs")
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    load_before = os.getloadavg()
-    tuned_run = load_run(args.lora)
-    split = tuned_run.meta["split"]["fingerprint"]
-    holdout = holdout_subset(tuned_run.split.test, args.users, tuned_run.config.seed)
-    options = EvalOptions(ks=(10,), n_bootstrap=1000, seed=0)
-    n_items = len(tuned_run.items)
-    rows: dict[str, dict] = {}
-    per_user: dict[str, np.ndarray] = {}
+    runs = (args.out / "runs").resolve()
+    office = args.data / "amazon-office-2014"
+    data = ["--interactions", str(office / "interactions.csv"), "--items", str(office / "items.csv"),
+            "--order-col", "seq"]
+    subset = ["--users", str(args.users), "--test-only", "-k", "10"]
+    seconds: dict[str, float] = {}
 
-    def measure(label: str, model, extra: dict | None = None) -> None:
-        result = evaluate(model, holdout, n_items=n_items, options=options)
-        per_user[label] = np.asarray(result.per_user["ndcg@10"], dtype=np.float64)
-        metrics = result.metrics
-        rows[label] = {"ndcg@10": metrics["ndcg@10"], "hr@10": metrics["hr@10"],
-                       "ci": result.ci.get("ndcg@10"), **(extra or {})}
-        print(f"{label}: NDCG@10 {metrics['ndcg@10']:.4f}", flush=True)
+    def evaluated(run: Path) -> Path:
+        metrics = run / "metrics.json"
+        current = json.loads(metrics.read_text()) if metrics.is_file() else {}
+        if current.get("users_subset", {}).get("users") != args.users:
+            started = time.perf_counter()
+            lmrec("evaluate", str(run), *subset, threads=args.threads)
+            seconds[run.name] = time.perf_counter() - started
+        return run
 
+    rows: dict[str, Path] = {}
     for name in PEERS:
-        peer = load_run(args.runs / name)
-        if peer.meta["split"]["fingerprint"] != split:
-            raise SystemExit(f"{args.runs / name}: another split than {args.lora}")
-        measure(name, peer.model)
-    dataset = load_data(tuned_run.config.data, tuned_run.config.prepare)
-    zero_shot = create_model("llm-gen", {**_config(tuned_run.model.config), "finetune": "none"})
-    zero_shot.fit(tuned_run.split.train, catalog=dataset.catalog)
-    for label, model in (("llm-gen zero-shot", zero_shot), ("llm-gen LoRA-tuned", tuned_run.model)):
-        histories = holdout.histories(np.arange(len(holdout)))
-        started = time.perf_counter()
-        texts = model.interests(histories)
-        seconds = time.perf_counter() - started
-        speed = {"users_per_second": len(holdout) / seconds, "examples": texts[:5]}
-        measure(label, model, speed)
-        blended = dataclasses.replace(model.config, profile_weight=1.0)
-        twin = type(model)(blended, name=model.name)
-        twin.__dict__.update({k: v for k, v in model.__dict__.items() if k != "config"})
-        measure(f"{label} + lm-content profile", twin)
-    reference = "sasrec-text"
-    for label, values in per_user.items():
-        if label != reference:
-            rows[label]["vs_sasrec_text"] = paired_test(values, per_user[reference])
-    tuned, plain = per_user["llm-gen LoRA-tuned"], per_user["llm-gen zero-shot"]
-    record = {"users": len(holdout), "users_seed": tuned_run.config.seed, "split": split, "rows": rows,
-              "lora_vs_zero_shot": paired_test(tuned, plain), "lora_run": str(args.lora),
-              "lora_fit": {k: tuned_run.meta["fit_log"].get(k) for k in ("pairs", "trainable_parameters")}
-              | {"fit_seconds": tuned_run.meta["fit_seconds"]},
-              "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "config": _config(tuned_run.model.config), "load_before": load_before, "load_after": os.getloadavg(),
-              "environment": environment()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "amazon-office.json").write_text(json.dumps(record, indent=2, default=float))
-    (args.out / "amazon-office.md").write_text(markdown(record))
-    print(markdown(record))
+        run = runs / name
+        if not (run / "meta.json").is_file():
+            shutil.copytree(args.peers / name, run, ignore=shutil.ignore_patterns("metrics.json", "per_user.csv",
+                                                                                  "recommendations.csv",
+                                                                                  "targets.csv"))
+        rows[name] = evaluated(run)
+    for name, extra in (("llm-gen-zero-shot", ["--set", "model.finetune=none"]), ("llm-gen-lora", LORA)):
+        run = runs / name
+        if not (run / "meta.json").is_file():
+            lmrec("fit", "--out", str(run), "--seed", str(args.seed), *data, *GENERATOR, *extra, threads=args.threads)
+        rows[name] = evaluated(run)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    write_report(args, rows, peak)
 
 
-def _config(config) -> dict:
-    from lmrec.config import to_dict
+def write_report(args: argparse.Namespace, rows: dict[str, Path], peak_mib: float) -> None:
+    sys.path.insert(0, str(ROOT))
+    from lmrec.io import atomic_write_json
+    from lmrec.pipeline import compare_runs
+    from lmrec.provenance import environment
 
-    return to_dict(config)
-
-
-def markdown(record: dict) -> str:
-    fit = record["lora_fit"]
-    cfg = record["config"]
+    found: dict = {}
+    for name, run in rows.items():
+        metrics = json.loads((run / "metrics.json").read_text())
+        meta = json.loads((run / "meta.json").read_text())
+        test = metrics["test"]
+        found[name] = {"ndcg@10": test["ndcg@10"], "hr@10": test["hr@10"], "ci": test["ci"]["ndcg@10"],
+                       "users": test["n_users"], "eval_seconds": test["seconds"],
+                       "users_per_second": test["n_users"] / test["seconds"], "split": meta["split"]["fingerprint"],
+                       "fit_seconds": meta["fit_seconds"], "fit_peak_rss_mib": meta["peak_rss_mib"],
+                       "fit_log": {k: v for k, v in (meta.get("fit_log") or {}).items() if k != "epochs"}}
+        if name != "sasrec-text":
+            test = compare_runs(rows["sasrec-text"], run)
+            found[name]["vs_sasrec_text"] = {"mean_diff": test["mean_diff"], "p_value": test["p_value"]}
+    lora = compare_runs(rows["llm-gen-zero-shot"], rows["llm-gen-lora"])
+    splits = {r["split"] for r in found.values()}
+    config = {"command": "python " + " ".join(sys.argv), "users": args.users, "threads": args.threads,
+              "seed": args.seed, "generator_args": [*GENERATOR], "lora_args": [*LORA], **environment()}
+    atomic_write_json(args.out / "results.json", {"config": config, "rows": found, "lora_vs_zero_shot": lora,
+                                                  "peak_rss_mib_of_any_step": peak_mib})
+    tuned = found["llm-gen-lora"]["fit_log"]
+    load = os.getloadavg()
     lines = [
         "# Generative interests (`llm-gen`) on Amazon Office", "",
-        f"{record['users']} test users drawn at random with seed {record['users_seed']} (`lmrec evaluate --users "
-        f"{record['users']}` draws the same), split {record['split']}; full ranking over all items, history masked; "
-        "NDCG@10 with its 95 % bootstrap CI; p: paired t-test against sasrec-text on the same users.", "",
-        f"Generator: SmolLM2-135M-Instruct (offline), greedy, at most {cfg['max_new_tokens']} new tokens after "
-        f"the answer prefix {cfg['answer_prefix']!r}, prompt `{cfg['prompt']}` with the {cfg['history_items']} "
-        f"most recent titles; the text is embedded by all-MiniLM-L6-v2 and matched to every item's vector. LoRA: rank "
-        f"{cfg['lora_rank']} on every attention and MLP projection ({fit['trainable_parameters']:,} trainable "
-        f"parameters), {fit['pairs']} (history -> next title) pairs from the training split, "
-        f"{cfg['train']['epochs']} epoch(s), fit {fit['fit_seconds']:.0f} s on one thread.", "",
-        "| model | NDCG@10 [95% CI] | HR@10 | vs sasrec-text | p | users/s (generation, 1 thread) |",
+        f"Command: `{config['command']}` (each step a `lmrec` CLI call, OMP_NUM_THREADS={args.threads}; seed "
+        f"{args.seed}; lmrec {config['versions']['lmrec']}, torch {config['versions']['torch']}; load average at "
+        f"the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}).", "",
+        f"{args.users} test users drawn at random with the runs' seed ({'; '.join(sorted(splits))}); full ranking "
+        "over all 2,420 items, history masked; p: paired t-test against sasrec-text on the same users.", "",
+        "Generator: SmolLM2-135M-Instruct (offline), greedy, at most 16 new tokens after the answer prefix "
+        "'Product:', prompt built from the 3 most recent titles (60 characters each); the answer is embedded by "
+        "all-MiniLM-L6-v2 and matched to every item's vector. LoRA: rank 8 on every attention and MLP projection "
+        f"({tuned.get('trainable_parameters', 0):,} trainable parameters), {tuned.get('pairs')} (history -> next "
+        f"title) pairs drawn from the training split, one epoch, fit {found['llm-gen-lora']['fit_seconds']:.0f} s "
+        "on one thread of a loaded machine.", "",
+        "| model | NDCG@10 [95% CI] | HR@10 | vs sasrec-text | p | evaluation users/s (1 thread) |",
         "|---|---|---|---|---|---|",
     ]
-    for label, row in record["rows"].items():
-        lo, hi = row["ci"]
-        vs = row.get("vs_sasrec_text")
-        speed = f"{row['users_per_second']:.2f}" if "users_per_second" in row else ""
-        lines.append(f"| {label} | {row['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {row['hr@10']:.4f} | "
-                     + (f"{vs['mean_diff']:+.4f} | {vs['p_value']:.2g} |" if vs else "reference | |") + f" {speed} |")
-    lora = record["lora_vs_zero_shot"]
+    for name, r in found.items():
+        vs = r.get("vs_sasrec_text")
+        lo, hi = r["ci"]
+        lines.append(f"| {name} | {r['ndcg@10']:.4f} [{lo:.4f}, {hi:.4f}] | {r['hr@10']:.4f} | "
+                     + (f"{vs['mean_diff']:+.4f} | {vs['p_value']:.2g}" if vs else "reference |")
+                     + f" | {r['users_per_second']:.2f} |")
     lines += ["", f"LoRA-tuned vs zero-shot generator: {lora['mean_diff']:+.4f} NDCG@10 (p={lora['p_value']:.2g}).",
-              f"Peak RSS of the whole measurement process: {record['peak_rss_mib']:.0f} MiB. Load average "
-              f"{record['load_before'][0]:.2f} before, {record['load_after'][0]:.2f} after.", "",
-              "Examples of generated interests:", ""]
-    for label in ("llm-gen zero-shot", "llm-gen LoRA-tuned"):
-        for text in record["rows"][label]["examples"][:3]:
-            lines.append(f"- {label}: {text!r}")
-    lines += ["", "Regenerate: `OMP_NUM_THREADS=1 .venv/bin/python bench/generative.py --lora RUN --runs DIR "
-              f"--users {record['users']}`"]
-    return "\n".join(lines) + "\n"
+              f"Peak RSS of the largest step: {peak_mib:.0f} MiB (fit of the LoRA run: "
+              f"{found['llm-gen-lora']['fit_peak_rss_mib']:.0f} MiB).", ""]
+    text = "\n".join(lines)
+    write_keeping_notes(args.out / "results.md", text)
+    print(text)
 
 
 if __name__ == "__main__":
