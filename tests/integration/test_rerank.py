@@ -84,3 +84,5 @@ def test_list_level_stages_are_the_same_offline_and_served(run_dir: Path, tmp_pa
         assert [i["item_id"] for i in answer.json()["items"]] == mine.item_id.tolist()
     bad = client.post("/recommend", json={"history": history, "rerank": ["fair:0.5:colour"]})
     assert bad.status_code == 422 and "no field 'colour'" in bad.text
+    path = client.post("/recommend", json={"history": history, "rerank": [f"llm:{run_dir}"]})  # no path opened
+    assert path.status_code == 422 and "only `lmrec evaluate` loads one" in path.text
