@@ -123,8 +123,12 @@ def write_report(args: argparse.Namespace, rows: dict[str, Path], peak_mib: floa
                      + (f"{vs['mean_diff']:+.4f} | {vs['p_value']:.2g}" if vs else "reference |")
                      + f" | {r['users_per_second']:.2f} |")
     lines += ["", f"LoRA-tuned vs zero-shot generator: {lora['mean_diff']:+.4f} NDCG@10 (p={lora['p_value']:.2g}).",
-              f"Peak RSS of the largest step: {peak_mib:.0f} MiB (fit of the LoRA run: "
-              f"{found['llm-gen-lora']['fit_peak_rss_mib']:.0f} MiB).", ""]
+              f"Memory (peak RSS of the fit, which loads the generator): zero-shot "
+              f"{found['llm-gen-zero-shot']['fit_peak_rss_mib']:.0f} MiB, LoRA tuning "
+              f"{found['llm-gen-lora']['fit_peak_rss_mib']:.0f} MiB"
+              + (f"; largest step run by this script {peak_mib:.0f} MiB." if peak_mib > 0 else "."),
+              "Throughput is what `lmrec evaluate` measured (generation is almost all of it), on one thread while "
+              "other benchmarks shared the two cores.", ""]
     text = "\n".join(lines)
     write_keeping_notes(args.out / "results.md", text)
     print(text)
