@@ -158,11 +158,14 @@ class TextUserRecommender(BaseRecommender):
             self.towers_.load_state_dict(_saved_towers(cfg.init_from, self.towers_))
         self.towers_.to(self.device).eval()
         self._table = None
+        # adapters from another catalogue start at the weight this catalogue's validation users support (training
+        # from full weight on a few users does not recover what a bad start costs)
+        scale = self._choose_adapter_scale(valid) if cfg.init_from and valid is not None and len(valid) else None
         start = validation_ndcg(self, valid, k=10) if valid is not None and len(valid) else None
         if cfg.finetune == "none":
             self.fit_log_ = {"epochs": [], "stop_reason": "no training (finetune=none)", "start_valid": start}
-            if cfg.init_from and valid is not None and len(valid):
-                self.fit_log_["adapter_scale"] = self._choose_adapter_scale(valid)
+            if scale is not None:
+                self.fit_log_["adapter_scale"] = scale
             return self
         prefixes, targets = training_prefixes(train, cfg.history_items)
         history = torch.from_numpy(self._encode_histories(prefixes))
@@ -184,11 +187,17 @@ class TextUserRecommender(BaseRecommender):
             self._table = None
             return validation_ndcg(self, valid, k=10)
 
+        initial = {k: v.detach().clone() for k, v in self.towers_.state_dict().items()}
         trainer = Trainer(cfg.train, progress=progress, device=self.device)
         log = trainer.fit(self.towers_, batches, loss, validate=validate if valid is not None and len(valid) else None)
+        record = log.to_dict()
+        kept_start = start is not None and record.get("best_valid") is not None and start > record["best_valid"]
+        if kept_start:  # no epoch validated better than where training started (a transferred start): keep it
+            self.towers_.load_state_dict(initial)
         self.towers_.eval()
         self._table = None
-        self.fit_log_ = {**log.to_dict(), "prefixes": int(len(target)), "start_valid": start,
+        self.fit_log_ = {**record, "prefixes": int(len(target)), "start_valid": start, "adapter_scale": scale,
+                         "kept_start": kept_start,
                          "trainable_parameters": int(sum(p.numel() for p in self.towers_.parameters()))}
         return self
 

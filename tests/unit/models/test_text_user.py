@@ -13,6 +13,7 @@ from lmrec.models.base import load_model
 from lmrec.models.registry import create_model
 from lmrec.models.text_user import training_prefixes
 from lmrec.testing.toy import block_data, ring_data
+from lmrec.train.validation import validation_ndcg
 
 TINY = {"encoder": {"cache": False}, "hidden": 64, "history_items": 3,
         "train": {"epochs": 20, "batch_size": 32, "lr": 0.005, "threads": 1}}
@@ -65,6 +66,11 @@ def test_a_trained_model_starts_another_catalogue_and_refuses_what_is_not_one(tm
         if name != "adapter_scale":
             assert torch.equal(zero_shot.towers_.state_dict()[name], weights), name
     assert zero_shot.score(blocks.queries).shape == (len(blocks.queries), blocks.split.train.n_items)
+    few_shot = create_model("text-user", {**TINY, "init_from": str(tmp_path / "source")})
+    few_shot.fit(blocks.split.train, valid=blocks.split.valid, catalog=blocks.dataset.catalog)
+    log = few_shot.fit_log_  # starts at the chosen trust, and never ends below where it started on validation
+    assert log["adapter_scale"]["chosen"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert validation_ndcg(few_shot, blocks.split.valid) >= log["start_valid"] - 1e-9
     wider = create_model("text-user", {**TINY, "hidden": 32, "init_from": str(tmp_path / "source")})
     with pytest.raises(ConfigError, match="do not fit this config"):
         wider.fit(blocks.split.train, catalog=blocks.dataset.catalog)
