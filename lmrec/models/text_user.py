@@ -161,7 +161,10 @@ class TextUserRecommender(BaseRecommender):
         # adapters from another catalogue start at the weight this catalogue's validation users support (training
         # from full weight on a few users does not recover what a bad start costs)
         scale = self._choose_adapter_scale(valid) if cfg.init_from and valid is not None and len(valid) else None
-        start = validation_ndcg(self, valid, k=10) if valid is not None and len(valid) else None
+        if scale is not None:  # the chosen scale's validation NDCG is where training starts
+            start = scale["validation_ndcg@10"][scale["chosen"]]
+        else:
+            start = validation_ndcg(self, valid, k=10) if valid is not None and len(valid) else None
         if cfg.finetune == "none":
             self.fit_log_ = {"epochs": [], "stop_reason": "no training (finetune=none)", "start_valid": start}
             if scale is not None:

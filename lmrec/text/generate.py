@@ -56,6 +56,11 @@ class SmallLM:
         answer = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         return answer.rstrip() if prefix else answer.strip()  # a continuation keeps its leading space
 
+    @property
+    def pad_id(self) -> int:
+        """The padding token (the end token when the tokenizer names none)."""
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.tokenizer.eos_token_id)
 
     def chat_prompt(self, prompt: str, *, system: str | None = None) -> str:
         """The chat-formatted text the model answers `prompt` after (system message first when given)."""
@@ -71,13 +76,12 @@ class SmallLM:
 
         answers: list[str] = []
         self.tokenizer.padding_side = "left"
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         for begin in range(0, len(prompts), batch_size):
             texts = [self.chat_prompt(p, system=system) + prefix for p in prompts[begin:begin + batch_size]]
             inputs = self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
             with torch.inference_mode():
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                          pad_token_id=pad)
+                                          pad_token_id=self.pad_id)
             width = inputs["input_ids"].shape[1]
             answers.extend(self.tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out)
             if progress is not None:
@@ -101,8 +105,7 @@ class SmallLM:
             rows.append(head + tail)
             labels.append([-100] * len(head) + tail)
         width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
-        ids = torch.full((len(rows), width), int(pad))
+        ids = torch.full((len(rows), width), self.pad_id)
         target = torch.full((len(rows), width), -100)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, (row, label) in enumerate(zip(rows, labels, strict=True)):
