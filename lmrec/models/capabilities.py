@@ -59,7 +59,8 @@ class IncrementalUpdates(Protocol):
     """Continues training on new events (plus replayed old ones) without re-initialising."""
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
-                    lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False) -> dict:
+                    lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
+                    shown: Sequences | None = None, shown_weight: float = 1.0) -> dict:
         ...
 
 

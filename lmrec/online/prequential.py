@@ -30,7 +30,9 @@ DAY = 86_400
 @dataclass(frozen=True)
 class PrequentialConfig:
     """Chunks of `chunk_days` days from the cut (or of `chunk_events` events when set); metrics @k; the
-    "later" part of the timeline starts at chunk `later_from * n_chunks`."""
+    "later" part of the timeline starts at chunk `later_from * n_chunks`. `impressions`: each scored event's
+    top k is taken as shown to the user (the replay's stand-in for a logged slate), and the items in it other
+    than the one chosen go to the updater as impressions (negatives)."""
 
     chunk_days: float = 7.0
     chunk_events: int | None = None
@@ -38,6 +40,7 @@ class PrequentialConfig:
     exclude_seen: bool = True
     later_from: float = 0.5
     batch_size: int = 512
+    impressions: bool = False  # the updater learns from what the model showed: its top k, less the chosen item
 
     def __post_init__(self) -> None:
         if self.chunk_days <= 0 or (self.chunk_events is not None and self.chunk_events < 1) or self.k < 1:
@@ -95,15 +98,17 @@ def prequential(model: Any, inter: Interactions, cut: int, *, train: Interaction
     summaries, probes = [], ([_probe(model, probe, config)] if probe is not None else [])
     for c, rows in enumerate(chunks):
         rows = rows[position[rows] > 0]  # a user's first event has no history to predict from
-        hit, ndcg = score_events(model, seqs, inter.user[rows], position[rows], inter.item[rows], config)
+        hit, ndcg, top = score_events(model, seqs, inter.user[rows], position[rows], inter.item[rows], config)
         parts.append((rows, np.full(len(rows), c), hit, ndcg))
         summary = {"chunk": c, "start": int(inter.timestamp[chunks[c]].min()),
                    "end": int(inter.timestamp[chunks[c]].max()), "events": len(chunks[c]), "scored": len(rows),
                    f"hr@{config.k}": _mean(hit), f"ndcg@{config.k}": _mean(ndcg)}
         if updater is not None:
-            new = inter.select(np.sort(chunks[c]))
+            ordered = np.sort(chunks[c])
+            new = inter.select(ordered)
+            shown = shown_slates(ordered, rows, top, inter.item) if config.impressions else None
             started = time.perf_counter()
-            result = updater.update(model, new, seen, catalog=catalog, version=f"{name}-{c}")
+            result = updater.update(model, new, seen, catalog=catalog, version=f"{name}-{c}", shown=shown)
             model, seen = result.model, concat(seen, new)
             summary["update_seconds"] = time.perf_counter() - started
             summary["update"] = {k: v for k, v in result.info.items() if k != "seconds"}
@@ -120,10 +125,21 @@ def prequential(model: Any, inter: Interactions, cut: int, *, train: Interaction
                              [per_user for _, per_user in probes])
 
 
+def shown_slates(ordered: np.ndarray, scored: np.ndarray, top: np.ndarray, items: np.ndarray) -> Sequences:
+    """One row per row of `ordered` (a chunk's stream rows): the top k shown before it (`top[j]` for
+    `scored[j]`, PAD-padded) less the item chosen; none for rows that were not scored."""
+    slate = dict(zip(scored.tolist(), top, strict=True))
+    empty = np.zeros(0, np.int64)
+    rows = [(slate[r][(slate[r] != items[r]) & (slate[r] >= 0)] if r in slate else empty) for r in ordered.tolist()]
+    return Sequences.from_lists(rows)
+
+
 def score_events(model: Any, seqs: Sequences, users: np.ndarray, positions: np.ndarray, targets: np.ndarray,
-                 config: PrequentialConfig) -> tuple[np.ndarray, np.ndarray]:
-    """hit@k and ndcg@k of each target given its user's first `positions[e]` items as the query."""
+                 config: PrequentialConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """hit@k and ndcg@k of each target given its user's first `positions[e]` items as the query, and the top k
+    [E, k] it was ranked against."""
     hit, ndcg = np.zeros(len(users)), np.zeros(len(users))
+    shown = np.full((len(users), config.k), PAD, np.int64)
     pipeline = RankingPipeline.for_model(model)
     for lo in range(0, len(users), config.batch_size):
         part = slice(lo, lo + config.batch_size)
@@ -132,7 +148,8 @@ def score_events(model: Any, seqs: Sequences, users: np.ndarray, positions: np.n
         one = np.ones(len(top), dtype=np.int64)
         found = hit_matrix(top, np.arange(len(top) + 1), targets[part], config.k)
         hit[part], ndcg[part] = hit_rate(found, one, config.k), ndcg_at(found, one, config.k)
-    return hit, ndcg
+        shown[part, : top.shape[1]] = top
+    return hit, ndcg, shown
 
 
 def prefix_histories(seqs: Sequences, users: np.ndarray, lengths: np.ndarray) -> Histories:

@@ -53,7 +53,9 @@ class UpdateConfig:
     `lr` None: `lr_scale` times the model's own training rate. `replay_ratio`: old windows replayed per new
     window (0 = plain fine-tuning, which forgets). `freeze_text`: text and fused models keep their text part
     (the adapter from frozen LM vectors) fixed, so only ID embeddings and the sequence net move with new data.
-    `keep_versions`: old version directories kept by update_run.
+    `keep_versions`: old version directories kept by update_run. `impression_weight`: weight of the impression
+    loss (each chosen item against the items shown before it and passed over) when the update is given
+    impressions; 0 ignores them.
     """
 
     epochs: int = 2
@@ -63,10 +65,13 @@ class UpdateConfig:
     seed: int = 0
     freeze_text: bool = True
     keep_versions: int = 2
+    impression_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.replay_ratio < 0 or self.lr_scale <= 0 or (self.lr is not None and self.lr <= 0):
             raise ConfigError(f"UpdateConfig needs epochs >= 1, replay_ratio >= 0 and a positive lr; got {self}")
+        if self.impression_weight < 0:
+            raise ConfigError(f"UpdateConfig.impression_weight must be >= 0; got {self.impression_weight}")
         if self.keep_versions < 0:
             raise ConfigError(f"UpdateConfig.keep_versions must be >= 0; got {self.keep_versions}")
 
@@ -85,9 +90,11 @@ class Updater:
         self.config = config if config is not None else UpdateConfig()
 
     def update(self, model: Any, new: Interactions, seen: Interactions, *, catalog: Catalog | None = None,
-               version: str | None = None) -> UpdateResult:
+               version: str | None = None, shown: Sequences | None = None) -> UpdateResult:
         """`new` and `seen` share one ID space (users may be new, items must be known to the model); each user's
-        rows are chronological and every new event comes after the user's seen ones."""
+        rows are chronological and every new event comes after the user's seen ones. `shown` (one row per row
+        of `new`): the items shown to the user before that event and not chosen, negatives for models with
+        incremental updates (a refit ignores them)."""
         started = time.perf_counter()
         n_users = max(new.n_users, seen.n_users)
         n_items = model.n_items_
@@ -97,8 +104,12 @@ class Updater:
         version = version or new_version(new)
         if len(new) == 0:
             return UpdateResult(model, version, {"mode": "none", "new_events": 0, "seconds": 0.0})
+        if shown is not None and len(shown) != len(new):
+            raise DataError(f"{len(shown)} impression rows for {len(new)} new events; give one row per event")
+        if shown is not None and len(shown.items) and int(shown.items.max()) >= n_items:
+            raise DataError(f"impressions name items the model does not know (it has {n_items} items)")
         if supports(model, IncrementalUpdates):
-            updated, info = self._fine_tune(model, new, seen)
+            updated, info = self._fine_tune(model, new, seen, shown)
         else:
             updated = type(model)(model.config, name=model.name).to(model.device).fit(concat(seen, new),
                                                                                      catalog=catalog)
@@ -107,9 +118,15 @@ class Updater:
         log.info("update %s: %s", version, info)
         return UpdateResult(updated, version, info)
 
-    def _fine_tune(self, model: Any, new: Interactions, seen: Interactions) -> tuple[Any, dict]:
+    def _fine_tune(self, model: Any, new: Interactions, seen: Interactions,
+                   shown: Sequences | None) -> tuple[Any, dict]:
         cfg, max_len = self.config, int(model.config.max_len)
-        fresh = recent_windows(concat(seen, new).sequences(), np.bincount(new.user, minlength=new.n_users), max_len)
+        combined = concat(seen, new)
+        spans = recent_window_spans(combined.sequences(), np.bincount(new.user, minlength=new.n_users), max_len)
+        items = combined.sequences().items
+        fresh = [items[lo:hi] for lo, hi in spans]
+        use_shown = shown is not None and cfg.impression_weight > 0 and len(shown.items) > 0
+        fresh_shown = window_impressions(combined, len(seen), shown, spans) if use_shown else None
         old = training_windows(seen, max_len) if cfg.replay_ratio > 0 and len(seen) else []
         rng = np.random.default_rng([cfg.seed, int(new.digest()[:8], 16)])
         n_replay = min(len(old), int(round(cfg.replay_ratio * len(fresh))))
@@ -118,24 +135,44 @@ class Updater:
         updated = copy.deepcopy(model)
         fit_log = updated.partial_fit(windows_as_interactions(fresh, model.n_items_), epochs=cfg.epochs,
                                       replay=windows_as_interactions(replay, model.n_items_) if replay else None,
-                                      lr=lr, freeze_text=cfg.freeze_text)
+                                      lr=lr, freeze_text=cfg.freeze_text, shown=fresh_shown,
+                                      shown_weight=cfg.impression_weight)
         epochs = fit_log.get("epochs") or []
+        negatives = 0 if fresh_shown is None else int(len(fresh_shown.items))
         return updated, {"mode": "partial_fit", "new_windows": len(fresh), "replay_windows": len(replay),
-                         "epochs": len(epochs), "lr": lr, "loss": epochs[-1]["loss"] if epochs else None}
+                         "epochs": len(epochs), "lr": lr, "loss": epochs[-1]["loss"] if epochs else None,
+                         "text_updated": not cfg.freeze_text, "impression_negatives": negatives}
 
 
 # -- windows and interactions ------------------------------------------------------------------------------------
 def recent_windows(seqs: Sequences, n_new: np.ndarray, max_len: int) -> list[np.ndarray]:
     """Per user, the training windows (as `training_windows` cuts them, from the end) that predict at least one
     of the user's last `n_new[u]` items; earlier items of the window are the context."""
-    windows = []
+    return [seqs.items[lo:hi] for lo, hi in recent_window_spans(seqs, n_new, max_len)]
+
+
+def recent_window_spans(seqs: Sequences, n_new: np.ndarray, max_len: int) -> list[tuple[int, int]]:
+    """`recent_windows` as [lo, hi) spans of `seqs.items`."""
+    spans = []
     for u in np.flatnonzero(n_new[: len(seqs)]):
-        items = seqs.row(u)
-        first_new, end = len(items) - int(n_new[u]), len(items)
+        base, length = int(seqs.indptr[u]), int(seqs.lengths[u])
+        first_new, end = length - int(n_new[u]), length
         while end >= 2 and end - 1 >= first_new:
-            windows.append(items[max(0, end - max_len - 1) : end])
+            spans.append((base + max(0, end - max_len - 1), base + end))
             end -= max_len
-    return windows
+    return spans
+
+
+def window_impressions(combined: Interactions, n_seen: int, shown: Sequences,
+                       spans: list[tuple[int, int]]) -> Sequences:
+    """The impressions of every item of the windows `spans` cut from `combined.sequences()` (rows from
+    `n_seen` on are the new events `shown` is aligned with; earlier items have none, nor has a window's first
+    item, which is context only), one row per window item in `windows_as_interactions` order."""
+    order = np.argsort(combined.user, kind="stable")  # flat sequence position -> row of `combined`
+    empty = np.zeros(0, np.int64)
+    rows = [shown.row(int(order[p]) - n_seen) if p > lo and order[p] >= n_seen else empty
+            for lo, hi in spans for p in range(lo, hi)]
+    return Sequences.from_lists(rows)
 
 
 def windows_as_interactions(windows: list[np.ndarray], n_items: int) -> Interactions:
@@ -216,10 +253,13 @@ def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfi
     # events naming items this model does not know (added through POST /items after it was trained) are carried:
     # the cursor moves on, their ids stay in update_state.json, the service keeps them in users' histories and the
     # next update learns from them once the model knows the item
-    impressions = sum(not e.shows_interest for e in events)  # logged exposure, never learned as a positive
-    events = [e for e in events if e.shows_interest]
+    # impressions are never positives; each one shown before a user's next chosen item is a negative for it
+    impressions = sum(not e.shows_interest for e in events)
+    events, shown_lists, unpaired = pair_impressions(events, run.items)
     carried = [int(e.id) for e in events if e.item_id not in run.items]
     users, new, skipped = events_as_interactions(events, run.users, run.items)
+    shown = Sequences.from_lists([items for e, items in zip(events, shown_lists, strict=True)
+                                  if e.item_id in run.items])
     if len(new) == 0:  # only unknown items (or impressions): move the cursor past them, keep the model
         if skipped:
             log.warning("%d events name items the model does not know; carried to the next update", skipped)
@@ -227,10 +267,11 @@ def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfi
                                              "updated_at": time.time()})
         return state["version"] or "initial"
     seen = history_interactions(run.history, len(users))
-    result = Updater(config).update(run.model, new, seen, catalog=run.catalog,
+    result = Updater(config).update(run.model, new, seen, catalog=run.catalog, shown=shown,
                                     version=f"v{int(state['updates']) + 1:05d}-{new_version(new)}")
     history = concat(seen, new).sequences()
-    info = {**result.info, "carried_unknown_items": skipped, "impressions_ignored": impressions,
+    info = {**result.info, "carried_unknown_items": skipped, "impressions": impressions,
+            "impressions_unpaired": unpaired,
             "new_users": len(users) - len(run.users),
             "first_event_id": (fresh or events)[0].id, "last_event_id": cursor,
             "carried_in": len(waiting), "previous": state["version"]}
@@ -255,6 +296,21 @@ def _exclusive(run_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise ModelFileError(f"{run_dir}: another `lmrec update` is running") from None
         yield
+
+
+def pair_impressions(events: list, items: IdMap) -> tuple[list, list[np.ndarray], int]:
+    """(the events that show interest, per such event the known items shown to its user since their previous
+    one and not chosen, the number of impressions no later choice in `events` follows). Events in log order."""
+    pending: dict[str, list[str]] = {}
+    chosen, shown = [], []
+    for event in events:
+        if not event.shows_interest:
+            pending.setdefault(event.user_id, []).append(event.item_id)
+            continue
+        passed = [i for i in dict.fromkeys(pending.pop(event.user_id, [])) if i != event.item_id and i in items]
+        chosen.append(event)
+        shown.append(items.indices(passed) if passed else np.zeros(0, np.int64))
+    return chosen, shown, sum(len(v) for v in pending.values())
 
 
 def events_as_interactions(events: list, users: IdMap, items: IdMap) -> tuple[IdMap, Interactions, int]:

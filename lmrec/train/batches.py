@@ -34,13 +34,15 @@ class SequenceBatch(TensorBatch):
     """Right-aligned next-item windows: `inputs [B, L]` (PAD on the left) and `targets [B, L]` (the item that
     follows each input position; PAD where there is none); `users [B]` the user of each window, for models that
     read user attributes; `times [B, L]` the inputs' timestamps, for time-aware nets; `values [B, L]` the targets'
-    values (ratings; NaN where none), for a rating head."""
+    values (ratings; NaN where none), for a rating head; `shown [B, L, M]` items shown before each target and not
+    chosen (impressions; PAD where none), negatives for online updates."""
 
     inputs: Tensor
     targets: Tensor
     users: Tensor | None = None
     times: Tensor | None = None
     values: Tensor | None = None
+    shown: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])

@@ -125,6 +125,22 @@ def bpr_loss(positive: Tensor, negative: Tensor) -> Tensor:
     return -F.logsigmoid(positive - negative).mean()
 
 
+def impression_loss(hidden: Tensor, table: Tensor, targets: Tensor, shown: Tensor) -> Tensor:
+    """Softmax of each chosen item against the items shown before it and passed over (impressions as hard
+    negatives): mean over the target positions that have impressions; 0 when none has. `hidden [B, L, D]`,
+    `table [N, D]`, `targets [B, L]`, `shown [B, L, M]` (PAD = -1 where there is no impression). A shown item
+    that is also the target is not a negative."""
+    valid = (shown >= 0) & (shown != targets[..., None]) & (targets[..., None] >= 0)  # [B, L, M]
+    rows = valid.any(-1)  # [B, L]
+    if not bool(rows.any()):
+        return hidden.new_zeros(())
+    h, y, s, mask = hidden[rows], targets[rows], shown[rows].clamp(min=0), valid[rows]  # [P, D], [P], [P, M]
+    positive = (h * table[y]).sum(-1, keepdim=True)  # [P, 1]
+    negative = torch.einsum("pd,pmd->pm", h, table[s]).masked_fill(~mask, float("-inf"))  # [P, M]
+    logits = torch.cat([positive, negative], dim=1).float()
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
 class NegativeSampler:
     """Draws the negatives a loss declares: shared ones from popularity ** 0.75 (with log-Q), per-row ones
     uniformly. Draws go through numpy seeded from torch's generator, so the Trainer's seed fixes them."""

@@ -41,6 +41,7 @@ from lmrec.models.sequence.config import SequentialConfig
 from lmrec.models.sequence.module import Perturbation, SequenceModule
 from lmrec.models.sequence.priors import PriorBlend
 from lmrec.models.sequence.windows import (
+    Windows,
     pad_windows,
     right_align,
     training_windows,
@@ -51,7 +52,7 @@ from lmrec.models.sequence.windows import (
 from lmrec.models.torch_base import TorchRecommender
 from lmrec.text.base import ItemEncoder
 from lmrec.train.batches import SequenceBatch
-from lmrec.train.losses import LossInputs, NegativeSampler, get_loss
+from lmrec.train.losses import LossInputs, NegativeSampler, get_loss, impression_loss
 from lmrec.train.trainer import AdversarialConfig, FitLog, LossFn, Progress, StepHook, TrainConfig
 
 LM_PREFIX = "language_model."
@@ -195,13 +196,17 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         return tuple(hooks)
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
-                    lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False) -> dict:
+                    lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
+                    shown: Sequences | None = None, shown_weight: float = 1.0) -> dict:
         """Continue training the fitted module on `train`'s next-item windows plus `replay`'s (earlier data, so
         old knowledge is rehearsed, not forgotten): same loss and Trainer as `fit`, no re-initialisation, no
         early stopping, a fresh optimiser at `lr` (default: the config's). Item indices must already be known
         (`add_items` first for new items); user indices are free, only each user's row order matters.
         `freeze_text` keeps the text part (the adapter from frozen LM vectors) fixed, so only ID embeddings and
-        the net move. Returns the Trainer's fit log as a dict (empty `epochs` when there was nothing to learn)."""
+        the net move. `shown` (one row per row of `train`: items shown before that event and not chosen) adds,
+        with weight `shown_weight`, a softmax of each chosen item against its impressions to the loss, so items
+        users saw and passed over are pushed below the one they took. Returns the Trainer's fit log as a dict
+        (empty `epochs` when there was nothing to learn)."""
         self._check_fitted()
         cfg = self.config
         parts = [train] + ([replay] if replay is not None else [])
@@ -210,7 +215,13 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                 raise DataError(f"partial_fit got item indices beyond the model's {self.n_items_} items; "
                                 "add new items first")
         windows = [w for part in parts for w in training_windows(part, cfg.max_len)]
-        if not windows:
+        if shown is not None and shown_weight > 0:  # new windows carry their impressions, replayed ones none
+            fresh = user_windows(train, cfg.max_len, shown)
+            old = training_windows(replay, cfg.max_len) if replay is not None else []
+            empty = np.zeros(0, np.int64)
+            windows = Windows(fresh.items + old, np.zeros(0, np.int64), [], None,
+                              fresh.shown + [[empty] * (len(w) - 1) for w in old])  # type: ignore[operator]
+        if not len(windows):
             return {"epochs": [], "stop_reason": "no windows", "seconds": 0.0}
         counts = sum(np.bincount(p.item, minlength=self.n_items_) for p in parts)
         if self.priors_ is not None:  # the popularity prior counts the new events (replay was counted before)
@@ -221,15 +232,17 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         for parameter in frozen:
             parameter.requires_grad_(False)
         try:
-            fit_log = self._train(self._module(), window_batches(windows, config.batch_size, cfg.max_len),
-                                  self.next_item_loss(counts), config=config, progress=progress)
+            batches = window_batches(windows, config.batch_size, cfg.max_len, shown=isinstance(windows, Windows))
+            fit_log = self._train(self._module(), batches, self.next_item_loss(counts, shown_weight=shown_weight),
+                                  config=config, progress=progress)
         finally:
             for parameter in frozen:
                 parameter.requires_grad_(True)
         return {**fit_log.to_dict(), "windows": len(windows)}
 
-    def next_item_loss(self, item_counts: np.ndarray) -> LossFn:
-        """The configured loss over every non-PAD target position of a `SequenceBatch`."""
+    def next_item_loss(self, item_counts: np.ndarray, *, shown_weight: float = 0.0) -> LossFn:
+        """The configured loss over every non-PAD target position of a `SequenceBatch`, plus `shown_weight` times
+        the impression loss where the batch carries impressions."""
         spec = get_loss(self.config.loss)
         sampler = NegativeSampler(spec, item_counts, self.config.negatives)
         user_weight = self.config.user_loss_weight
@@ -245,6 +258,8 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                 extra = extra + self.head_losses(heads, hidden, table, batch)
             if demographic:
                 hidden, table = prior_fixed(hidden, table, self.config.dim)
+            if batch.shown is not None and shown_weight > 0:
+                extra = extra + shown_weight * impression_loss(hidden, table, batch.targets, batch.shown)
             if spec.negatives == "none":
                 h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
             else:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lmrec.data.types import PAD, Histories, Interactions
+from lmrec.data.types import PAD, Histories, Interactions, Sequences
 from lmrec.train.batches import SequenceBatch
 
 
@@ -21,22 +21,27 @@ def training_windows(train: Interactions, max_len: int) -> list[np.ndarray]:
 @dataclass(frozen=True)
 class Windows:
     """`training_windows` with, per window, its user, its items' timestamps and their values (ratings; None when
-    the interactions have none)."""
+    the interactions have none); `shown`, when impressions were given, per window and target position the items
+    shown before that target and not chosen."""
 
     items: list[np.ndarray]
     users: np.ndarray
     times: list[np.ndarray]
     values: list[np.ndarray] | None
+    shown: list[list[np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
 
-def user_windows(train: Interactions, max_len: int) -> Windows:
-    """Cut every user's sequence as `training_windows` does, keeping users, timestamps and values."""
+def user_windows(train: Interactions, max_len: int, shown: Sequences | None = None) -> Windows:
+    """Cut every user's sequence as `training_windows` does, keeping users, timestamps and values; `shown` (one
+    row per row of `train`: the items shown before that event and not chosen) is cut along."""
     seqs = train.sequences()
     order = np.argsort(train.user, kind="stable")  # sequences() order: the values follow the same rows
     values = None if train.value is None else train.value[order]
+    if shown is not None and len(shown) != len(train):
+        raise ValueError(f"user_windows: {len(shown)} impression rows for {len(train)} interactions")
     items, users, times, picked = [], [], [], []
     for u in range(len(seqs)):
         lo = seqs.indptr[u]
@@ -48,20 +53,25 @@ def user_windows(train: Interactions, max_len: int) -> Windows:
             picked.append(slice(lo + start, lo + end))
             users.append(u)
             end -= max_len
+    cut_shown = None
+    if shown is not None:  # the impressions of each window's targets (all its items but the first)
+        cut_shown = [[shown.row(int(order[row])) for row in range(s.start + 1, s.stop)] for s in picked]
     return Windows(items, np.asarray(users, np.int64), times,
-                   None if values is None else [values[s] for s in picked])
+                   None if values is None else [values[s] for s in picked], cut_shown)
 
 
 def window_batches(windows: list[np.ndarray] | Windows, batch_size: int, max_len: int | None = None, *,
-                   users: bool = False, times: bool = False, values: bool = False):
+                   users: bool = False, times: bool = False, values: bool = False, shown: bool = False):
     """The Trainer's batch source: windows in a fresh random order each epoch, padded by `pad_windows`; from a
     `Windows`, each batch also carries what is asked for: its windows' users, inputs' timestamps, targets'
-    values."""
+    values, targets' impressions."""
     found = windows if isinstance(windows, Windows) else Windows(list(windows), np.zeros(0, np.int64), [], None)
-    if (users or times or values) and not isinstance(windows, Windows):
-        raise ValueError("window_batches: users, times and values need a Windows")
+    if (users or times or values or shown) and not isinstance(windows, Windows):
+        raise ValueError("window_batches: users, times, values and impressions need a Windows")
     if values and found.values is None:
         raise ValueError("window_batches: these interactions have no values")
+    if shown and found.shown is None:
+        raise ValueError("window_batches: these windows have no impressions")
 
     def batches(rng: np.random.Generator):
         order = rng.permutation(len(found.items))
@@ -73,7 +83,8 @@ def window_batches(windows: list[np.ndarray] | Windows, batch_size: int, max_len
                 inputs, targets,
                 torch.from_numpy(found.users[picked]) if users else None,
                 pad_times([found.times[i] for i in picked], width) if times else None,
-                pad_values([found.values[i] for i in picked], width) if values else None)  # type: ignore[index]
+                pad_values([found.values[i] for i in picked], width) if values else None,  # type: ignore[index]
+                pad_shown([found.shown[i] for i in picked], width) if shown else None)  # type: ignore[index]
 
     return batches
 
@@ -95,6 +106,18 @@ def pad_values(chunk: list[np.ndarray], width: int) -> Tensor:
     for row, vals in enumerate(chunk):
         n = len(vals) - 1
         out[row, width - n :] = vals[1:]
+    return torch.from_numpy(out)
+
+
+def pad_shown(chunk: list[list[np.ndarray]], width: int) -> Tensor:
+    """[B, width, M] the impressions of each window's targets, aligned like `pad_windows`'s targets, PAD where
+    there is none (M = the longest list in the batch, at least 1)."""
+    most = max((len(items) for window in chunk for items in window), default=0)
+    out = np.full((len(chunk), width, max(most, 1)), PAD, dtype=np.int64)
+    for row, window in enumerate(chunk):
+        offset = width - len(window)
+        for column, items in enumerate(window):
+            out[row, offset + column, : len(items)] = items
     return torch.from_numpy(out)
 
 

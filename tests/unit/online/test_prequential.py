@@ -17,6 +17,7 @@ from lmrec.online.prequential import (
     prefix_histories,
     prequential,
     score_events,
+    shown_slates,
     stream_chunks,
 )
 from lmrec.online.updater import UpdateConfig, Updater
@@ -64,10 +65,30 @@ def test_prefix_histories_and_hand_checked_hits() -> None:
             return TopK(top.indices.numpy(), top.values.numpy())
 
     config = PrequentialConfig(k=2, batch_size=1)
-    hit, ndcg = score_events(Fixed(), seqs, np.array([0, 0, 1]), np.array([1, 2, 1]), np.array([0, 1, 3]), config)
+    hit, ndcg, _ = score_events(Fixed(), seqs, np.array([0, 0, 1]), np.array([1, 2, 1]), np.array([0, 1, 3]), config)
     # user 0 after [2]: top-2 [3, 1] -> 0 missed; after [2, 0]: [3, 1] -> 1 at rank 2; user 1 after [1]: 3 first
     assert hit.tolist() == [0.0, 1.0, 1.0]
     np.testing.assert_allclose(ndcg, [0.0, 1 / np.log2(3), 1.0])
+
+
+def test_shown_slates_are_the_top_k_less_the_chosen_item() -> None:
+    items = np.array([4, 5, 6, 7, 8])
+    top = np.array([[1, 5, 2], [3, PAD, PAD]])  # scored rows 1 (chose 5, shown first) and 4
+    shown = shown_slates(np.array([0, 1, 4]), np.array([1, 4]), top, items)
+    assert [shown.row(r).tolist() for r in range(3)] == [[], [1, 2], [3]]  # row 0 was not scored
+
+
+def test_prequential_hands_the_shown_slates_to_the_updater(replayed: dict) -> None:
+    from dataclasses import replace
+
+    inter, config = replayed["inter"], replace(replayed["config"], impressions=True)
+    train = inter.select(inter.timestamp < CUT)
+    result = prequential(Pop().fit(train), inter, CUT, updater=Updater(), config=config, name="online")
+    assert result.chunks[0]["update"]["mode"] == "refit"  # a refit takes no negatives, but runs
+    model = replayed["model"]
+    online = prequential(model, inter, CUT, updater=Updater(UpdateConfig(epochs=1)), config=config, name="online")
+    negatives = [chunk["update"]["impression_negatives"] for chunk in online.chunks]
+    assert all(n > 0 for n in negatives) and max(negatives) <= 120 * config.k
 
 
 def test_holdout_last_keeps_the_last_item_of_each_long_enough_user() -> None:
@@ -90,7 +111,8 @@ def replayed() -> dict:
     online = prequential(model, inter, CUT, updater=Updater(UpdateConfig(epochs=10)), name="online", **common)
     plain = Updater(UpdateConfig(epochs=10, replay_ratio=0.0))
     no_replay = prequential(model, inter, CUT, updater=plain, name="no-replay", **common)
-    return {"inter": inter, "static": static, "online": online, "no_replay": no_replay, "config": config}
+    return {"inter": inter, "static": static, "online": online, "no_replay": no_replay, "config": config,
+            "model": model}
 
 
 def test_online_beats_static_on_a_drifting_stream(replayed: dict) -> None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from copy import deepcopy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,16 @@ from lmrec.errors import DataError, ModelFileError
 from lmrec.models.baselines import Pop
 from lmrec.models.sequence import SequentialConfig, SequentialRecommender
 from lmrec.online.events import Event, EventLog
-from lmrec.online.updater import UpdateConfig, Updater, read_state, recent_windows, update_run
+from lmrec.online.updater import (
+    UpdateConfig,
+    Updater,
+    concat,
+    read_state,
+    recent_window_spans,
+    recent_windows,
+    update_run,
+    window_impressions,
+)
 from lmrec.pipeline import build_config, fit_run, load_run
 from lmrec.testing.toy import ring_data
 from lmrec.train.trainer import TrainConfig
@@ -88,6 +98,54 @@ def test_partial_fit_continues_training_and_checks_items(shifted: dict) -> None:
     unknown = Interactions(np.zeros(2, np.int64), np.array([3, 45]), np.arange(2), 1, 46)
     with pytest.raises(DataError, match="beyond the model"):
         copy.partial_fit(unknown, epochs=1)
+
+
+def forking_walks(n_users: int, length: int, p_two: float, *, seed: int, first_user: int = 0) -> Interactions:
+    """Users walk a ring of 20 items one or two steps at a time (two with probability `p_two`)."""
+    rng = np.random.default_rng(seed)
+    steps = np.where(rng.random((n_users, length)) < p_two, 2, 1)
+    steps[:, 0] = rng.integers(0, 20, n_users)
+    users = np.repeat(np.arange(first_user, first_user + n_users), length)
+    times = np.tile(np.arange(length), n_users).astype(np.int64)
+    return Interactions(users, (np.cumsum(steps, axis=1) % 20).ravel(), times, 120, 20)
+
+
+def test_impressions_push_the_items_passed_over_below_the_chosen_ones() -> None:
+    """Trained on walks of one or two steps, the model cannot tell the two apart; then users take one step with
+    the two-step item on screen and pass it over. Updating with those impressions separates the two more than
+    the same update (same seed, same windows) without them."""
+    old = forking_walks(60, 12, 0.5, seed=0)
+    model = SequentialRecommender(SMALL).fit(old)
+    new = forking_walks(30, 8, 0.0, seed=4, first_user=60)
+    shown = Sequences.from_lists([[(item + 1) % 20] for item in new.item])  # the two-step item, passed over
+    last = np.arange(3, 23) % 20
+    queries = Histories.from_lists([[(s + j) % 20 for j in range(4)] for s in range(20)])
+
+    def margin(m) -> float:  # one step's score minus two steps'
+        scores = m.score(queries)
+        return float((scores[np.arange(20), (last + 1) % 20] - scores[np.arange(20), (last + 2) % 20]).mean())
+
+    config = UpdateConfig(epochs=3, replay_ratio=0.0)
+    plain = Updater(config).update(model, new, old).model
+    taught = Updater(config).update(model, new, old, shown=shown)
+    assert taught.info["impression_negatives"] == len(new) - 30  # a user's first new item is context only
+    assert margin(taught.model) > margin(plain) + 0.25
+    ignored = Updater(replace(config, impression_weight=0.0)).update(model, new, old, shown=shown)
+    assert ignored.info["impression_negatives"] == 0
+    assert torch.allclose(ignored.model.score(queries), plain.score(queries))
+    with pytest.raises(DataError, match="one row per event"):
+        Updater(config).update(model, new, old, shown=Sequences.from_lists([[5]]))
+
+
+def test_window_impressions_follow_the_new_events_into_their_windows() -> None:
+    seen = Interactions(np.array([0, 0, 1]), np.array([1, 2, 3]), np.array([0, 1, 2]), 2, 10)
+    new = Interactions(np.array([1, 0, 0]), np.array([4, 5, 6]), np.array([3, 4, 5]), 2, 10)
+    combined = concat(seen, new)
+    spans = recent_window_spans(combined.sequences(), np.bincount(new.user, minlength=2), 8)
+    shown = window_impressions(combined, len(seen), Sequences.from_lists([[7], [8, 9], []]), spans)
+    windows = [combined.sequences().items[lo:hi].tolist() for lo, hi in spans]
+    assert windows == [[1, 2, 5, 6], [3, 4]]
+    assert [shown.row(r).tolist() for r in range(len(shown))] == [[], [], [8, 9], [], [], [7]]
 
 
 def test_fused_models_keep_their_text_part_and_move_their_id_part() -> None:
@@ -192,7 +250,7 @@ def test_impressions_are_logged_but_never_learned_as_positives(run_dir: Path) ->
     log_events(run_dir, [Event("u1", "r7", 12, "impression"), Event("u1", "r3", 13)])
     version = update_run(run_dir, config=UpdateConfig(epochs=1))
     info = json.loads((run_dir / "versions" / version / "update.json").read_text())
-    assert info["new_events"] == 1 and info["impressions_ignored"] == 1
+    assert info["new_events"] == 1 and info["impressions"] == 1 and info["impression_negatives"] == 1
     history = load_run(run_dir).history.row(load_run(run_dir).users.index("u1")).tolist()
     assert history[-1] == 3 and not {7, 8, 9} & set(history[-3:])
 
