@@ -54,14 +54,15 @@ def zero_shot_run(pretrained: Path, out_dir: Path, *, set_: list[str] | None, de
     return out_dir
 
 
-def run_prequential(run_dir: Path, *, k: int, exclude_seen: bool, chunk_days: float, device: str) -> None:
+def run_prequential(run_dir: Path, *, k: int, exclude_seen: bool, chunk_days: float, device: str,
+                    impressions: bool = False, update: Any = None) -> None:
     from lmrec.io import atomic_write_json
     from lmrec.online.prequential import PrequentialConfig, prequential_run
     from lmrec.pipeline import load_run
 
     run = load_run(run_dir, device=device)
-    config = PrequentialConfig(chunk_days=chunk_days, k=k, exclude_seen=exclude_seen)
-    results = prequential_run(run, config=config)
+    config = PrequentialConfig(chunk_days=chunk_days, k=k, exclude_seen=exclude_seen, impressions=impressions)
+    results = prequential_run(run, config=config, update=update)
     atomic_write_json(run.run_dir.prequential, results)
     table = Table(title=f"prequential {run.config.model.name}: static vs online, {len(results['static']['chunks'])} "
                         f"chunks of {chunk_days:g} days")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lmrec.cli.common import RunDirArg, friendly, out
+from lmrec.cli.common import IMPRESSION_WEIGHT_HELP, UPDATE_LM_HELP, RunDirArg, friendly, out
 
 
 @friendly
@@ -18,12 +18,15 @@ def update(
     epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs (sequence models).")] = None,
     replay_ratio: Annotated[float | None, typer.Option(help="Old windows replayed per new window.")] = None,
     lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate (default: the model's).")] = None,
+    update_lm: Annotated[bool, typer.Option("--update-lm/--freeze-lm", help=UPDATE_LM_HELP)] = False,
+    impression_weight: Annotated[float | None, typer.Option(min=0.0, help=IMPRESSION_WEIGHT_HELP)] = None,
 ) -> None:
     """Learn from the events logged since the last update and atomically make the new model current."""
     from lmrec.online.updater import UpdateConfig, update_run
     from lmrec.pipeline.rundir import ModelFiles, RunDir
 
-    given = {"epochs": epochs, "replay_ratio": replay_ratio, "lr": lr}
+    given = {"epochs": epochs, "replay_ratio": replay_ratio, "lr": lr, "impression_weight": impression_weight,
+             "freeze_text": not update_lm}
     config = UpdateConfig(**{key: value for key, value in given.items() if value is not None})
     layout = RunDir(run_dir)
     before = layout.update_state()
@@ -33,7 +36,9 @@ def update(
         out.print(f"no new events; {run_dir} stays at version {version}", soft_wrap=True)
         return
     info = json.loads(ModelFiles(layout.version(version)).update_info.read_text())
+    shown = (f", {info['impressions']} impressions, {info.get('impression_negatives', 0)} used as negatives"
+             if info.get("impressions") else "")
     out.print(f"updated {run_dir} to version {version}: {info['new_events']} events "
               f"({info.get('carried_unknown_items', 0)} carried for unknown items, "
-              f"{info.get('new_users', 0)} new users), "
+              f"{info.get('new_users', 0)} new users{shown}), "
               f"{info['mode']} in {info['seconds']:.1f}s; events up to id {after['last_event_id']}", soft_wrap=True)

@@ -56,11 +56,14 @@ class GrowableCatalogue(Protocol):
 
 @runtime_checkable
 class IncrementalUpdates(Protocol):
-    """Continues training on new events (plus replayed old ones) without re-initialising."""
+    """Continues training on new events (plus replayed old ones) without re-initialising. `update_context()`:
+    the most history items one training step reads before its target (the updater's window length)."""
+
+    def update_context(self) -> int: ...
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
                     lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
-                    shown: Sequences | None = None, shown_weight: float = 1.0) -> dict:
+                    shown: Sequences | None = None, shown_weight: float = 1.0, text_lr_scale: float = 1.0) -> dict:
         ...
 
 

@@ -25,14 +25,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmrec.data.split import Holdout
-from lmrec.data.types import Catalog, Histories, Interactions
+from lmrec.data.types import Catalog, Histories, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError, ModelFileError
 from lmrec.models._scoring import check_items, item_counts, popularity_fallback, text_profiles
 from lmrec.models._texts import clean, tensors_to_texts, texts_to_tensors
 from lmrec.models.base import BaseRecommender
+from lmrec.models.capabilities import IncrementalUpdates
 from lmrec.models.registry import register
 from lmrec.text.base import EncoderConfig
+from lmrec.models.sequence.windows import pad_shown
 from lmrec.train.batches import TensorBatch
+from lmrec.train.losses import impression_loss
 from lmrec.train.trainer import Progress, TrainConfig, Trainer
 from lmrec.train.validation import validation_ndcg
 
@@ -96,34 +99,44 @@ class TextUserTowers(nn.Module):
 
 @dataclass(frozen=True)
 class PrefixBatch(TensorBatch):
-    """Training prefixes: their history-text vectors `history [B, D]`, profiles `profile [B, D]`, and the item
-    that followed `target [B]`."""
+    """Training prefixes: their history-text vectors `history [B, D]`, profiles `profile [B, D]`, the item
+    that followed `target [B]`, and for online updates the items shown before it and passed over."""
 
     history: Tensor
     profile: Tensor
     target: Tensor
+    shown: Tensor | None = None  # [B, 1, M] items shown before the target and passed over (PAD where none)
 
     def __len__(self) -> int:
         return int(self.target.shape[0])
 
 
-def training_prefixes(train: Interactions, history_items: int) -> tuple[Histories, np.ndarray]:
-    """Every (the `history_items` items before position t, item t) of every user's training sequence, t >= 1."""
-    seqs = train.sequences()
-    inputs, targets = [], []
-    for row in range(len(seqs)):
-        items = seqs.row(row)
-        for t in range(1, len(items)):
-            inputs.append(items[max(0, t - history_items):t])
-            targets.append(items[t])
+def training_prefixes(train: Interactions, history_items: int) -> tuple[Histories, np.ndarray, np.ndarray]:
+    """Every (the `history_items` items before position t, item t) of every user's training sequence, t >= 1,
+    and each target's row in `train`."""
+    inputs, targets, rows = prefix_lists(train, history_items)
     if not targets:
         raise DataError("text-user: no user has two training interactions; there is nothing to train on")
-    return Histories.from_lists(inputs), np.asarray(targets, dtype=np.int64)
+    return Histories.from_lists(inputs), np.asarray(targets, dtype=np.int64), np.asarray(rows, dtype=np.int64)
+
+
+def prefix_lists(train: Interactions, history_items: int) -> tuple[list[np.ndarray], list[int], list[int]]:
+    """`training_prefixes` as plain lists (empty when no user has two interactions)."""
+    seqs = train.sequences()
+    order = np.argsort(train.user, kind="stable")  # sequence position -> row of `train`
+    inputs, targets, rows = [], [], []
+    for row in range(len(seqs)):
+        items, base = seqs.row(row), int(seqs.indptr[row])
+        for t in range(1, len(items)):
+            inputs.append(items[max(0, t - history_items):t])
+            targets.append(int(items[t]))
+            rows.append(int(order[base + t]))
+    return inputs, targets, rows
 
 
 @register("text-user", tiny={"encoder": {"cache": False}, "hidden": 64, "history_items": 3,
                              "train": {"epochs": 20, "batch_size": 32, "lr": 0.005, "threads": 1}})
-class TextUserRecommender(BaseRecommender):
+class TextUserRecommender(BaseRecommender, IncrementalUpdates):
     """The history read as one text by the LM, against item text vectors, through two trained adapters."""
 
     Config = TextUserConfig
@@ -170,39 +183,91 @@ class TextUserRecommender(BaseRecommender):
             if scale is not None:
                 self.fit_log_["adapter_scale"] = scale
             return self
-        prefixes, targets = training_prefixes(train, cfg.history_items)
-        history = torch.from_numpy(self._encode_histories(prefixes))
-        profile = text_profiles(self.text_vectors_, prefixes, cfg.recency_decay)
-        target = torch.from_numpy(targets)
-        vectors = self.text_vectors_.to(self.device)
-
-        def batches(rng: np.random.Generator):
-            order = torch.from_numpy(rng.permutation(len(target)))
-            for begin in range(0, len(order), cfg.train.batch_size):
-                rows = order[begin:begin + cfg.train.batch_size]
-                yield PrefixBatch(history[rows], profile[rows], target[rows])
-
-        def loss(towers: nn.Module, batch: PrefixBatch) -> Tensor:
-            logits = towers.users(batch.history, batch.profile) @ towers.items(vectors).T * towers.scale
-            return F.cross_entropy(logits.float(), batch.target)
+        prefixes, targets, _ = training_prefixes(train, cfg.history_items)
 
         def validate() -> float:
             self._table = None
             return validation_ndcg(self, valid, k=10)
 
         initial = {k: v.detach().clone() for k, v in self.towers_.state_dict().items()}
-        trainer = Trainer(cfg.train, progress=progress, device=self.device)
-        log = trainer.fit(self.towers_, batches, loss, validate=validate if valid is not None and len(valid) else None)
-        record = log.to_dict()
+        record = self._train(prefixes, targets, None, cfg.train, progress=progress,
+                             validate=validate if valid is not None and len(valid) else None)
         kept_start = start is not None and record.get("best_valid") is not None and start > record["best_valid"]
         if kept_start:  # no epoch validated better than where training started (a transferred start): keep it
             self.towers_.load_state_dict(initial)
-        self.towers_.eval()
-        self._table = None
-        self.fit_log_ = {**record, "prefixes": int(len(target)), "start_valid": start, "adapter_scale": scale,
+        self.fit_log_ = {**record, "prefixes": int(len(targets)), "start_valid": start, "adapter_scale": scale,
                          "kept_start": kept_start,
                          "trainable_parameters": int(sum(p.numel() for p in self.towers_.parameters()))}
         return self
+
+    def _train(self, prefixes: Histories, targets: np.ndarray, shown: Sequences | None, config: TrainConfig, *,
+               progress: Progress | None = None, validate=None, shown_weight: float = 0.0) -> dict:
+        """The adapters trained on (prefix, next item) pairs with the next-item softmax over the catalogue, plus
+        `shown_weight` times the impression loss where `shown` (one row per pair) lists items passed over."""
+        cfg = self.config
+        history = torch.from_numpy(self._encode_histories(prefixes))
+        profile = text_profiles(self.text_vectors_, prefixes, cfg.recency_decay)
+        target = torch.from_numpy(targets)
+        passed = None if shown is None else pad_shown([[shown.row(r)] for r in range(len(shown))], 1)  # [P, 1, M]
+        vectors = self.text_vectors_.to(self.device)
+
+        def batches(rng: np.random.Generator):
+            order = torch.from_numpy(rng.permutation(len(target)))
+            for begin in range(0, len(order), config.batch_size):
+                rows = order[begin:begin + config.batch_size]
+                yield PrefixBatch(history[rows], profile[rows], target[rows],
+                                  None if passed is None else passed[rows])
+
+        def loss(towers: nn.Module, batch: PrefixBatch) -> Tensor:
+            users, items = towers.users(batch.history, batch.profile) * towers.scale, towers.items(vectors)
+            value = F.cross_entropy((users @ items.T).float(), batch.target)
+            if batch.shown is not None and shown_weight > 0:
+                value = value + shown_weight * impression_loss(users[:, None], items, batch.target[:, None],
+                                                               batch.shown)
+            return value
+
+        self.towers_.train()
+        try:
+            log = Trainer(config, progress=progress, device=self.device).fit(self.towers_, batches, loss,
+                                                                             validate=validate)
+        finally:
+            self.towers_.eval()
+            self._table = None
+        return log.to_dict()
+
+    # -- online updates --------------------------------------------------------------------------------------
+    def update_context(self) -> int:
+        return int(self.config.history_items)
+
+    def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
+                    lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
+                    shown: Sequences | None = None, shown_weight: float = 1.0, text_lr_scale: float = 1.0) -> dict:
+        """Continue training the adapters (all text-user trains: its language-model side) on `train`'s
+        (prefix, next item) pairs plus `replay`'s, no re-initialisation, no validation, a fresh optimiser at `lr`
+        times `text_lr_scale` (all of it is the LM side);
+        `shown` (one row per row of `train`) adds the impression loss with weight `shown_weight`. With
+        `freeze_text` there is nothing to train: only the popularity counts (the empty-history fallback) move."""
+        self._check_fitted()
+        for part in [train] + ([replay] if replay is not None else []):
+            if len(part) and int(part.item.max()) >= self.n_items_:
+                raise DataError(f"partial_fit got item indices beyond the model's {self.n_items_} items")
+        self.counts_ = self.counts_ + torch.from_numpy(np.bincount(train.item, minlength=self.n_items_)).to(
+            self.counts_.dtype)
+        if freeze_text:
+            return {"epochs": [], "stop_reason": "text frozen (text-user trains nothing else)", "seconds": 0.0}
+        inputs, targets, rows = prefix_lists(train, self.config.history_items)
+        replayed = prefix_lists(replay, self.config.history_items)[:2] if replay is not None else ([], [])
+        if not targets and not replayed[1]:
+            return {"epochs": [], "stop_reason": "no pairs", "seconds": 0.0}
+        passed = None
+        if shown is not None and shown_weight > 0:  # train's pairs take their rows' impressions, replay's none
+            passed = Sequences.from_lists([shown.row(r) for r in rows] + [[]] * len(replayed[1]))
+        prefixes, targets = Histories.from_lists(inputs + replayed[0]), np.asarray(targets + replayed[1], np.int64)
+        seed = (self.config.train.seed + int(train.digest()[:8], 16)) % 2**31
+        rate = float(lr or self.config.train.lr) * text_lr_scale
+        config = replace(self.config.train, epochs=int(epochs), lr=rate, seed=seed)
+        record = self._train(prefixes, targets, passed, config, progress=progress, shown_weight=shown_weight)
+        return {**record, "windows": int(len(targets))}
 
     def _choose_adapter_scale(self, valid: Holdout) -> dict:
         """Adapters from another catalogue, trusted as far as this catalogue's validation users support: the

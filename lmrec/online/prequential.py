@@ -31,8 +31,8 @@ DAY = 86_400
 class PrequentialConfig:
     """Chunks of `chunk_days` days from the cut (or of `chunk_events` events when set); metrics @k; the
     "later" part of the timeline starts at chunk `later_from * n_chunks`. `impressions`: each scored event's
-    top k is taken as shown to the user (the replay's stand-in for a logged slate), and the items in it other
-    than the one chosen go to the updater as impressions (negatives)."""
+    top k is taken as shown to the user (the replay's stand-in for a logged slate), and the items in it that
+    the user does not choose within the chunk go to the updater as impressions (negatives)."""
 
     chunk_days: float = 7.0
     chunk_events: int | None = None
@@ -106,7 +106,7 @@ def prequential(model: Any, inter: Interactions, cut: int, *, train: Interaction
         if updater is not None:
             ordered = np.sort(chunks[c])
             new = inter.select(ordered)
-            shown = shown_slates(ordered, rows, top, inter.item) if config.impressions else None
+            shown = shown_slates(ordered, rows, top, inter.user, inter.item) if config.impressions else None
             started = time.perf_counter()
             result = updater.update(model, new, seen, catalog=catalog, version=f"{name}-{c}", shown=shown)
             model, seen = result.model, concat(seen, new)
@@ -125,12 +125,19 @@ def prequential(model: Any, inter: Interactions, cut: int, *, train: Interaction
                              [per_user for _, per_user in probes])
 
 
-def shown_slates(ordered: np.ndarray, scored: np.ndarray, top: np.ndarray, items: np.ndarray) -> Sequences:
+def shown_slates(ordered: np.ndarray, scored: np.ndarray, top: np.ndarray, users: np.ndarray,
+                 items: np.ndarray) -> Sequences:
     """One row per row of `ordered` (a chunk's stream rows): the top k shown before it (`top[j]` for
-    `scored[j]`, PAD-padded) less the item chosen; none for rows that were not scored."""
+    `scored[j]`, PAD-padded) less every item its user chooses in the chunk (a replay cannot tell a slate's
+    item taken a few events later from one passed over); none for rows that were not scored."""
+    chosen: dict[int, set[int]] = {}
+    for row in ordered.tolist():
+        chosen.setdefault(int(users[row]), set()).add(int(items[row]))
     slate = dict(zip(scored.tolist(), top, strict=True))
-    empty = np.zeros(0, np.int64)
-    rows = [(slate[r][(slate[r] != items[r]) & (slate[r] >= 0)] if r in slate else empty) for r in ordered.tolist()]
+    rows = []
+    for row in ordered.tolist():
+        taken = chosen[int(users[row])]
+        rows.append([int(i) for i in slate[row] if i >= 0 and int(i) not in taken] if row in slate else [])
     return Sequences.from_lists(rows)
 
 

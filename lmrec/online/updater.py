@@ -52,7 +52,8 @@ class UpdateConfig:
 
     `lr` None: `lr_scale` times the model's own training rate. `replay_ratio`: old windows replayed per new
     window (0 = plain fine-tuning, which forgets). `freeze_text`: text and fused models keep their text part
-    (the adapter from frozen LM vectors) fixed, so only ID embeddings and the sequence net move with new data.
+    (the adapter from frozen LM vectors) fixed, so only ID embeddings and the sequence net move with new data;
+    unfrozen, it learns at `text_lr_scale` times the update rate (the adapter moves every item at once).
     `keep_versions`: old version directories kept by update_run. `impression_weight`: weight of the impression
     loss (each chosen item against the items shown before it and passed over) when the update is given
     impressions; 0 ignores them.
@@ -66,10 +67,14 @@ class UpdateConfig:
     freeze_text: bool = True
     keep_versions: int = 2
     impression_weight: float = 1.0
+    text_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.replay_ratio < 0 or self.lr_scale <= 0 or (self.lr is not None and self.lr <= 0):
             raise ConfigError(f"UpdateConfig needs epochs >= 1, replay_ratio >= 0 and a positive lr; got {self}")
+        if self.text_lr_scale <= 0:
+            raise ConfigError(f"UpdateConfig.text_lr_scale must be > 0 (freeze_text fixes the LM side); got "
+                              f"{self.text_lr_scale}")
         if self.impression_weight < 0:
             raise ConfigError(f"UpdateConfig.impression_weight must be >= 0; got {self.impression_weight}")
         if self.keep_versions < 0:
@@ -120,7 +125,7 @@ class Updater:
 
     def _fine_tune(self, model: Any, new: Interactions, seen: Interactions,
                    shown: Sequences | None) -> tuple[Any, dict]:
-        cfg, max_len = self.config, int(model.config.max_len)
+        cfg, max_len = self.config, model.update_context()
         combined = concat(seen, new)
         spans = recent_window_spans(combined.sequences(), np.bincount(new.user, minlength=new.n_users), max_len)
         items = combined.sequences().items
@@ -136,7 +141,7 @@ class Updater:
         fit_log = updated.partial_fit(windows_as_interactions(fresh, model.n_items_), epochs=cfg.epochs,
                                       replay=windows_as_interactions(replay, model.n_items_) if replay else None,
                                       lr=lr, freeze_text=cfg.freeze_text, shown=fresh_shown,
-                                      shown_weight=cfg.impression_weight)
+                                      shown_weight=cfg.impression_weight, text_lr_scale=cfg.text_lr_scale)
         epochs = fit_log.get("epochs") or []
         negatives = 0 if fresh_shown is None else int(len(fresh_shown.items))
         return updated, {"mode": "partial_fit", "new_windows": len(fresh), "replay_windows": len(replay),
@@ -300,14 +305,20 @@ def _exclusive(run_dir: Path) -> Iterator[None]:
 
 def pair_impressions(events: list, items: IdMap) -> tuple[list, list[np.ndarray], int]:
     """(the events that show interest, per such event the known items shown to its user since their previous
-    one and not chosen, the number of impressions no later choice in `events` follows). Events in log order."""
+    one and not chosen by them anywhere in `events`, the number of impressions no later choice in `events`
+    follows). Events in log order."""
     pending: dict[str, list[str]] = {}
+    taken: dict[str, set[str]] = {}
+    for event in events:
+        if event.shows_interest:
+            taken.setdefault(event.user_id, set()).add(event.item_id)
     chosen, shown = [], []
     for event in events:
         if not event.shows_interest:
             pending.setdefault(event.user_id, []).append(event.item_id)
             continue
-        passed = [i for i in dict.fromkeys(pending.pop(event.user_id, [])) if i != event.item_id and i in items]
+        passed = [i for i in dict.fromkeys(pending.pop(event.user_id, []))
+                  if i not in taken[event.user_id] and i in items]
         chosen.append(event)
         shown.append(items.indices(passed) if passed else np.zeros(0, np.int64))
     return chosen, shown, sum(len(v) for v in pending.values())

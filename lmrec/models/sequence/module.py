@@ -52,6 +52,7 @@ class SequenceModule(nn.Module, ParameterGroups):
                  heads: MultiTaskHeads | None = None, n_items: int = 0) -> None:
         super().__init__()
         self.tower, self.net = tower, net
+        self.text_lr_scale = 1.0  # the text adapter's rate relative to the rest (online updates lower it); not saved
         self.heads = heads  # rating / click heads over the same states and item vectors (sasrec-mtl)
         self.reads_time = False  # set by build from the net's registration: the net's forward takes `times`
         # user attributes x_u: a demographic prior g(x_u) . v_i + b_i joins every score (its own item vectors v and
@@ -281,16 +282,19 @@ class SequenceModule(nn.Module, ParameterGroups):
         return groups
 
     def param_groups(self, lr: float) -> list[dict]:
-        """The trainable parameters; the demographic prior's and the rating head's biases without weight decay
+        """The trainable parameters, the text adapter at `text_lr_scale` times `lr`; the demographic prior's and the
+        rating head's biases without weight decay
         (decay pulled the prior's item bias toward zero, and with it the popularity an empty history is served
         from; biases are conventionally not decayed)."""
         prior = [] if self.users is None else [*self.users.parameters(), *self.prior_items.parameters(),
                                                 *self.prior_bias.parameters()]
         if self.heads is not None and self.heads.item_bias is not None and self.heads.user_bias is not None:
             prior += [self.heads.item_bias.weight, self.heads.user_bias.weight]
-        held = {id(p) for p in prior}
+        adapter = ([p for p in self.text_part.adapter.parameters() if p.requires_grad]
+                   if self.text_part is not None and self.text_lr_scale != 1.0 else [])
+        held = {id(p) for p in prior + adapter}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in held]
-        groups = [{"params": rest}]
+        groups = [{"params": rest}] + ([{"params": adapter, "lr": lr * self.text_lr_scale}] if adapter else [])
         trainable = [p for p in prior if p.requires_grad]
         return groups + ([{"params": trainable, "weight_decay": 0.0}] if trainable else [])
 

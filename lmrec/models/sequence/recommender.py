@@ -195,15 +195,18 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             hooks.append(AdversarialPerturbation(cfg.train.adversarial))
         return tuple(hooks)
 
+    def update_context(self) -> int:
+        return int(self.config.max_len)
+
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
                     lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
-                    shown: Sequences | None = None, shown_weight: float = 1.0) -> dict:
+                    shown: Sequences | None = None, shown_weight: float = 1.0, text_lr_scale: float = 1.0) -> dict:
         """Continue training the fitted module on `train`'s next-item windows plus `replay`'s (earlier data, so
         old knowledge is rehearsed, not forgotten): same loss and Trainer as `fit`, no re-initialisation, no
         early stopping, a fresh optimiser at `lr` (default: the config's). Item indices must already be known
         (`add_items` first for new items); user indices are free, only each user's row order matters.
         `freeze_text` keeps the text part (the adapter from frozen LM vectors) fixed, so only ID embeddings and
-        the net move. `shown` (one row per row of `train`: items shown before that event and not chosen) adds,
+        the net move; otherwise it learns at `text_lr_scale` times `lr`. `shown` (one row per row of `train`: items shown before that event and not chosen) adds,
         with weight `shown_weight`, a softmax of each chosen item against its impressions to the loss, so items
         users saw and passed over are pushed below the one they took. Returns the Trainer's fit log as a dict
         (empty `epochs` when there was nothing to learn)."""
@@ -231,11 +234,13 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         frozen = [p for p in self._module().parameter_groups()["adapter"] if p.requires_grad] if freeze_text else []
         for parameter in frozen:
             parameter.requires_grad_(False)
+        self._module().text_lr_scale = float(text_lr_scale)
         try:
             batches = window_batches(windows, config.batch_size, cfg.max_len, shown=isinstance(windows, Windows))
             fit_log = self._train(self._module(), batches, self.next_item_loss(counts, shown_weight=shown_weight),
                                   config=config, progress=progress)
         finally:
+            self._module().text_lr_scale = 1.0
             for parameter in frozen:
                 parameter.requires_grad_(True)
         return {**fit_log.to_dict(), "windows": len(windows)}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmrec.data.types import Histories, Interactions
+from lmrec.data.types import Histories, Interactions, Sequences
 from lmrec.errors import ConfigError, DataError, ModelFileError
 from lmrec.models.base import load_model
 from lmrec.models.registry import create_model
@@ -21,9 +21,9 @@ TINY = {"encoder": {"cache": False}, "hidden": 64, "history_items": 3,
 
 def test_prefixes_are_every_position_after_the_first_with_at_most_the_last_n_items() -> None:
     inter = Interactions(np.array([0, 0, 0, 0, 1]), np.array([3, 4, 5, 6, 2]), np.arange(5), 2, 7)
-    histories, targets = training_prefixes(inter, 2)
-    rows = [histories.seq[r, : histories.lengths[r]].tolist() for r in range(len(histories))]
-    assert rows == [[3], [3, 4], [4, 5]] and targets.tolist() == [4, 5, 6]
+    histories, targets, rows = training_prefixes(inter, 2)
+    prefixes = [histories.seq[r, : histories.lengths[r]].tolist() for r in range(len(histories))]
+    assert prefixes == [[3], [3, 4], [4, 5]] and targets.tolist() == [4, 5, 6] and rows.tolist() == [1, 2, 3]
     with pytest.raises(DataError, match="nothing to train on"):
         training_prefixes(Interactions(np.array([0]), np.array([1]), np.arange(1), 1, 2), 2)
 
@@ -86,3 +86,24 @@ def test_bad_configs_say_what_is_wrong() -> None:
     with pytest.raises(ConfigError, match="history_items >= 1"):
         create_model("text-user", {"history_items": 0})
     assert dataclasses.is_dataclass(create_model("text-user").config)
+
+
+def test_online_updates_move_the_adapters_only_when_the_lm_side_may_move() -> None:
+    """The plain LM cannot follow the ring; the updater teaches it from new walks when `freeze_text` is off (with
+    impressions as negatives), and leaves the adapters alone when it is on."""
+    from lmrec.online.updater import UpdateConfig, Updater
+
+    ring = ring_data()
+    model = create_model("text-user", {**TINY, "finetune": "none"}).fit(ring.split.train, catalog=ring.dataset.catalog)
+    seen, new = ring.split.train, ring_data(seed=1).split.train
+    new = Interactions(new.user + seen.n_users, new.item, new.timestamp, 2 * seen.n_users, seen.n_items)
+    shown = Sequences.from_lists([[(item + 2) % 20] for item in new.item])
+
+    def hit_rate(m) -> float:
+        return float((m.recommend(ring.queries, 1).items[:, 0] == ring.answers).mean())
+
+    frozen = Updater(UpdateConfig(epochs=1)).update(model, new, seen, shown=shown)
+    assert torch.allclose(frozen.model.score(ring.queries), model.score(ring.queries))
+    moved = Updater(UpdateConfig(epochs=10, freeze_text=False, replay_ratio=0.5)).update(model, new, seen, shown=shown)
+    assert hit_rate(model) < 0.5 and hit_rate(moved.model) > 0.9
+    assert moved.info["mode"] == "partial_fit" and moved.info["impression_negatives"] > 0

@@ -72,10 +72,12 @@ def test_prefix_histories_and_hand_checked_hits() -> None:
 
 
 def test_shown_slates_are_the_top_k_less_the_chosen_item() -> None:
-    items = np.array([4, 5, 6, 7, 8])
-    top = np.array([[1, 5, 2], [3, PAD, PAD]])  # scored rows 1 (chose 5, shown first) and 4
-    shown = shown_slates(np.array([0, 1, 4]), np.array([1, 4]), top, items)
-    assert [shown.row(r).tolist() for r in range(3)] == [[], [1, 2], [3]]  # row 0 was not scored
+    users, items = np.array([0, 0, 1, 1, 1]), np.array([4, 5, 6, 2, 8])
+    top = np.array([[1, 5, 4], [3, PAD, PAD]])  # scored rows 1 (user 0 chose 5; 4 too, earlier) and 4
+    shown = shown_slates(np.array([0, 1, 4]), np.array([1, 4]), top, users, items)
+    assert [shown.row(r).tolist() for r in range(3)] == [[], [1], [3]]  # row 0 was not scored
+    later = shown_slates(np.array([3, 4]), np.array([4]), np.array([[2, 3, 8]]), users, items)
+    assert later.row(1).tolist() == [3]  # 2 is taken by the same user at row 3 of the chunk
 
 
 def test_prequential_hands_the_shown_slates_to_the_updater(replayed: dict) -> None:

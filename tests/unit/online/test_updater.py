@@ -148,7 +148,7 @@ def test_window_impressions_follow_the_new_events_into_their_windows() -> None:
     assert [shown.row(r).tolist() for r in range(len(shown))] == [[], [], [8, 9], [], [], [7]]
 
 
-def test_fused_models_keep_their_text_part_and_move_their_id_part() -> None:
+def test_fused_models_move_their_text_part_only_when_asked_and_at_its_own_rate() -> None:
     from lmrec.models.registry import create_model
 
     ring = ring_data()
@@ -162,6 +162,15 @@ def test_fused_models_keep_their_text_part_and_move_their_id_part() -> None:
         assert torch.equal(old, moved) and moved.requires_grad  # frozen for the update only
     assert torch.equal(before.text_vectors, after.text_vectors)
     assert not torch.equal(before.id_part.embedding.weight, after.id_part.embedding.weight)
+
+    def adapter_shift(config: UpdateConfig) -> float:
+        moved = Updater(config).update(model, new, ring.split.train).model.module_
+        pairs = zip(before.text_part.adapter.parameters(), moved.text_part.adapter.parameters(), strict=True)
+        return sum(float((a - b).detach().abs().sum()) for a, b in pairs)
+
+    full = adapter_shift(UpdateConfig(epochs=1, freeze_text=False))
+    slow = adapter_shift(UpdateConfig(epochs=1, freeze_text=False, text_lr_scale=0.01))
+    assert full > 0 and slow < full / 10  # the LM side moves when allowed, at its own rate
 
 
 def test_recent_windows_cover_exactly_the_new_targets() -> None:
