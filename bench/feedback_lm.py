@@ -169,7 +169,8 @@ def render(record: dict) -> str:
                          f"| {probe[0]['ndcg@10']:.4f} -> {probe[-1]['ndcg@10']:.4f} "
                          f"| {entry['seconds'][arm]:.0f} |")
         lines += ["", "Paired t-tests on per-event values (first minus second):", "",
-                  "| comparison | part | events | NDCG@10 diff [95% CI] | p | HR@10 diff | p |", "|---|---|---|---|---|---|---|"]
+                  "| comparison | part | events | NDCG@10 diff [95% CI] | p | HR@10 diff | p |",
+                  "|---|---|---|---|---|---|---|"]
         for label, test in entry["tests"].items():
             for part in ("all", "later"):
                 n, h = test[part]["ndcg@10"]["paired"], test[part]["hr@10"]["paired"]

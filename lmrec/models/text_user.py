@@ -32,8 +32,8 @@ from lmrec.models._texts import clean, tensors_to_texts, texts_to_tensors
 from lmrec.models.base import BaseRecommender
 from lmrec.models.capabilities import IncrementalUpdates
 from lmrec.models.registry import register
-from lmrec.text.base import EncoderConfig
 from lmrec.models.sequence.windows import pad_shown
+from lmrec.text.base import EncoderConfig
 from lmrec.train.batches import TensorBatch
 from lmrec.train.losses import impression_loss
 from lmrec.train.trainer import Progress, TrainConfig, Trainer

@@ -206,10 +206,10 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
         early stopping, a fresh optimiser at `lr` (default: the config's). Item indices must already be known
         (`add_items` first for new items); user indices are free, only each user's row order matters.
         `freeze_text` keeps the text part (the adapter from frozen LM vectors) fixed, so only ID embeddings and
-        the net move; otherwise it learns at `text_lr_scale` times `lr`. `shown` (one row per row of `train`: items shown before that event and not chosen) adds,
-        with weight `shown_weight`, a softmax of each chosen item against its impressions to the loss, so items
-        users saw and passed over are pushed below the one they took. Returns the Trainer's fit log as a dict
-        (empty `epochs` when there was nothing to learn)."""
+        the net move; otherwise it learns at `text_lr_scale` times `lr`. `shown` (one row per row of `train`:
+        items shown before that event and not chosen) adds, with weight `shown_weight`, a softmax of each chosen
+        item against its impressions to the loss, so items users saw and passed over are pushed below the one
+        they took. Returns the Trainer's fit log as a dict (empty `epochs` when there was nothing to learn)."""
         self._check_fitted()
         cfg = self.config
         parts = [train] + ([replay] if replay is not None else [])
