@@ -53,8 +53,8 @@ EXPOSURE_EVENTS = frozenset({"impression"})  # shown to the user, no sign of int
 @dataclass(frozen=True)
 class Event:
     """One interaction. `id` and `received_at` are set by the log; `timestamp` defaults to the receive time.
-    An `impression` records that the item was shown: it is logged (a later learner may take it as a negative)
-    but never joins the user's history nor is learned from as a positive."""
+    An `impression` records that the item was shown: it never joins the user's history nor is learned from as a
+    positive; `lmrec update` takes it as a negative for the user's next choice (unless they choose it)."""
 
     user_id: str
     item_id: str

@@ -194,5 +194,12 @@ def test_cli_prequential_and_update(tmp_path) -> None:
     assert "3 events (0 carried for unknown items, 1 new users)" in said, said
     result = runner.invoke(app, ["update", str(out)])
     assert result.exit_code == 0 and "no new events" in " ".join(result.output.split())
+    with EventLog(out / "events.sqlite") as log:
+        log.append([Event("old2", "i30", event_type="impression"), Event("old2", "i31")])
+    result = runner.invoke(app, ["update", str(out), "--update-lm", "--impression-weight", "0.5"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "1 impressions, 0 used as negatives" in said, said  # EASE refits: no negatives
+    result = runner.invoke(app, ["update", str(out), "--impression-weight", "-1"])
+    assert result.exit_code != 0 and "impression-weight" in result.output
     result = runner.invoke(app, ["recommend", str(out), "--user", "someone-new", "-k", "3", "--json"])
     assert result.exit_code == 0, result.output
