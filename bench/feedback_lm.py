@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "feedback_lm")
+    parser.add_argument("--model-cache", type=Path, default=None,
+                        help="save the fitted models here and reuse them (keyed by split fingerprint and seed)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -92,9 +94,9 @@ def main() -> None:
               "load_average": os.getloadavg(), "models": {}}
     for name in args.models:
         model_config = {"train": {"seed": args.seed, "threads": args.threads}}
-        started = time.perf_counter()
-        model = create_model(name, model_config).fit(train, catalog=dataset.catalog)
-        fit_seconds = time.perf_counter() - started
+        model, fit_seconds = fitted(name, model_config, train, dataset.catalog,
+                                    args.model_cache / f"{name}-{split.fingerprint()}-seed{args.seed}"
+                                    if args.model_cache else None)
         print(f"{name}: fit {fit_seconds:.0f}s", flush=True)
         runs: dict[str, PrequentialResult] = {}
         seconds: dict[str, float] = {}
@@ -124,6 +126,21 @@ def main() -> None:
     report = render(record)
     (args.out / "README.md").write_text(report)
     print(report)
+
+
+def fitted(name: str, config: dict, train, catalog, cached: Path | None):
+    """(the model fitted on `train`, its fit seconds), or both loaded from `cached` when it was saved there."""
+    from lmrec.models.base import load_model
+
+    if cached is not None and (cached / "fit_seconds.txt").is_file():
+        return load_model(cached), float((cached / "fit_seconds.txt").read_text())
+    started = time.perf_counter()
+    model = create_model(name, config).fit(train, catalog=catalog)
+    seconds = time.perf_counter() - started
+    if cached is not None:
+        model.save(cached)
+        (cached / "fit_seconds.txt").write_text(f"{seconds:.1f}")
+    return model, seconds
 
 
 def _probe_change(run: PrequentialResult, seed: int) -> dict:

@@ -56,12 +56,12 @@ def main() -> None:
     targets = holdout.targets.take(rows)
     found = RankingPipeline.for_model(run.model).rank(histories, LLM_CANDIDATES)
     candidates = Candidates(np.asarray(found.items), np.asarray(found.scores, np.float32))
-    language_models = {"LLM": small_lm()}
-    if args.tuned is not None:
-        language_models["LoRA-tuned LLM"] = tuned_language_model(run, str(args.tuned))
+    stages = {"LLM": LLMReranker(small_lm(), item_names(run.catalog), candidates=LLM_CANDIDATES)}
+    if args.tuned is not None:  # scored after the chat prompt and answer prefix its LoRA was tuned on
+        stages["LoRA-tuned LLM"] = LLMReranker.tuned(tuned_language_model(run, str(args.tuned)),
+                                                     item_names(run.catalog), candidates=LLM_CANDIDATES)
     scores, seconds = {}, {}
-    for label, language_model in language_models.items():
-        stage = LLMReranker(language_model, item_names(run.catalog), candidates=LLM_CANDIDATES)
+    for label, stage in stages.items():
         started = time.perf_counter()
         scores[label] = np.vstack([stage.lm_scores(Candidates(candidates.items[i:i + 1], candidates.scores[i:i + 1]),
                                                    histories.rows([i])) for i in range(len(rows))])

@@ -141,4 +141,5 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when there
 UPDATE_LM_HELP = ("Online updates also move the language-model side (the adapter over the LM's item vectors; "
                   "text-user's adapters), not only ID embeddings and the sequence net.")
 IMPRESSION_WEIGHT_HELP = "Weight of impressions (shown, not chosen) as negatives in online updates; 0 ignores them."
+LM_LR_SCALE_HELP = "With --update-lm: the LM side's learning rate as a fraction of the update's."
 RunDirArg = Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")]

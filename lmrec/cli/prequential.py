@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lmrec.cli.common import IMPRESSION_WEIGHT_HELP, UPDATE_LM_HELP, DeviceOpt, RunDirArg, friendly
+from lmrec.cli.common import IMPRESSION_WEIGHT_HELP, LM_LR_SCALE_HELP, UPDATE_LM_HELP, DeviceOpt, RunDirArg, friendly
 from lmrec.cli.steps import run_prequential
 
 
@@ -18,6 +18,7 @@ def prequential(
                                                help="Mask each user's history items.")] = True,
     chunk_days: Annotated[float, typer.Option(help="Days per chunk of the replayed period.")] = 7.0,
     update_lm: Annotated[bool, typer.Option("--update-lm/--freeze-lm", help=UPDATE_LM_HELP)] = False,
+    lm_lr_scale: Annotated[float, typer.Option(min=0.0, help=LM_LR_SCALE_HELP)] = 1.0,
     impressions: Annotated[bool, typer.Option(
         help="Take each event's top k as shown to the user: the items in it not chosen are impressions "
              "(negatives) for the online updates.")] = False,
@@ -28,6 +29,6 @@ def prequential(
     writes prequential.json."""
     from lmrec.online.updater import UpdateConfig
 
-    update = UpdateConfig(freeze_text=not update_lm, impression_weight=impression_weight)
+    update = UpdateConfig(freeze_text=not update_lm, impression_weight=impression_weight, text_lr_scale=lm_lr_scale)
     run_prequential(run_dir, k=k, exclude_seen=exclude_seen, chunk_days=chunk_days, device=device,
                     impressions=impressions, update=update)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lmrec.cli.common import IMPRESSION_WEIGHT_HELP, UPDATE_LM_HELP, RunDirArg, friendly, out
+from lmrec.cli.common import IMPRESSION_WEIGHT_HELP, LM_LR_SCALE_HELP, UPDATE_LM_HELP, RunDirArg, friendly, out
 
 
 @friendly
@@ -19,6 +19,7 @@ def update(
     replay_ratio: Annotated[float | None, typer.Option(help="Old windows replayed per new window.")] = None,
     lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate (default: the model's).")] = None,
     update_lm: Annotated[bool, typer.Option("--update-lm/--freeze-lm", help=UPDATE_LM_HELP)] = False,
+    lm_lr_scale: Annotated[float | None, typer.Option(min=0.0, help=LM_LR_SCALE_HELP)] = None,
     impression_weight: Annotated[float | None, typer.Option(min=0.0, help=IMPRESSION_WEIGHT_HELP)] = None,
 ) -> None:
     """Learn from the events logged since the last update and atomically make the new model current."""
@@ -26,7 +27,7 @@ def update(
     from lmrec.pipeline.rundir import ModelFiles, RunDir
 
     given = {"epochs": epochs, "replay_ratio": replay_ratio, "lr": lr, "impression_weight": impression_weight,
-             "freeze_text": not update_lm}
+             "freeze_text": not update_lm, "text_lr_scale": lm_lr_scale}
     config = UpdateConfig(**{key: value for key, value in given.items() if value is not None})
     layout = RunDir(run_dir)
     before = layout.update_state()

@@ -141,9 +141,11 @@ class HistoryAttribution(Protocol):
 @runtime_checkable
 class GenerativeLM(Protocol):
     """Holds a (possibly tuned) generative language model: `ranking_lm()` returns it, with `generate_batch` and
-    `continuation_logprobs` (lmrec.text.generate.SmallLM), for an `llm:RUN` re-ranking stage."""
+    `continuation_logprobs` (lmrec.text.generate.SmallLM), for an `llm:RUN` re-ranking stage; `ranking_prompt`
+    gives the text it was tuned to answer after for a history (dense item indices, oldest first)."""
 
     def ranking_lm(self) -> Any: ...
+    def ranking_prompt(self, history: np.ndarray) -> str: ...
 
 
 CAPABILITIES: tuple[type, ...] = (Scorer, TopKRanker, DotProductScoring, GrowableCatalogue, IncrementalUpdates,

@@ -215,6 +215,13 @@ class GenerativeInterests(BaseRecommender, GenerativeLM):
         self._check_fitted()
         return self.lm_
 
+    def ranking_prompt(self, history: np.ndarray) -> str:
+        """The chat-formatted prompt plus answer prefix the generator answers (and LoRA tuning trained it to
+        answer) after: an answer follows it directly."""
+        self._check_fitted()
+        return self.lm_.chat_prompt(self.prompt(np.asarray(history)), system=self.config.system) + \
+            self.config.answer_prefix
+
     # -- state -----------------------------------------------------------------------------------------------
     def to(self, device: torch.device) -> GenerativeInterests:
         self.device = torch.device(device)

@@ -154,10 +154,12 @@ def stage_inputs(run: LoadedRun, vectors: np.ndarray | None) -> StageInputs:
 
 
 def tuned_language_model(run: LoadedRun, path: str) -> Any:
-    """The generative LM of the run at `path` (an `llm-gen` run, LoRA-tuned or not) for an `llm:RUN` stage;
+    """The generative LM of the run at `path` (an `llm-gen` run, LoRA-tuned or not) with its own prompt, for an
+    `llm:RUN` stage;
     ConfigError unless it holds one and was trained on this run's split (else its tuning may have seen this run's
     test events)."""
     from lmrec.pipeline.load import load_run
+    from lmrec.ranking.llm import TunedLM
 
     other = load_run(path, device=run.model.device)
     if not supports(other.model, GenerativeLM):
@@ -166,7 +168,7 @@ def tuned_language_model(run: LoadedRun, path: str) -> Any:
     if other.meta["split"]["fingerprint"] != run.meta["split"]["fingerprint"]:
         raise ConfigError(f"--rerank llm:{path}: trained on another split ({other.meta['split']['fingerprint']} vs "
                           f"{run.meta['split']['fingerprint']}); its tuning may have seen this run's test events")
-    return other.model.ranking_lm()
+    return TunedLM(other.model.ranking_lm(), other.model.ranking_prompt)
 
 
 def ranking_stage(run: LoadedRun, ranker: LoadedRun, candidates: int = RANKER_CANDIDATES,

@@ -180,7 +180,7 @@ def _llm_stage(spec: str, argument: str, weight_text: str, inputs: StageInputs) 
         raise ConfigError(f"rerank stage {spec!r}: a tuned LM from a run is not available here (only `lmrec "
                           "evaluate` loads one)")
     weight = number(weight_text) if weight_text else None
-    return LLMReranker(inputs.language_model(argument), inputs.names, weight=weight, name=f"llm:{argument}")
+    return LLMReranker.tuned(inputs.language_model(argument), inputs.names, weight=weight, name=f"llm:{argument}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,7 +196,7 @@ class StageInputs:
     mmr_candidates: int = MMR_CANDIDATES
     seed: int = 0  # of the exploration stages' generators
     names: list[str] | None = None  # what an LLM ranker's prompt calls each item (titles)
-    language_model: Callable[[str], Any] | None = None  # llm:RUN -> that run's tuned LM (evaluation only)
+    language_model: Callable[[str], Any] | None = None  # llm:RUN -> that run's TunedLM (evaluation only)
     _built: dict = field(default_factory=dict, repr=False)
 
     def categories(self, spec: str, name: str | None) -> list[frozenset[str]]:

@@ -113,3 +113,9 @@ def test_llm_gen_tuned_with_lora_ranks_and_reranks_through_the_cli(files, tmp_pa
     result = invoke("evaluate", retriever, "--rerank", f"llm:{tuned}", "--users", 4, "--test-only", "-k", 5)
     assert result.exit_code == 0, result.output
     assert json.loads((retriever / "metrics.json").read_text())["rerank"] == [f"llm:{tuned}"]
+    from lmrec.pipeline import load_run
+
+    model = load_run(tuned).model  # the stage scores after the very text the LoRA learned to answer after
+    said = model.ranking_prompt(np.array([0, 1]))
+    assert said.endswith(model.config.answer_prefix) and model.prompt(np.array([0, 1])) in said
+    assert said.startswith(model.ranking_lm().chat_prompt(model.prompt(np.array([0, 1])), system=model.config.system))
