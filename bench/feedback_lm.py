@@ -15,7 +15,8 @@ chunk (`Updater`: the new windows + as many replayed old ones). Arms, on the sam
     lm-updated-slow(+impressions)  the LM side at a tenth of the update rate (`text_lr_scale=0.1`)
 
 Impressions are simulated, as a replay must: the model's own top 10 at prediction time is taken as the slate the
-user saw, and its items other than the one chosen are impressions (negatives for that event in the next update).
+user saw, and its items the user does not choose in that chunk are impressions (negatives for that event in the
+next update).
 Paired t-tests on per-event NDCG@10 / HR@10; a probe of old users' held-out last pre-cut items measures forgetting.
 
     LMREC_DATA_DIR=../shared/data .venv/bin/python bench/feedback_lm.py [--models sasrec-fused text-user]
@@ -38,7 +39,16 @@ import torch
 from lmrec.data import load_dataset
 from lmrec.data.split import global_time_split
 from lmrec.models.registry import create_model
-from lmrec.online.prequential import PrequentialConfig, PrequentialResult, compare, holdout_last, prequential
+from lmrec.online.prequential import (
+    PrequentialConfig,
+    PrequentialResult,
+    compare,
+    holdout_last,
+    prequential,
+    score_events,
+    shown_slates,
+    stream_chunks,
+)
 from lmrec.online.updater import UpdateConfig, Updater
 from lmrec.provenance import environment
 
@@ -72,9 +82,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "feedback_lm")
+    parser.add_argument("--render", type=Path, default=None, help="only write README.md from this results.json")
     parser.add_argument("--model-cache", type=Path, default=None,
                         help="save the fitted models here and reuse them (keyed by split fingerprint and seed)")
     args = parser.parse_args()
+    if args.render is not None:
+        (args.render.parent / "README.md").write_text(render(json.loads(args.render.read_text())))
+        return
     torch.set_num_threads(args.threads)
 
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
@@ -116,6 +130,7 @@ def main() -> None:
         tests = {f"{a} vs {b}": compare(runs[b], runs[a], later_from=config.later_from, seed=args.seed)
                  for a, b in PAIRS if a in runs and b in runs}
         record["models"][name] = {"config": model_config, "fit_seconds": fit_seconds, "seconds": seconds,
+                                  "false_negatives": later_choices(model, inter, cut, config),
                                   "runs": {arm: run.to_json() for arm, run in runs.items()}, "tests": tests,
                                   "probe_change": {arm: _probe_change(run, args.seed) for arm, run in runs.items()
                                                    if len(run.probe_ndcg) > 1}}
@@ -126,6 +141,31 @@ def main() -> None:
     report = render(record)
     (args.out / "README.md").write_text(report)
     print(report)
+
+
+def later_choices(model, inter, cut: int, config: PrequentialConfig) -> dict:
+    """How many simulated impressions (the static model's top 10, less what the user chose in the chunk) the user
+    chooses after the chunk: negatives the replay cannot know are false."""
+    seqs = inter.sequences()
+    order = np.argsort(inter.user, kind="stable")
+    position = np.empty(len(inter), np.int64)
+    position[order] = np.arange(len(inter)) - seqs.indptr[inter.user[order]]
+    future: dict[int, dict[int, int]] = {}  # user -> item -> last time chosen
+    for user, item, stamp in zip(inter.user.tolist(), inter.item.tolist(), inter.timestamp.tolist(), strict=True):
+        future.setdefault(user, {})[item] = max(stamp, future.get(user, {}).get(item, stamp))
+    shown = later = 0
+    for chunk in stream_chunks(inter, cut, config):
+        rows = chunk[position[chunk] > 0]
+        top = score_events(model, seqs, inter.user[rows], position[rows], inter.item[rows], config)[2]
+        ordered = np.sort(chunk)
+        slates = shown_slates(ordered, rows, top, inter.user, inter.item)
+        end = int(inter.timestamp[chunk].max())
+        for j, row in enumerate(ordered.tolist()):
+            chosen = future[int(inter.user[row])]
+            items = slates.row(j).tolist()
+            shown += len(items)
+            later += sum(chosen.get(i, -1) > end for i in items)
+    return {"impressions": shown, "chosen_after_the_chunk": later, "share": later / max(shown, 1)}
 
 
 def fitted(name: str, config: dict, train, catalog, cached: Path | None):
@@ -170,7 +210,8 @@ def render(record: dict) -> str:
         f"{split['probe_users']} held-out last items excluded)",
         f"- stream: weekly chunks, each event ranked over the full catalogue from the user's history so far "
         f"(history masked), HR@10 / NDCG@10; updates `{record['update']}`",
-        "- impressions: simulated from the arm's own top 10 at prediction time, less the chosen item",
+        "- impressions: simulated from the arm's own top 10 at prediction time, less every item the user chooses "
+        "in the chunk",
         f"- {record['environment']['versions']}; load average {record['load_average']} at start, "
         f"{record.get('load_average_end')} at end; started {record['started']}",
         "",
@@ -185,6 +226,10 @@ def render(record: dict) -> str:
             lines.append(f"| {arm} | {run['hr@10']:.4f} | {run['ndcg@10']:.4f} | {later:.4f} "
                          f"| {probe[0]['ndcg@10']:.4f} -> {probe[-1]['ndcg@10']:.4f} "
                          f"| {entry['seconds'][arm]:.0f} |")
+        fn = entry.get("false_negatives")
+        if fn:
+            lines += ["", f"Simulated impressions from the static model: {fn['impressions']}, of which "
+                          f"{fn['chosen_after_the_chunk']} ({fn['share']:.1%}) the user chooses after the chunk."]
         lines += ["", "Paired t-tests on per-event values (first minus second):", "",
                   "| comparison | part | events | NDCG@10 diff [95% CI] | p | HR@10 diff | p |",
                   "|---|---|---|---|---|---|---|"]

@@ -22,7 +22,7 @@ def prequential(
     impressions: Annotated[bool, typer.Option(
         help="Take each event's top k as shown to the user: the items in it not chosen are impressions "
              "(negatives) for the online updates.")] = False,
-    impression_weight: Annotated[float, typer.Option(min=0.0, help=IMPRESSION_WEIGHT_HELP)] = 1.0,
+    impression_weight: Annotated[float, typer.Option(min=0.0, help=IMPRESSION_WEIGHT_HELP)] = 0.1,
     device: DeviceOpt = "auto",
 ) -> None:
     """Test-then-train on a global-time run: each chunk is predicted, then learnt (online) or not (static);

@@ -63,7 +63,7 @@ class IncrementalUpdates(Protocol):
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
                     lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
-                    shown: Sequences | None = None, shown_weight: float = 1.0, text_lr_scale: float = 1.0) -> dict:
+                    shown: Sequences | None = None, shown_weight: float = 0.1, text_lr_scale: float = 1.0) -> dict:
         ...
 
 

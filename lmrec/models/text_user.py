@@ -241,7 +241,7 @@ class TextUserRecommender(BaseRecommender, IncrementalUpdates):
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
                     lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
-                    shown: Sequences | None = None, shown_weight: float = 1.0, text_lr_scale: float = 1.0) -> dict:
+                    shown: Sequences | None = None, shown_weight: float = 0.1, text_lr_scale: float = 1.0) -> dict:
         """Continue training the adapters (all text-user trains: its language-model side) on `train`'s
         (prefix, next item) pairs plus `replay`'s, no re-initialisation, no validation, a fresh optimiser at `lr`
         times `text_lr_scale` (all of it is the LM side);

@@ -200,7 +200,7 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
 
     def partial_fit(self, train: Interactions, *, epochs: int, replay: Interactions | None = None,
                     lr: float | None = None, progress: Progress | None = None, freeze_text: bool = False,
-                    shown: Sequences | None = None, shown_weight: float = 1.0, text_lr_scale: float = 1.0) -> dict:
+                    shown: Sequences | None = None, shown_weight: float = 0.1, text_lr_scale: float = 1.0) -> dict:
         """Continue training the fitted module on `train`'s next-item windows plus `replay`'s (earlier data, so
         old knowledge is rehearsed, not forgotten): same loss and Trainer as `fit`, no re-initialisation, no
         early stopping, a fresh optimiser at `lr` (default: the config's). Item indices must already be known

@@ -125,7 +125,7 @@ def test_impressions_push_the_items_passed_over_below_the_chosen_ones() -> None:
         scores = m.score(queries)
         return float((scores[np.arange(20), (last + 1) % 20] - scores[np.arange(20), (last + 2) % 20]).mean())
 
-    config = UpdateConfig(epochs=3, replay_ratio=0.0)
+    config = UpdateConfig(epochs=3, replay_ratio=0.0, impression_weight=1.0)
     plain = Updater(config).update(model, new, old).model
     taught = Updater(config).update(model, new, old, shown=shown)
     assert taught.info["impression_negatives"] == len(new) - 30  # a user's first new item is context only
