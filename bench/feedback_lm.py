@@ -37,13 +37,12 @@ import numpy as np
 import torch
 
 from lmrec.data import load_dataset
-from lmrec.data.split import global_time_split
 from lmrec.models.registry import create_model
 from lmrec.online.prequential import (
     PrequentialConfig,
     PrequentialResult,
+    TimeCutStream,
     compare,
-    holdout_last,
     prequential,
     score_events,
     shown_slates,
@@ -93,9 +92,8 @@ def main() -> None:
 
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
     inter = dataset.interactions
-    cut = int(np.quantile(inter.timestamp, args.quantile))
-    split = global_time_split(inter, cut)
-    train, probe = holdout_last(split.train)
+    stream = TimeCutStream.at_quantile(inter, args.quantile)
+    cut, split, train, probe = stream.cut, stream.split, stream.train, stream.probe
     config = PrequentialConfig(chunk_days=args.chunk_days, k=10)
     base = UpdateConfig(epochs=args.epochs, replay_ratio=args.replay_ratio, impression_weight=args.impression_weight,
                         seed=args.seed)

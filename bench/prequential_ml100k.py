@@ -22,10 +22,9 @@ import numpy as np
 import torch
 
 from lmrec.data import load_dataset
-from lmrec.data.split import global_time_split
 from lmrec.models.registry import create_model
 from lmrec.models.sequence import SequentialRecommender
-from lmrec.online.prequential import PrequentialConfig, PrequentialResult, compare, holdout_last, prequential
+from lmrec.online.prequential import PrequentialConfig, PrequentialResult, TimeCutStream, compare, prequential
 from lmrec.online.updater import UpdateConfig, Updater
 from lmrec.provenance import environment
 
@@ -53,9 +52,8 @@ def main() -> None:
 
     dataset = load_dataset("ml-100k", data_dir=args.data_dir)
     inter = dataset.interactions
-    cut = int(np.quantile(inter.timestamp, args.quantile))
-    split = global_time_split(inter, cut)
-    train, probe = holdout_last(split.train)
+    stream = TimeCutStream.at_quantile(inter, args.quantile)
+    cut, split, train, probe = stream.cut, stream.split, stream.train, stream.probe
     model, fit_seconds = initial_model(train, split.fingerprint(), args)
     print(f"sasrec on {len(train)} events before {_date(cut)}: fit {fit_seconds}", flush=True)
 

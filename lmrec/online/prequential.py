@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lmrec.data.split import Holdout
+from lmrec.data.split import Holdout, Split, global_time_split
 from lmrec.data.types import PAD, Catalog, Histories, Interactions, Sequences
 from lmrec.errors import ConfigError
 from lmrec.metrics import hit_matrix, hit_rate
@@ -169,6 +169,24 @@ def prefix_histories(seqs: Sequences, users: np.ndarray, lengths: np.ndarray) ->
     gather = np.where(valid, starts[:, None] + offsets, 0)
     seq = np.where(valid, seqs.items[gather] if len(seqs.items) else PAD, PAD).astype(np.int64)
     return Histories(seq, lengths)
+
+
+@dataclass(frozen=True, eq=False)
+class TimeCutStream:
+    """The prequential protocol the benchmarks share: a global time cut at a timestamp quantile; `train` (the
+    pre-cut events less `probe`, each old user's held-out last pre-cut item) is what models are fitted on."""
+
+    cut: int
+    split: Split  # global_time
+    train: Interactions
+    probe: Holdout
+
+    @classmethod
+    def at_quantile(cls, inter: Interactions, quantile: float) -> TimeCutStream:
+        cut = int(np.quantile(inter.timestamp, quantile))
+        split = global_time_split(inter, cut)
+        train, probe = holdout_last(split.train)
+        return cls(cut, split, train, probe)
 
 
 def holdout_last(inter: Interactions, *, min_events: int = 3) -> tuple[Interactions, Holdout]:

@@ -12,6 +12,7 @@ from lmrec.models.baselines import Pop
 from lmrec.models.sequence import SequentialConfig, SequentialRecommender
 from lmrec.online.prequential import (
     PrequentialConfig,
+    TimeCutStream,
     compare,
     holdout_last,
     prefix_histories,
@@ -91,6 +92,14 @@ def test_prequential_hands_the_shown_slates_to_the_updater(replayed: dict) -> No
     online = prequential(model, inter, CUT, updater=Updater(UpdateConfig(epochs=1)), config=config, name="online")
     negatives = [chunk["update"]["impression_negatives"] for chunk in online.chunks]
     assert all(n > 0 for n in negatives) and max(negatives) <= 120 * config.k
+
+
+def test_a_time_cut_stream_fits_on_the_pre_cut_events_less_the_probe() -> None:
+    inter = drifting_stream(n_users=10)
+    stream = TimeCutStream.at_quantile(inter, 0.5)
+    before = int((inter.timestamp < stream.cut).sum())
+    assert stream.split.info["method"] == "global_time" and len(stream.split.train) == before
+    assert len(stream.train) + len(stream.probe) == before and int(stream.train.timestamp.max()) < stream.cut
 
 
 def test_holdout_last_keeps_the_last_item_of_each_long_enough_user() -> None:
