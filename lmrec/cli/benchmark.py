@@ -17,6 +17,7 @@ from lmrec.cli.common import (
     LineReporter,
     OrderColOpt,
     SetOpt,
+    TensorBoardOpt,
     UsersOpt,
     console,
     friendly,
@@ -50,6 +51,7 @@ def benchmark(
     quiet: Annotated[bool, typer.Option("--quiet", help="No per-epoch progress lines.")] = False,
     reuse: Annotated[bool, typer.Option("--reuse", help="Keep models whose run folder under OUT is evaluated "
                                         "with the same config (e.g. after a crash); peers always re-train.")] = False,
+    tensorboard: TensorBoardOpt = None,
 ) -> None:
     """Train and evaluate several models on one split; write results.md (CIs, time, memory) and PNG plots."""
     from lmrec.pipeline.benchmark import BenchmarkSpec, run_benchmark
@@ -61,6 +63,7 @@ def benchmark(
         + ((f"data.users={users}",) if users else ()), seed=seed,
         ks=parse_ks(k), threads=threads, baseline=baseline, command="lmrec " + " ".join(sys.argv[1:]), jobs=jobs,
         device=device, peers=tuple(parse_models(peers)) if peers else (), peer_max_epochs=peer_epochs, reuse=reuse,
+        tensorboard=str(tensorboard) if tensorboard else None,
     )
     log = lambda message: console.print(message, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     report = run_benchmark(spec, out_dir, log=log, progress=None if quiet else LineReporter())

@@ -138,6 +138,9 @@ RatingColOpt = Annotated[str | None, typer.Option(help="Column holding ratings/w
 EventColOpt = Annotated[str | None, typer.Option(help="Column holding event types (view, click, purchase).")]
 OrderColOpt = Annotated[str | None, typer.Option(help="Tie-break column for equal timestamps.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu or cuda.")]
+TensorBoardOpt = Annotated[Path | None, typer.Option(
+    "--tensorboard", help="Write training curves (loss, validation NDCG@10, learning rate, examples/s per epoch) "
+    "as TensorBoard event files here.")]
 UPDATE_LM_HELP = ("Online updates also move the language-model side (the adapter over the LM's item vectors; "
                   "text-user's adapters), not only ID embeddings and the sequence net.")
 IMPRESSION_WEIGHT_HELP = "Weight of impressions (shown, not chosen) as negatives in online updates; 0 ignores them."

@@ -19,6 +19,7 @@ from lmrec.cli.common import (
     OrderColOpt,
     RatingColOpt,
     SetOpt,
+    TensorBoardOpt,
     TimeColOpt,
     UserColOpt,
     UsersOpt,
@@ -55,6 +56,7 @@ def fit(
         "--pseudonymize", help="Replace user IDs by a keyed HMAC at ingestion (key in LMREC_PSEUDONYM_KEY, never "
         "written): the run directory holds no raw user ID.")] = False,
     device: DeviceOpt = "auto",
+    tensorboard: TensorBoardOpt = None,
 ) -> None:
     """Train a model and write RUN_DIR (config.yaml, model/, split.npz, meta.json)."""
     from lmrec.config import merge, read_yaml
@@ -71,10 +73,12 @@ def fit(
                               order_col=order_col, pseudonymize=pseudonymize or None)
     run_config = build_config(base, overrides)
     with ConsoleReporter() as progress:
-        meta = fit_run(run_config, out_dir, progress=progress, device=device)
+        meta = fit_run(run_config, out_dir, progress=progress, device=device, tensorboard=tensorboard)
     stats = meta["dataset"]
     out.print(f"fitted [bold]{meta['model']}[/] on {stats['name']} ({stats['users']} users, {stats['items']} items, "
               f"{stats['interactions']} interactions) in {meta['fit_seconds']:.1f}s on {meta['device']}; "
               f"split {meta['split']['fingerprint']} -> {out_dir}", soft_wrap=True)
+    if tensorboard is not None:
+        out.print(f"training curves: tensorboard --logdir {tensorboard}", soft_wrap=True)
     print_weights(meta)
     print_attributes(meta)

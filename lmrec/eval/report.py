@@ -47,6 +47,9 @@ def benchmark_markdown(spec: Any, rows: list[dict[str, Any]], peers: dict[str, A
         "the same test users.",
         "",
     ]
+    if spec.tensorboard:
+        lines[-1:-1] = [f"Training curves (loss, validation NDCG@10, learning rate, examples/s per epoch): "
+                        f"`tensorboard --logdir {spec.tensorboard}`, one folder per model."]
     header = ["model"]
     for k in ks:
         header += [f"NDCG@{k}", f"HR@{k}", f"MRR@{k}"]

@@ -43,6 +43,7 @@ class BenchmarkSpec:
     peers: tuple[str, ...] = ()  # peer libraries trained on the same split in the same run (lmrec.pipeline.peers)
     peer_max_epochs: int = 100
     reuse: bool = False  # keep a model's evaluated run folder when its saved config is the one this spec builds
+    tensorboard: str | None = None  # training curves of each model under <tensorboard>/<label>
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -194,7 +195,8 @@ def _fit_and_evaluate(spec: BenchmarkSpec, entry: str, run_dir: str, progress: R
         return run_peer(entry, config, run_dir, threads=threads, jobs=spec.jobs, ks=spec.ks,
                         max_epochs=spec.peer_max_epochs)
     config = build_config(None, _overrides(spec, entry, parse_overrides(list(spec.overrides))))
-    meta = fit_run(config, run_dir, progress=progress, device=spec.device)
+    curves = str(Path(spec.tensorboard) / model_of(entry)[0]) if spec.tensorboard else None
+    meta = fit_run(config, run_dir, progress=progress, device=spec.device, tensorboard=curves)
     fit_rss = peak_rss_mib()
     metrics = evaluate_run(load_run(run_dir, device=spec.device), ks=spec.ks)
     return {"model": model_of(entry)[0], "run_dir": run_dir, "fit_seconds": meta["fit_seconds"],

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,8 @@ from lmrec.pipeline.artefacts import save_catalog, save_history, save_ids, save_
 from lmrec.pipeline.config import RunConfig, config_to_dict
 from lmrec.pipeline.rundir import RunDir
 from lmrec.provenance import environment, peak_rss_mib
-from lmrec.train.progress import Reporter, epoch_progress
+from lmrec.train.curves import TrainingCurves
+from lmrec.train.progress import Reporter, epoch_progress, together
 
 
 @dataclass(eq=False)
@@ -64,27 +66,31 @@ class FittedRun:
 
 
 def fit(config: RunConfig, *, dataset: Dataset | None = None, progress: Reporter | None = None,
-        device: str | torch.device | None = "auto") -> FittedRun:
+        device: str | torch.device | None = "auto", tensorboard: str | Path | None = None) -> FittedRun:
     """Load the data, split it, fit the model on the training part (or start it from its pretrained checkpoint
-    through `lmrec.transfer.fit_pretrained`); nothing is written."""
+    through `lmrec.transfer.fit_pretrained`); nothing is written but, with `tensorboard`, the training curves'
+    event files there."""
     started = time.perf_counter()
     device = resolve_device(device)
     dataset = dataset if dataset is not None else load_data(config.data, config.prepare)
     split = make_split(dataset, config.split)
     model = get_model(config.model.name).create(config.model.params).to(device)
-    report = epoch_progress(progress, f"fit {config.model.name}")
-    fit_start = time.perf_counter()
-    if config.pretrained:
-        from lmrec.transfer import fit_pretrained
+    with contextlib.ExitStack() as stack:
+        curves = stack.enter_context(TrainingCurves(tensorboard)) if tensorboard is not None else None
+        report = together(epoch_progress(progress, f"fit {config.model.name}"), curves)
+        fit_start = time.perf_counter()
+        if config.pretrained:
+            from lmrec.transfer import fit_pretrained
 
-        fit_pretrained(model, split.train, valid=split.valid, catalog=dataset.catalog, progress=report)
-    else:
-        if supports(model, UserAttributes):
-            model.fit_user_attributes(dataset.user_attributes)
-        model.fit(split.train, valid=split.valid, catalog=dataset.catalog, progress=report)
-    fit_seconds = time.perf_counter() - fit_start
+            fit_pretrained(model, split.train, valid=split.valid, catalog=dataset.catalog, progress=report)
+        else:
+            if supports(model, UserAttributes):
+                model.fit_user_attributes(dataset.user_attributes)
+            model.fit(split.train, valid=split.valid, catalog=dataset.catalog, progress=report)
+        fit_seconds = time.perf_counter() - fit_start
+    extra = {"tensorboard": str(tensorboard)} if tensorboard is not None else {}
     return FittedRun(config, dataset, split, model, device, fit_seconds, time.perf_counter() - started,
-                     peak_rss_mib())
+                     peak_rss_mib(), extra_meta=extra)
 
 
 def save_run(fitted: FittedRun, run_dir: RunDir | str | Path) -> dict[str, Any]:
@@ -109,8 +115,8 @@ def save_run(fitted: FittedRun, run_dir: RunDir | str | Path) -> dict[str, Any]:
 
 
 def fit_run(config: RunConfig, out: str | Path, *, progress: Reporter | None = None, dataset: Dataset | None = None,
-            device: str | torch.device | None = "auto") -> dict[str, Any]:
+            device: str | torch.device | None = "auto", tensorboard: str | Path | None = None) -> dict[str, Any]:
     """`fit` then `save_run` into `out`; returns the run's meta dict. `out` is checked first, so a refused
     directory costs no training."""
     RunDir(out).check_writable()
-    return save_run(fit(config, dataset=dataset, progress=progress, device=device), out)
+    return save_run(fit(config, dataset=dataset, progress=progress, device=device, tensorboard=tensorboard), out)

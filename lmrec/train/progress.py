@@ -21,3 +21,16 @@ def epoch_progress(reporter: Reporter | None, stage: str) -> Progress | None:
         reporter(stage, record.epoch, record.epochs, record.describe())
 
     return report
+
+
+def together(*callbacks: Progress | None) -> Progress | None:
+    """One Trainer progress callback that calls each given one (None when none is given)."""
+    present = [c for c in callbacks if c is not None]
+    if not present:
+        return None
+
+    def report(record: EpochRecord) -> None:
+        for callback in present:
+            callback(record)
+
+    return report

@@ -101,13 +101,15 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EpochRecord:
     """One epoch: 1-based index of at most `epochs`, mean training loss, validation score (None if not
-    validated), seconds."""
+    validated), seconds; the learning rate of its last step and the training examples (batch rows) it saw."""
 
     epoch: int
     epochs: int
     loss: float
     valid: float | None
     seconds: float
+    lr: float | None = None
+    examples: int = 0
 
     def describe(self) -> str:
         """'epoch 3/30 loss 5.1234 valid 0.0812 1.5s': the line a log shows per epoch."""
@@ -203,7 +205,7 @@ class Trainer:
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             tick = time.perf_counter()
-            loss = self._epoch(module, batches(rng), loss_fn, optimizer, precision, epoch)
+            loss, examples = self._epoch(module, batches(rng), loss_fn, optimizer, precision, epoch)
             score = None
             if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
                 module.eval()
@@ -213,7 +215,8 @@ class Trainer:
                     best_state = copy.deepcopy(module.state_dict())
                 else:
                     waited += 1
-            record = EpochRecord(epoch, cfg.epochs, loss, score, time.perf_counter() - tick)
+            record = EpochRecord(epoch, cfg.epochs, loss, score, time.perf_counter() - tick,
+                                 float(optimizer.param_groups[0]["lr"]), examples)
             fit_log.epochs.append(record)
             if self.progress is not None:
                 self.progress(record)
@@ -234,9 +237,10 @@ class Trainer:
         return fit_log
 
     def _epoch(self, module: nn.Module, batches: Iterable[Batch], loss_fn: LossFn,
-               optimizer: torch.optim.Optimizer, precision: str, epoch: int) -> float:
+               optimizer: torch.optim.Optimizer, precision: str, epoch: int) -> tuple[float, int]:
+        """(mean batch loss, training examples seen)."""
         module.train()
-        total, count = 0.0, 0
+        total, count, examples = 0.0, 0, 0
         optimizer.zero_grad(set_to_none=True)
         for index, batch in enumerate(batches):
             step = Step(module, batch.to(self.device), epoch, index)
@@ -248,10 +252,11 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
             total += float(loss.detach())
             count += 1
+            examples += len(batch)
         if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
             optimizer.step()  # the last, partial accumulation
             optimizer.zero_grad(set_to_none=True)
-        return total / max(count, 1)
+        return total / max(count, 1), examples
 
     def _hooked_loss(self, step: Step, loss_fn: LossFn) -> torch.Tensor:
         compute: Callable[[], torch.Tensor] = lambda: loss_fn(step.module, step.batch)  # noqa: E731
