@@ -30,6 +30,7 @@ from lmrec.pipeline.rundir import RunDir
 from lmrec.provenance import environment, peak_rss_mib
 from lmrec.train.curves import TrainingCurves
 from lmrec.train.progress import Reporter, epoch_progress, together
+from lmrec.train.trainer import Progress
 
 
 @dataclass(eq=False)
@@ -66,10 +67,11 @@ class FittedRun:
 
 
 def fit(config: RunConfig, *, dataset: Dataset | None = None, progress: Reporter | None = None,
-        device: str | torch.device | None = "auto", tensorboard: str | Path | None = None) -> FittedRun:
+        device: str | torch.device | None = "auto", tensorboard: str | Path | None = None,
+        on_epoch: Progress | None = None) -> FittedRun:
     """Load the data, split it, fit the model on the training part (or start it from its pretrained checkpoint
     through `lmrec.transfer.fit_pretrained`); nothing is written but, with `tensorboard`, the training curves'
-    event files there."""
+    event files there. `on_epoch` also gets every epoch's record (tuning prunes with it)."""
     started = time.perf_counter()
     device = resolve_device(device)
     dataset = dataset if dataset is not None else load_data(config.data, config.prepare)
@@ -77,7 +79,7 @@ def fit(config: RunConfig, *, dataset: Dataset | None = None, progress: Reporter
     model = get_model(config.model.name).create(config.model.params).to(device)
     with contextlib.ExitStack() as stack:
         curves = stack.enter_context(TrainingCurves(tensorboard)) if tensorboard is not None else None
-        report = together(epoch_progress(progress, f"fit {config.model.name}"), curves)
+        report = together(epoch_progress(progress, f"fit {config.model.name}"), curves, on_epoch)
         fit_start = time.perf_counter()
         if config.pretrained:
             from lmrec.transfer import fit_pretrained
