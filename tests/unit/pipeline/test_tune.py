@@ -30,6 +30,7 @@ def test_a_study_finds_the_better_setting_writes_it_and_resumes(events: Path, tm
     space = {"k": {"choice": [1, 50]}}
     result = tune(base, tmp_path / "t", trials=4, space=space)
     trials = pd.read_csv(tmp_path / "t" / "trials.csv")
+    assert not trials["default"].any()  # itemknn's own k (100) is not among the choices: no default trial
     assert len(trials) == 4 and set(trials["k"]) <= {1, 50} and (tmp_path / "t" / "search.png").stat().st_size
     assert result.best_value == trials["value"].max()
     best = read_yaml(result.best_config)
@@ -41,9 +42,11 @@ def test_a_study_finds_the_better_setting_writes_it_and_resumes(events: Path, tm
 
 def test_torch_models_report_each_epoch_and_train_from_the_trial_values(events: Path, tmp_path: Path) -> None:
     base = {"data": {"interactions": str(events)},
-            "model": {"name": "sasrec", "max_len": 8, "train": {"epochs": 3, "threads": 1}}}
+            "model": {"name": "sasrec", "dim": 8, "max_len": 8, "train": {"epochs": 3, "threads": 1}}}
     space = {"dim": {"choice": [8, 16]}, "train.lr": {"log": [1e-3, 1e-2]}}
     result = tune(base, tmp_path / "t", trials=3, space=space)
+    first = pd.read_csv(tmp_path / "t" / "trials.csv").iloc[0]
+    assert first["default"] and first["train.lr"] == 3e-3 and first["dim"] == 8  # trial 0: the configured values
     best = read_yaml(result.best_config)["model"]
     assert best["dim"] in (8, 16) and 1e-3 <= best["train"]["lr"] <= 1e-2 and best["train"]["epochs"] == 3
 
