@@ -19,6 +19,8 @@ def tune(
     space: Annotated[Path | None, typer.Option(help="YAML search space: model key -> {log|float|int|choice: "
                                                "[...]} (default: the model's own, where it has one).")] = None,
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds.")] = None,
+    prune_after: Annotated[int, typer.Option(min=0, help="Epochs a trial trains before it may be pruned (slow "
+                                             "starters, e.g. a low learning rate, need more).")] = 5,
     dataset: DatasetOpt = None,
     interactions: InterOpt = None,
     items: ItemsOpt = None,
@@ -36,6 +38,6 @@ def tune(
                          items=items, data_dir=data_dir)
     searched = read_yaml(space) if space is not None else None
     result = run_tune(base, out_dir, trials=trials, space=searched, seed=seed, timeout=timeout, device=device,
-                      log=lambda line: out.print(line, soft_wrap=True, highlight=False))
+                      prune_after=prune_after, log=lambda line: out.print(line, soft_wrap=True, highlight=False))
     out.print(f"best validation NDCG@10 {result.best_value:.4f} after {result.trials} trials ({result.pruned} "
               f"pruned): {result.best_params}; config -> {result.best_config}", soft_wrap=True, highlight=False)

@@ -119,11 +119,12 @@ def as_tree(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def tune(base: dict[str, Any], out: str | Path, *, trials: int, space: dict[str, dict[str, list]] | None = None,
-         seed: int = 0, timeout: float | None = None, device: str = "auto",
+         seed: int = 0, timeout: float | None = None, device: str = "auto", prune_after: int = 5,
          log: Callable[[str], None] = lambda _: None) -> TuneResult:
     """Run up to `trials` more trials of the search (Optuna study in OUT, resumed when it exists) for the run
     config tree `base` (data, split, model name and fixed settings) and write OUT/best.yaml, trials.csv and
-    search.png."""
+    search.png. A trial is pruned from epoch `prune_after` + 1 on, when its validation NDCG@10 falls below the
+    median of the finished trials' at the same epoch (after 3 finished trials)."""
     import optuna
 
     from lmrec.data.config import load_data
@@ -141,7 +142,7 @@ def tune(base: dict[str, Any], out: str | Path, *, trials: int, space: dict[str,
     study = optuna.create_study(
         study_name="lmrec", direction="maximize", storage=f"sqlite:///{out / 'study.sqlite3'}", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed), pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
-                                                                                          n_warmup_steps=2))
+                                                                                          n_warmup_steps=prune_after))
     study.set_user_attr("model", start_config.model.name)
     if not study.trials:  # the configured values are trial 0, so "better than the default" is measured, not assumed
         default = starting_point(config_to_dict(start_config)["model"], space)
@@ -159,7 +160,11 @@ def tune(base: dict[str, Any], out: str | Path, *, trials: int, space: dict[str,
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"epoch {record.epoch}: validation NDCG@10 {record.valid:.4f}")
 
-        fitted = fit(config, dataset=dataset, device=device, on_epoch=report)
+        try:
+            fitted = fit(config, dataset=dataset, device=device, on_epoch=report)
+        except optuna.TrialPruned as pruned:
+            log(f"trial {trial.number}: pruned at {pruned} {params}")
+            raise
         value = validation_ndcg(fitted.model, fitted.split.valid, k=10)
         trial.set_user_attr("seconds", time.perf_counter() - started)
         log(f"trial {trial.number}: validation NDCG@10 {value:.4f} {params}")
@@ -189,19 +194,28 @@ def write_trials(study: Any, path: Path) -> None:
 
 
 def plot_search(study: Any, path: Path) -> None:
-    """Validation NDCG@10 of each finished trial and the best so far."""
+    """Validation NDCG@10 of each finished trial and the best so far; pruned trials at the last value they
+    reported (an early epoch's, not comparable)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [(t.number, t.value) for t in study.trials if t.value is not None and math.isfinite(t.value)]
+    def points(state: str) -> list[tuple[int, float]]:
+        return [(t.number, t.value) for t in study.trials
+                if t.state.name == state and t.value is not None and math.isfinite(t.value)]
+
     figure, axis = plt.subplots(figsize=(6, 3.5))
+    done, pruned = points("COMPLETE"), points("PRUNED")
     if done:
         numbers, values = zip(*done, strict=True)
         best = [max(values[: i + 1]) for i in range(len(values))]
-        axis.plot(numbers, values, "o", label="trial")
+        axis.plot(numbers, values, "o", label="finished trial")
         axis.step(numbers, best, where="post", label="best so far")
+    if pruned:
+        numbers, values = zip(*pruned, strict=True)
+        axis.plot(numbers, values, "x", color="grey", label="pruned (its last epoch)")
+    if done or pruned:
         axis.legend()
     axis.set_xlabel("trial")
     axis.set_ylabel("validation NDCG@10")
@@ -209,4 +223,3 @@ def plot_search(study: Any, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
-
