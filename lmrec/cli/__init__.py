@@ -25,6 +25,7 @@ from lmrec.cli.recommend import recommend
 from lmrec.cli.robustness import robustness
 from lmrec.cli.serve import serve
 from lmrec.cli.simulate import simulate
+from lmrec.cli.synth import synth
 from lmrec.cli.tune import tune
 from lmrec.cli.update import update
 from lmrec.cli.zero_shot import zero_shot
@@ -38,7 +39,7 @@ data_app.command("info")(data_info)
 data_app.command("drift")(data_drift)
 data_app.command("images")(data_images)
 for verb in (fit, evaluate, recommend, update, forget, compare, models, benchmark, serve, pretrain, prequential,
-             tune):
+             tune, synth):
     app.command()(verb)
 app.command("zero-shot")(zero_shot)
 app.command("cold-start")(cold_start)
