@@ -17,13 +17,13 @@ category) and OUT/synth.json (the config, counts and file checksums).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lmrec.data.download import file_digests
 from lmrec.errors import ConfigError
 
 ADJECTIVES = ("compact", "classic", "deluxe", "portable", "premium", "basic", "modern", "heavy-duty", "mini",
@@ -130,14 +130,7 @@ def write_synth(config: SynthConfig, out: str | Path) -> dict:
     pairs = int(len(events.drop_duplicates(["user_id", "item_id"])))  # repeats are kept, as in listening logs
     info = {"config": asdict(config), "events": len(events), "users": int(events["user_id"].nunique()),
             "items": len(items), "distinct_user_item_pairs": pairs,
-            "files": {name: _sha256(out / name) for name in ("interactions.parquet", "items.csv")}}
+            "files": {name: file_digests(out / name)["sha256"] for name in ("interactions.parquet", "items.csv")}}
     atomic_write_json(out / "synth.json", info)
     return info
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
