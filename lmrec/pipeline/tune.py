@@ -123,8 +123,8 @@ def tune(base: dict[str, Any], out: str | Path, *, trials: int, space: dict[str,
          log: Callable[[str], None] = lambda _: None) -> TuneResult:
     """Run up to `trials` more trials of the search (Optuna study in OUT, resumed when it exists) for the run
     config tree `base` (data, split, model name and fixed settings) and write OUT/best.yaml, trials.csv and
-    search.png. A trial is pruned from epoch `prune_after` + 1 on, when its validation NDCG@10 falls below the
-    median of the finished trials' at the same epoch (after 3 finished trials)."""
+    search.png. From epoch `prune_after` on, a trial stops when its validation NDCG@10 falls below the median
+    of the finished trials' at the same epoch (once 3 trials have finished)."""
     import optuna
 
     from lmrec.data.config import load_data
