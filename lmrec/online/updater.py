@@ -128,8 +128,9 @@ class Updater:
                    shown: Sequences | None) -> tuple[Any, dict]:
         cfg, max_len = self.config, model.update_context()
         combined = concat(seen, new)
-        spans = recent_window_spans(combined.sequences(), np.bincount(new.user, minlength=new.n_users), max_len)
-        items = combined.sequences().items
+        seqs = combined.sequences()
+        spans = recent_window_spans(seqs, np.bincount(new.user, minlength=new.n_users), max_len)
+        items = seqs.items
         fresh = [items[lo:hi] for lo, hi in spans]
         use_shown = shown is not None and cfg.impression_weight > 0 and len(shown.items) > 0
         fresh_shown = window_impressions(combined, len(seen), shown, spans) if use_shown else None

@@ -217,8 +217,10 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
             if part.n_items > self.n_items_ or (len(part) and int(part.item.max()) >= self.n_items_):
                 raise DataError(f"partial_fit got item indices beyond the model's {self.n_items_} items; "
                                 "add new items first")
-        windows = [w for part in parts for w in training_windows(part, cfg.max_len)]
-        if shown is not None and shown_weight > 0:  # new windows carry their impressions, replayed ones none
+        windows: list[np.ndarray] | Windows = []
+        if shown is None or shown_weight <= 0:
+            windows = [w for part in parts for w in training_windows(part, cfg.max_len)]
+        else:  # new windows carry their impressions, replayed ones none
             fresh = user_windows(train, cfg.max_len, shown)
             old = training_windows(replay, cfg.max_len) if replay is not None else []
             empty = np.zeros(0, np.int64)
