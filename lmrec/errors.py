@@ -41,3 +41,7 @@ class UnknownIdError(DataError):
 
 class StorageFullError(LmrecError):
     """A write found no space left: nothing was stored (the service answers 507, the CLI exits 2)."""
+
+
+class StorageUnavailableError(LmrecError):
+    """The event store cannot be reached (a database server down): nothing was stored (the service answers 503)."""

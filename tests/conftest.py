@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,30 @@ def _isolated_lmrec_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     """No test reads or writes the user's ~/.cache/lmrec or picks up their LMREC_DATA_DIR."""
     monkeypatch.setenv("LMREC_CACHE", str(tmp_path_factory.mktemp("lmrec-cache")))
     monkeypatch.delenv("LMREC_DATA_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A private PostgreSQL server for the session (lmrec.testing.postgres); skipped, with the reason, where none
+    can start (no server binaries, no psycopg)."""
+    from lmrec.testing.postgres import TemporaryPostgres, unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(f"no PostgreSQL server: {reason}")
+    with TemporaryPostgres() as url:
+        yield url
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """The URL of a new, empty database on the session's server (one per test)."""
+    import psycopg
+
+    name = f"test{next(_databases)}"
+    with psycopg.connect(postgres_server, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return postgres_server.rsplit("/", 1)[0] + "/" + name

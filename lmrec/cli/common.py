@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from lmrec.errors import LmrecError
+from lmrec.errors import ConfigError, LmrecError
 
 console = Console(stderr=True)  # progress, warnings, errors
 out = Console()  # results
@@ -146,3 +146,14 @@ UPDATE_LM_HELP = ("Online updates also move the language-model side (the adapter
 IMPRESSION_WEIGHT_HELP = "Weight of impressions (shown, not chosen) as negatives in online updates; 0 ignores them."
 LM_LR_SCALE_HELP = "With --update-lm: the LM side's learning rate as a fraction of the update's."
 RunDirArg = Annotated[Path, typer.Argument(help="A directory written by `lmrec fit`.")]
+EVENTS_URL_HELP = ("A PostgreSQL event log shared by several service replicas, e.g. postgresql://user@host/db "
+                   "(instead of RUN_DIR/events.sqlite; needs `pip install 'lmrec[postgres]'`).")
+
+
+def checked_events_url(url: str | None) -> str | None:
+    """--events-url as given, once it is known to name a PostgreSQL database."""
+    from lmrec.online.event_logs import URL_SCHEMES, describe
+
+    if url is not None and not url.startswith(URL_SCHEMES):
+        raise ConfigError(f"--events-url {describe(url)!r}: expected postgresql://[user[:password]@]host[:port]/db")
+    return url

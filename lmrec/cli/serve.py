@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lmrec.cli.common import DeviceOpt, RunDirArg, friendly
+from lmrec.cli.common import EVENTS_URL_HELP, DeviceOpt, RunDirArg, checked_events_url, friendly
 
 
 @friendly
@@ -52,6 +52,7 @@ def serve(
                                              "small offline LM for their first item (loaded at start).")] = False,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request line.")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    events_url: Annotated[str | None, typer.Option("--events-url", help=EVENTS_URL_HELP)] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Serve RUN_DIR over HTTP (FastAPI + uvicorn): /recommend, /events, /items, /users, /health, /metrics."""
@@ -68,5 +69,6 @@ def serve(
                          coalesce=coalesce, faiss_index=faiss_index, watch_updates_s=watch_updates,
                          device=str(resolve_device(device)), rank_with=str(rank_with) if rank_with else None,
                          rank_candidates=rank_candidates, rank_weight=rank_weight,
-                         content_filter=str(content_filter) if content_filter else None, explain_lm=explain_lm)
+                         content_filter=str(content_filter) if content_filter else None, explain_lm=explain_lm,
+                         event_log=checked_events_url(events_url))
     run_server(run_dir, host=host, port=port, config=config, access_log=access_log, log_level=log_level)

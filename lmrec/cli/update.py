@@ -8,13 +8,23 @@ from typing import Annotated
 
 import typer
 
-from lmrec.cli.common import IMPRESSION_WEIGHT_HELP, LM_LR_SCALE_HELP, UPDATE_LM_HELP, RunDirArg, friendly, out
+from lmrec.cli.common import (
+    EVENTS_URL_HELP,
+    IMPRESSION_WEIGHT_HELP,
+    LM_LR_SCALE_HELP,
+    UPDATE_LM_HELP,
+    RunDirArg,
+    checked_events_url,
+    friendly,
+    out,
+)
 
 
 @friendly
 def update(
     run_dir: RunDirArg,
     events: Annotated[Path | None, typer.Option("--events", help="Event log (default RUN_DIR/events.sqlite).")] = None,
+    events_url: Annotated[str | None, typer.Option("--events-url", help=EVENTS_URL_HELP)] = None,
     epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs (sequence models).")] = None,
     replay_ratio: Annotated[float | None, typer.Option(help="Old windows replayed per new window.")] = None,
     lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate (default: the model's).")] = None,
@@ -31,7 +41,7 @@ def update(
     config = UpdateConfig(**{key: value for key, value in given.items() if value is not None})
     layout = RunDir(run_dir)
     before = layout.update_state()
-    version = update_run(run_dir, events, config=config)
+    version = update_run(run_dir, checked_events_url(events_url) or events, config=config)
     after = layout.update_state()
     if version == (before["version"] or "initial"):
         out.print(f"no new events; {run_dir} stays at version {version}", soft_wrap=True)

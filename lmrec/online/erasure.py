@@ -28,22 +28,23 @@ from lmrec.data.types import IdMap, Sequences
 from lmrec.errors import ModelFileError, UnknownIdError
 from lmrec.io import atomic_write, atomic_write_json, spreadsheet_safe
 from lmrec.online.audit import AuditLog
-from lmrec.online.events import EventLog
+from lmrec.online.event_logs import EventStore, open_event_log
 from lmrec.pipeline.artefacts import load_history, load_ids, load_split, save_history, save_ids, save_split
 from lmrec.pipeline.rundir import ModelFiles, RunDir
 
 
-def forget_user(run_dir: str | Path, user_id: str, *, who: str = "cli", events: EventLog | None = None) -> dict:
+def forget_user(run_dir: str | Path, user_id: str, *, who: str = "cli", events: EventStore | None = None,
+                events_url: str | None = None) -> dict:
     """Erase `user_id` (as the run stores it: the pseudonym in a pseudonymous run) from RUN_DIR; returns what was
     removed. UnknownIdError when the run holds nothing of the user. `events` is the open event log to use (the
-    service's); otherwise RUN_DIR/events.sqlite is opened when it exists."""
+    service's); else the PostgreSQL log at `events_url`; else RUN_DIR/events.sqlite when it exists."""
     layout = RunDir(run_dir)
     layout.require_complete()
     removed: dict[str, Any] = {"events": 0, "histories": 0, "split_rows": 0, "evaluation_rows": 0}
     if events is not None:
         removed["events"] = events.erase_user(user_id)
-    elif layout.events.exists():
-        with EventLog(layout.inside(layout.events)) as log:
+    elif events_url is not None or layout.events.exists():
+        with open_event_log(events_url or layout.inside(layout.events)) as log:
             removed["events"] = log.erase_user(user_id)
     versions = sorted(layout.versions.iterdir()) if layout.versions.is_dir() else []
     folders = [ModelFiles(layout.root)] + [ModelFiles(layout.inside(p)) for p in versions

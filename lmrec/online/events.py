@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     received_at REAL NOT NULL
 );
 """
-_COLUMNS = "id, user_id, item_id, timestamp, event_type, value, received_at"
+COLUMNS = "id, user_id, item_id, timestamp, event_type, value, received_at"
 
 
 EXPOSURE_EVENTS = frozenset({"impression"})  # shown to the user, no sign of interest: never a history item
@@ -138,10 +138,10 @@ class EventLog:
         """`append`, and whether the events were stored now (False: a replay of `key`)."""
         now = time.time()
         events = list(events)
-        rows = [_row(event, now) for event in events]
+        rows = [event_row(event, now) for event in events]
         if not rows:
             return [], False
-        digest = _digest(events) if key is not None else ""
+        digest = digest_events(events) if key is not None else ""
         with _storage_errors(self.path), self._transaction() as db:
             if key is not None:
                 found = db.execute("SELECT first_id, count, digest FROM idempotency WHERE key = ?", (key,)).fetchone()
@@ -176,17 +176,17 @@ class EventLog:
     def for_user(self, user_id: str) -> list[Event]:
         """Every event of one user, oldest first."""
         cursor = self._connection().execute(
-            f"SELECT {_COLUMNS} FROM events WHERE user_id = ? ORDER BY id", (str(user_id),))
-        return [_event(row) for row in cursor]
+            f"SELECT {COLUMNS} FROM events WHERE user_id = ? ORDER BY id", (str(user_id),))
+        return [event_from_row(row) for row in cursor]
 
     def since(self, event_id: int = 0, *, limit: int | None = None) -> list[Event]:
         """Events with id > event_id in id order (at most `limit`): the cursor an updater polls with."""
-        query = f"SELECT {_COLUMNS} FROM events WHERE id > ? ORDER BY id"
+        query = f"SELECT {COLUMNS} FROM events WHERE id > ? ORDER BY id"
         params: tuple = (int(event_id),)
         if limit is not None:
             query += " LIMIT ?"
             params += (int(limit),)
-        return [_event(row) for row in self._connection().execute(query, params)]
+        return [event_from_row(row) for row in self._connection().execute(query, params)]
 
     def by_ids(self, ids: Iterable[int]) -> list[Event]:
         """The events with these ids (those that exist), in id order."""
@@ -195,8 +195,8 @@ class EventLog:
         for start in range(0, len(wanted), 500):  # SQLite caps the number of bound parameters
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            out += [_event(row) for row in self._connection().execute(
-                f"SELECT {_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id", chunk)]
+            out += [event_from_row(row) for row in self._connection().execute(
+                f"SELECT {COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id", chunk)]
         return out
 
     def count(self) -> int:
@@ -255,13 +255,13 @@ class KeyReused(DataError):
     """An idempotency key sent again with different events (HTTP 422)."""
 
 
-def _digest(events: list[Event]) -> str:
+def digest_events(events: list[Event]) -> str:
     """What a retry must repeat: every event's fields (a missing timestamp stays missing, not the receive time)."""
     text = json.dumps([[e.user_id, e.item_id, e.timestamp, e.event_type, e.value] for e in events])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _row(event: Event, now: float) -> tuple:
+def event_row(event: Event, now: float) -> tuple:
     user, item = str(event.user_id), str(event.item_id)
     if not user or not item:
         raise DataError("event needs a non-empty user_id and item_id", field="user_id" if not user else "item_id")
@@ -270,6 +270,6 @@ def _row(event: Event, now: float) -> tuple:
     return user, item, timestamp, str(event.event_type), value, now
 
 
-def _event(row: tuple) -> Event:
+def event_from_row(row: tuple) -> Event:
     event_id, user, item, timestamp, event_type, value, received_at = row
     return Event(user, item, timestamp, event_type, value, event_id, received_at)

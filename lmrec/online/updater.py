@@ -241,16 +241,17 @@ def update_run(run_dir: str | Path, events_db: str | Path | None = None, *,
 
 
 def _update_run(run_dir: Path, events_db: str | Path | None, config: UpdateConfig) -> str:
-    from lmrec.online.events import EventLog
+    from lmrec.online.event_logs import is_url, open_event_log
     from lmrec.pipeline.load import load_run
 
     _clean_leftovers(run_dir)
     state = read_state(run_dir)
     run = load_run(run_dir)
-    events_db = Path(events_db) if events_db else RunDir(run_dir).inside(RunDir(run_dir).events)
-    if not events_db.is_file():
-        raise ModelFileError(f"{events_db}: no event log (the service writes RUN_DIR/events.sqlite)")
-    with EventLog(events_db) as event_log:
+    if not is_url(events_db):
+        events_db = Path(events_db) if events_db else RunDir(run_dir).inside(RunDir(run_dir).events)
+        if not events_db.is_file():
+            raise ModelFileError(f"{events_db}: no event log (the service writes RUN_DIR/events.sqlite)")
+    with open_event_log(events_db) as event_log:
         waiting = event_log.by_ids(state["carried_event_ids"])
         fresh = event_log.since(int(state["last_event_id"]))
     if not fresh and not any(e.item_id in run.items for e in waiting):

@@ -35,7 +35,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lmrec.config import show
 from lmrec.data.types import Histories
-from lmrec.errors import ConfigError, LmrecError, ModelFileError, StorageFullError, UnknownIdError
+from lmrec.errors import (
+    ConfigError,
+    LmrecError,
+    ModelFileError,
+    StorageFullError,
+    StorageUnavailableError,
+    UnknownIdError,
+)
 from lmrec.online.audit import AuditLog, token_fingerprint
 from lmrec.online.events import Event
 from lmrec.ranking import Exclusions
@@ -490,7 +497,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LmrecError)
     async def lmrec_error(_: Request, exc: LmrecError) -> Response:
-        status = 409 if isinstance(exc, Conflict) else 507 if isinstance(exc, StorageFullError) else 422
+        status = 409 if isinstance(exc, Conflict) else 507 if isinstance(exc, StorageFullError) \
+            else 503 if isinstance(exc, StorageUnavailableError) else 422
         return json_response({"detail": str(exc)}, status)
 
     @app.exception_handler(Exception)

@@ -40,7 +40,7 @@ class ServeConfig:
     explain_lm: bool = False  # explained requests also get the small LM's sentence for their first item
     content_filter: str | None = None  # content rules (lmrec/ranking/filters.py): removed items are never served
     coalesce: int = 64  # most concurrent /recommend calls scored in one model call (1: one call per request)
-    event_log: str | None = None  # default RUN_DIR/events.sqlite
+    event_log: str | None = None  # a SQLite path or a postgresql:// URL; default RUN_DIR/events.sqlite
     watch_updates_s: float = 0.0  # > 0: look this often for a version `lmrec update` made current, and serve it
     torch_threads: int | None = 1  # set by `lmrec serve`, not by create_app (process-wide)
     device: str = "cpu"  # where the model scores: cpu, cuda, cuda:N (`lmrec serve --device`)

@@ -5,7 +5,8 @@ Readers take `state.snapshot` once per request and use only it, so a swap (one r
 lock) never mixes two models inside a request: in-flight requests finish on the old snapshot.
 
 Files in the serving directory (RUN_DIR given to `lmrec serve`):
-  events.sqlite       every acknowledged event (lmrec.online.events.EventLog)
+  events.sqlite       every acknowledged event (lmrec.online.events.EventLog), unless the service writes a
+                      PostgreSQL log (`--events-url`) that several replicas share
   added_items.jsonl   every acknowledged POST /items record, fsynced; replayed on start and after a reload
 """
 
@@ -32,7 +33,8 @@ from lmrec.data.types import Catalog, IdMap, Sequences
 from lmrec.errors import ConfigError, DataError, LmrecError, ModelFileError, StorageFullError, UnknownIdError
 from lmrec.models.capabilities import GrowableCatalogue, supports
 from lmrec.models.growth import new_item_encoder, place_new_items
-from lmrec.online.events import Event, EventLog
+from lmrec.online.event_logs import open_event_log
+from lmrec.online.events import Event
 from lmrec.pipeline.filtering import added_items_filter, catalogue_filter
 from lmrec.pipeline.rundir import RunDir
 from lmrec.ranking import MMR, RankingPipeline, Stage, StageInputs, parse_stages, similarity_vectors
@@ -185,10 +187,11 @@ class ServingState:
         self.home = Path(run_dir)
         self.layout = RunDir(self.home)
         self.config = config or ServeConfig()
-        self.log = EventLog(self.config.event_log or self.layout.inside(self.layout.events))
+        self.log = open_event_log(self.config.event_log or self.layout.inside(self.layout.events))
         self._write_lock = threading.RLock()  # item writes, swaps, reloads
         self._events_lock = threading.Lock()  # event appends and the user-event cache
         self._user_events: dict[str, list[str]] = {}
+        self._cursor = 0  # the highest event id folded into _user_events
         self._encoder: Any = None
         self.events_ingested = 0
         self.swaps = 0
@@ -233,7 +236,7 @@ class ServingState:
             self._encoder = None
             snapshot = self._replay_items(snapshot)
             with self._events_lock:
-                self._user_events = self._load_user_events(snapshot, watermark, carried)
+                self._user_events, self._cursor = self._load_user_events(snapshot, watermark, carried)
             self._snapshot = snapshot.warm()
             self._warm_encoder(snapshot)
         log.info("serving %s (%s, %d items, retrieval %s)", run_dir, snapshot.version, len(snapshot.items),
@@ -264,8 +267,7 @@ class ServingState:
     # -- histories -------------------------------------------------------------------------------------------
     def user_history(self, snapshot: Snapshot, user_id: str) -> np.ndarray:
         """Stored history (history.npz) followed by the events received since, as dense item indices."""
-        with self._events_lock:
-            events = list(self._user_events.get(user_id, ()))
+        events = self.user_events(user_id)
         known = user_id in snapshot.users
         if not known and not events:
             raise UnknownIdError(f"unknown user ID {user_id!r} (no stored history and no events)", field="user_id")
@@ -282,8 +284,20 @@ class ServingState:
         return raw if key is None else pseudonym(raw, key)
 
     def user_events(self, user_id: str) -> list[str]:
+        """The items of the user's events since training, newest last, including those another replica sharing
+        the log has acknowledged (read up to the log's end first)."""
         with self._events_lock:
+            self._catch_up()
             return list(self._user_events.get(user_id, ()))
+
+    def _catch_up(self) -> None:
+        """Fold in every event logged after the cursor: those this process appended and those other writers of a
+        shared log did (ids become visible in id order, so the cursor never passes one). Caller holds
+        _events_lock."""
+        for event in self.log.since(self._cursor):
+            if event.shows_interest:
+                self._user_events.setdefault(event.user_id, []).append(event.item_id)
+            self._cursor = int(event.id)
 
     # -- writes ----------------------------------------------------------------------------------------------
     def add_events(self, events: Sequence[Event], *, key: str | None = None) -> tuple[list[int], bool]:
@@ -297,9 +311,7 @@ class ServingState:
         with self._events_lock:
             ids, stored = self.log.append_once(events, key=key)
             if stored:
-                for event in events:
-                    if event.shows_interest:
-                        self._user_events.setdefault(event.user_id, []).append(event.item_id)
+                self._catch_up()
                 self.events_ingested += len(ids)
         return ids, stored
 
@@ -385,12 +397,14 @@ class ServingState:
         model, _ = self._grown_model(snapshot, records)
         return _with_items(snapshot, model, records, self.rules)
 
-    def _load_user_events(self, snapshot: Snapshot, after: int, carried: list[int]) -> dict[str, list[str]]:
+    def _load_user_events(self, snapshot: Snapshot, after: int, carried: list[int]
+                          ) -> tuple[dict[str, list[str]], int]:
         """Each user's events since the run's history: those `lmrec update` carried (items it did not know yet),
-        then every event after its cursor."""
+        then every event after its cursor; and the last id read (the cursor `_catch_up` goes on from)."""
         out: dict[str, list[str]] = {}
         skipped = 0
-        for event in self.log.by_ids(carried) + self.log.since(after):
+        fresh = self.log.since(after)
+        for event in self.log.by_ids(carried) + fresh:
             if not event.shows_interest:
                 continue
             if event.item_id in snapshot.items:
@@ -399,7 +413,7 @@ class ServingState:
                 skipped += 1
         if skipped:
             log.warning("%d logged event(s) name items this model does not know; left out of histories", skipped)
-        return out
+        return out, int(fresh[-1].id) if fresh else int(after)
 
 
 def _with_items(snapshot: Snapshot, model: Any, records: Sequence[NewItem], rules: FilterRules | None

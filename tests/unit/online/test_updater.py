@@ -264,6 +264,16 @@ def test_impressions_are_logged_but_never_learned_as_positives(run_dir: Path) ->
     assert history[-1] == 3 and not {7, 8, 9} & set(history[-3:])
 
 
+def test_update_run_learns_from_a_postgresql_log(run_dir: Path, postgres_url: str) -> None:
+    from lmrec.online.event_logs import open_event_log
+
+    with open_event_log(postgres_url) as log:
+        ids = log.append([Event("u1", "r3", 10), Event("new", "r4", 11)])
+    version = update_run(run_dir, postgres_url, config=UpdateConfig(epochs=1))
+    assert read_state(run_dir)["last_event_id"] == ids[-1] and not (run_dir / "events.sqlite").exists()
+    assert load_run(run_dir).version == version and load_run(run_dir).users.raw[-1] == "new"
+
+
 def test_update_run_without_event_log_is_a_clear_error(run_dir: Path) -> None:
     with pytest.raises(ModelFileError, match="no event log"):
         update_run(run_dir)
