@@ -38,8 +38,9 @@ class TrainingCurves:
             scalars["valid/ndcg@10"] = record.valid
         if record.lr is not None:
             scalars["train/learning_rate"] = record.lr
-        if record.seconds > 0 and record.examples:
-            scalars["train/examples_per_second"] = record.examples / record.seconds
+        training = record.seconds - record.valid_seconds
+        if training > 0 and record.examples:
+            scalars["train/examples_per_second"] = record.examples / training  # validation time left out
         for tag, value in scalars.items():
             self._writer.add_scalar(tag, float(value), self.step)
         self._writer.flush()

@@ -81,41 +81,49 @@ def full_softmax(x: LossInputs) -> Tensor:
 @register_loss("sampled", negatives="shared")
 def sampled_softmax(x: LossInputs) -> Tensor:
     """Softmax over the target plus K shared negatives, each negative's logit corrected by -log(K Q(j)), so the
-    sum over samples estimates the full partition function without popularity bias (big catalogues)."""
+    sum over samples estimates the full partition function without popularity bias (big catalogues). PAD rows
+    are scored and masked out of the mean rather than dropped: a fixed row count keeps GEMM shapes few."""
     assert x.negatives is not None and x.log_q is not None, "sampled softmax needs shared negatives"
     keep = x.targets >= 0
-    h, y = x.hidden[keep], x.targets[keep]
+    h, y = x.hidden, x.targets.clamp(min=0)
     positive = (h * F.embedding(y, x.table)).sum(-1, keepdim=True)  # [M, 1]
     negative = h @ F.embedding(x.negatives, x.table).T - x.log_q.to(h.dtype)  # [M, K]
     negative = negative.masked_fill(x.negatives[None, :] == y[:, None], float("-inf"))  # accidental hits
     logits = torch.cat([positive, negative], dim=1)
-    return F.cross_entropy(logits.float(), torch.zeros(len(y), dtype=torch.long, device=logits.device))
+    losses = F.cross_entropy(logits.float(), torch.zeros(len(y), dtype=torch.long, device=logits.device),
+                             reduction="none")
+    return masked_mean(losses, keep)
 
 
-def _pair_scores(x: LossInputs) -> tuple[Tensor, Tensor]:
+def masked_mean(values: Tensor, keep: Tensor) -> Tensor:
+    """Mean of `values` over the rows `keep` marks (broadcast over trailing dims); 0 when none is kept."""
+    weights = keep.to(values.dtype).reshape(keep.shape + (1,) * (values.dim() - keep.dim())).expand_as(values)
+    return (values * weights).sum() / weights.sum().clamp(min=1)
+
+
+def _pair_scores(x: LossInputs) -> tuple[Tensor, Tensor, Tensor]:
+    """(positive [M], negative [M, K], keep [M]): PAD rows are scored against item 0 and masked by the caller."""
     assert x.negatives is not None and x.negatives.dim() == 2, "this loss needs per-row negatives [M, K]"
-    h, y, negatives = x.hidden, x.targets, x.negatives
-    if bool((y < 0).any()):  # PAD rows: drop them (most callers pass none)
-        keep = y >= 0
-        h, y, negatives = h[keep], y[keep], negatives[keep]
+    keep = x.targets >= 0
+    h, y = x.hidden, x.targets.clamp(min=0)
     # F.embedding rather than table[index]: its backward accumulates rows far faster on CPU
     positive = (h * F.embedding(y, x.table)).sum(-1)  # [M]
-    negative = torch.einsum("md,mkd->mk", h, F.embedding(negatives, x.table))  # [M, K]
-    return positive, negative
+    negative = torch.einsum("md,mkd->mk", h, F.embedding(x.negatives, x.table))  # [M, K]
+    return positive, negative, keep
 
 
 @register_loss("bpr", negatives="per_row")
 def bpr(x: LossInputs) -> Tensor:
     """BPR (Rendle et al. 2009): mean of -log sigmoid(s+ - s-) over each target's negatives."""
-    positive, negative = _pair_scores(x)
-    return bpr_loss(positive, negative)
+    positive, negative, keep = _pair_scores(x)
+    return masked_mean(-F.logsigmoid(positive[:, None] - negative), keep)
 
 
 @register_loss("bce", negatives="per_row")
 def binary_cross_entropy(x: LossInputs) -> Tensor:
     """The original SASRec loss: the target is a positive, each negative a negative, independent sigmoids."""
-    positive, negative = _pair_scores(x)
-    return -(F.logsigmoid(positive).mean() + F.logsigmoid(-negative).mean())
+    positive, negative, keep = _pair_scores(x)
+    return -(masked_mean(F.logsigmoid(positive), keep) + masked_mean(F.logsigmoid(-negative), keep))
 
 
 def bpr_loss(positive: Tensor, negative: Tensor) -> Tensor:

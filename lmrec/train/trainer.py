@@ -101,7 +101,8 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EpochRecord:
     """One epoch: 1-based index of at most `epochs`, mean training loss, validation score (None if not
-    validated), seconds; the learning rate of its last step and the training examples (batch rows) it saw."""
+    validated), seconds (training and validation; `valid_seconds` of them validating); the learning rate of its
+    last step and the training examples (batch rows) it saw."""
 
     epoch: int
     epochs: int
@@ -110,6 +111,7 @@ class EpochRecord:
     seconds: float
     lr: float | None = None
     examples: int = 0
+    valid_seconds: float = 0.0
 
     def describe(self) -> str:
         """'epoch 3/30 loss 5.1234 valid 0.0812 1.5s': the line a log shows per epoch."""
@@ -206,7 +208,7 @@ class Trainer:
         for epoch in range(1, cfg.epochs + 1):
             tick = time.perf_counter()
             loss, examples = self._epoch(module, batches(rng), loss_fn, optimizer, precision, epoch)
-            score = None
+            score, validating = None, time.perf_counter()
             if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
                 module.eval()
                 score = float(validate())
@@ -216,7 +218,7 @@ class Trainer:
                 else:
                     waited += 1
             record = EpochRecord(epoch, cfg.epochs, loss, score, time.perf_counter() - tick,
-                                 float(optimizer.param_groups[0]["lr"]), examples)
+                                 float(optimizer.param_groups[0]["lr"]), examples, time.perf_counter() - validating)
             fit_log.epochs.append(record)
             if self.progress is not None:
                 self.progress(record)

@@ -267,11 +267,7 @@ class SequentialRecommender(TorchRecommender, DotProductScoring, GrowableCatalog
                 hidden, table = prior_fixed(hidden, table, self.config.dim)
             if batch.shown is not None and shown_weight > 0:
                 extra = extra + shown_weight * impression_loss(hidden, table, batch.targets, batch.shown)
-            if spec.negatives == "none":
-                h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
-            else:
-                keep = batch.targets >= 0
-                h, y = hidden[keep], batch.targets[keep]
+            h, y = valid_positions(hidden, batch.targets)  # [M', D], [M'] (M' rounded up, PAD rows ignored)
             negatives, log_q = sampler(y)
             return spec(LossInputs(h, y, table, negatives, log_q)) + extra
 

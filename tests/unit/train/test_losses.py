@@ -51,3 +51,22 @@ def test_sampler_draws_what_each_loss_declares():
     per_row, none = NegativeSampler(get_loss("bpr"), counts, 4)(torch.tensor([0, 1, 2]))
     assert per_row.shape == (3, 4) and none is None
     assert NegativeSampler(get_loss("ce"), counts, 4)(torch.tensor([0])) == (None, None)
+
+
+@pytest.mark.parametrize("name", ["sampled", "bpr", "bce"])
+def test_padding_rows_change_no_sampling_loss(name):
+    """The sequence models pass PAD rows (rounded-up row counts keep GEMM shapes few): they must not count."""
+    torch.manual_seed(0)
+    hidden, table = torch.randn(5, 4), torch.randn(6, 4)
+    targets = torch.tensor([1, 3, -1, 4, -1])
+    if name == "sampled":
+        negatives, log_q = torch.tensor([0, 2, 5]), torch.full((3,), -0.5)
+        def only(rows):
+            return LossInputs(hidden[rows], targets[rows], table, negatives, log_q)
+    else:
+        negatives, log_q = torch.randint(6, (5, 2)), None
+        def only(rows):
+            return LossInputs(hidden[rows], targets[rows], table, negatives[rows], log_q)
+    loss = get_loss(name)
+    kept = torch.tensor([0, 1, 3])
+    assert float(loss(only(torch.arange(5)))) == pytest.approx(float(loss(only(kept))), rel=1e-6)
