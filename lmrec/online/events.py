@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lmrec.errors import DataError, StorageFullError
 
@@ -75,7 +76,84 @@ def default_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / DEFAULT_NAME
 
 
-class EventLog:
+class ThreadConnections:
+    """What every event log shares: one database connection per thread, all closed by `close()` (from any
+    thread; later calls raise), `append` in terms of `append_once`, use as a context manager."""
+
+    name: str  # the log in messages (a path, a URL without its password)
+    table = "events"  # the events table
+    mark = "?"  # the driver's parameter placeholder
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _thread_connection(self) -> Any:
+        """This thread's open connection (None: open one and `_keep` it)."""
+        if self._closed:
+            raise DataError(f"{self.name}: event log is closed")
+        return getattr(self._local, "db", None)
+
+    def _keep(self, db: Any) -> None:
+        self._local.db = db
+        with self._lock:
+            self._connections.append(db)
+
+    def append_once(self, events: Iterable[Event], *, key: str | None = None) -> tuple[list[int], bool]:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """The rows of one read query."""
+        raise NotImplementedError
+
+    def for_user(self, user_id: str) -> list[Event]:
+        """Every event of one user, oldest first."""
+        rows = self._rows(f"SELECT {COLUMNS} FROM {self.table} WHERE user_id = {self.mark} ORDER BY id",
+                          (str(user_id),))
+        return [event_from_row(row) for row in rows]
+
+    def since(self, event_id: int = 0, *, limit: int | None = None) -> list[Event]:
+        """Events with id > event_id in id order (at most `limit`): the cursor an updater polls with."""
+        query = f"SELECT {COLUMNS} FROM {self.table} WHERE id > {self.mark} ORDER BY id"
+        params: tuple = (int(event_id),)
+        if limit is not None:
+            query += f" LIMIT {self.mark}"
+            params += (int(limit),)
+        return [event_from_row(row) for row in self._rows(query, params)]
+
+    def count(self) -> int:
+        return int(self._rows(f"SELECT COUNT(*) FROM {self.table}")[0][0])
+
+    def last_id(self) -> int:
+        """The highest id stored (0 when empty)."""
+        return int(self._rows(f"SELECT COALESCE(MAX(id), 0) FROM {self.table}")[0][0])
+
+    def append(self, events: Iterable[Event], *, key: str | None = None) -> list[int]:
+        """Store events in one transaction; returns their ids once the commit is durable (all or none).
+
+        With an idempotency `key` a retried append (same key, same events) stores nothing and returns the first
+        append's ids (`append_once` also says which happened); the same key with other events raises `KeyReused`."""
+        return self.append_once(events, key=key)[0]
+
+    def close(self) -> None:
+        """Close every connection this log opened (from any thread); later calls raise."""
+        with self._lock:
+            self._closed = True
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventLog(ThreadConnections):
     """Durable append-only event storage, safe to share between threads (one connection per thread).
 
     Writes are serialised by SQLite itself (one writer at a time, `busy_timeout` waits); WAL lets readers run
@@ -83,13 +161,11 @@ class EventLog:
     """
 
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0) -> None:
+        super().__init__()
         self.path = Path(path)
+        self.name = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout_s = timeout_s
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
         _check_files(self.path)
         try:
             self._connection().executescript(_SCHEMA)  # executescript commits on its own
@@ -101,17 +177,13 @@ class EventLog:
 
     # -- connections -----------------------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise DataError(f"{self.path}: event log is closed")
-        db = getattr(self._local, "db", None)
+        db = self._thread_connection()
         if db is None:
             db = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute(f"PRAGMA busy_timeout={int(self._timeout_s * 1000)}")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
+            self._keep(db)
         return db
 
     @contextmanager
@@ -127,13 +199,6 @@ class EventLog:
             raise
 
     # -- writes ----------------------------------------------------------------------------------------------
-    def append(self, events: Iterable[Event], *, key: str | None = None) -> list[int]:
-        """Store events in one transaction; returns their ids once the commit is on disk (all or none).
-
-        With an idempotency `key` a retried append (same key, same events) stores nothing and returns the first
-        append's ids (`append_once` also says which happened); the same key with other events raises `KeyReused`."""
-        return self.append_once(events, key=key)[0]
-
     def append_once(self, events: Iterable[Event], *, key: str | None = None) -> tuple[list[int], bool]:
         """`append`, and whether the events were stored now (False: a replay of `key`)."""
         now = time.time()
@@ -173,20 +238,8 @@ class EventLog:
         return int(deleted)
 
     # -- reads -----------------------------------------------------------------------------------------------
-    def for_user(self, user_id: str) -> list[Event]:
-        """Every event of one user, oldest first."""
-        cursor = self._connection().execute(
-            f"SELECT {COLUMNS} FROM events WHERE user_id = ? ORDER BY id", (str(user_id),))
-        return [event_from_row(row) for row in cursor]
-
-    def since(self, event_id: int = 0, *, limit: int | None = None) -> list[Event]:
-        """Events with id > event_id in id order (at most `limit`): the cursor an updater polls with."""
-        query = f"SELECT {COLUMNS} FROM events WHERE id > ? ORDER BY id"
-        params: tuple = (int(event_id),)
-        if limit is not None:
-            query += " LIMIT ?"
-            params += (int(limit),)
-        return [event_from_row(row) for row in self._connection().execute(query, params)]
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._connection().execute(sql, params).fetchall()
 
     def by_ids(self, ids: Iterable[int]) -> list[Event]:
         """The events with these ids (those that exist), in id order."""
@@ -198,28 +251,6 @@ class EventLog:
             out += [event_from_row(row) for row in self._connection().execute(
                 f"SELECT {COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id", chunk)]
         return out
-
-    def count(self) -> int:
-        return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])
-
-    def last_id(self) -> int:
-        """The highest id stored (0 when empty)."""
-        return int(self._connection().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
-
-    def close(self) -> None:
-        """Close every connection this log opened (from any thread); later calls raise."""
-        with self._lock:
-            self._closed = True
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-    def __enter__(self) -> EventLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")

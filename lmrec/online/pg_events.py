@@ -15,14 +15,21 @@ reads never wait).
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from lmrec.errors import DataError, StorageFullError, StorageUnavailableError
-from lmrec.online.events import COLUMNS, Event, KeyReused, digest_events, event_from_row, event_row
+from lmrec.online.events import (
+    COLUMNS,
+    Event,
+    KeyReused,
+    ThreadConnections,
+    digest_events,
+    event_from_row,
+    event_row,
+)
 
 APPEND_LOCK = 0x6C6D7265  # the advisory lock key every append takes ("lmre")
 _SCHEMA = [
@@ -49,22 +56,22 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-class PostgresEventLog:
+class PostgresEventLog(ThreadConnections):
     """Durable append-only event storage on a PostgreSQL server; one connection per thread."""
+
+    table = "lmrec_events"
+    mark = "%s"
 
     def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
         try:
             import psycopg
         except ImportError:
             raise DataError("--events-url postgresql://... needs psycopg: pip install 'lmrec[postgres]'") from None
+        super().__init__()
         self._psycopg = psycopg
         self.url = url
         self.name = redact(url)
         self._timeout_s = timeout_s
-        self._local = threading.local()
-        self._connections: list[Any] = []
-        self._lock = threading.Lock()
-        self._closed = False
         with self._transaction() as db:  # replicas starting together must not race on CREATE TABLE
             db.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
             for statement in _SCHEMA:
@@ -72,9 +79,7 @@ class PostgresEventLog:
 
     # -- connections -----------------------------------------------------------------------------------------
     def _connection(self) -> Any:
-        if self._closed:
-            raise DataError(f"{self.name}: event log is closed")
-        db = getattr(self._local, "db", None)
+        db = self._thread_connection()
         if db is not None and db.closed:
             db = None
         if db is None:
@@ -88,9 +93,7 @@ class PostgresEventLog:
                                 field="events_url") from None
             db.execute("SET synchronous_commit = on")  # acknowledged means durable, whatever the server default
             db.execute(f"SET statement_timeout = {int(self._timeout_s * 1000)}")
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
+            self._keep(db)
         return db
 
     @contextmanager
@@ -109,15 +112,11 @@ class PostgresEventLog:
             raise StorageUnavailableError(f"{self.name}: the event log is unreachable ({_first_line(exc)}); "
                                           "nothing was stored") from None
 
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._transaction() as db:
             return db.execute(sql, params).fetchall()
 
     # -- writes ----------------------------------------------------------------------------------------------
-    def append(self, events: Iterable[Event], *, key: str | None = None) -> list[int]:
-        """Store events in one transaction; returns their ids once the commit is durable (all or none)."""
-        return self.append_once(events, key=key)[0]
-
     def append_once(self, events: Iterable[Event], *, key: str | None = None) -> tuple[list[int], bool]:
         """`append`, and whether the events were stored now (False: a replay of `key`)."""
         now = time.time()
@@ -158,49 +157,13 @@ class PostgresEventLog:
         return int(deleted)
 
     # -- reads -----------------------------------------------------------------------------------------------
-    def for_user(self, user_id: str) -> list[Event]:
-        """Every event of one user, oldest first."""
-        rows = self._query(f"SELECT {COLUMNS} FROM lmrec_events WHERE user_id = %s ORDER BY id", (str(user_id),))
-        return [event_from_row(row) for row in rows]
-
-    def since(self, event_id: int = 0, *, limit: int | None = None) -> list[Event]:
-        """Events with id > event_id in id order (at most `limit`): the cursor an updater polls with."""
-        query = f"SELECT {COLUMNS} FROM lmrec_events WHERE id > %s ORDER BY id"
-        params: tuple = (int(event_id),)
-        if limit is not None:
-            query += " LIMIT %s"
-            params += (int(limit),)
-        return [event_from_row(row) for row in self._query(query, params)]
-
     def by_ids(self, ids: Iterable[int]) -> list[Event]:
         """The events with these ids (those that exist), in id order."""
         wanted = sorted({int(i) for i in ids})
         if not wanted:
             return []
-        rows = self._query(f"SELECT {COLUMNS} FROM lmrec_events WHERE id = ANY(%s) ORDER BY id", (wanted,))
+        rows = self._rows(f"SELECT {COLUMNS} FROM lmrec_events WHERE id = ANY(%s) ORDER BY id", (wanted,))
         return [event_from_row(row) for row in rows]
-
-    def count(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM lmrec_events")[0][0])
-
-    def last_id(self) -> int:
-        """The highest id stored (0 when empty)."""
-        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM lmrec_events")[0][0])
-
-    def close(self) -> None:
-        """Close every connection this log opened (from any thread); later calls raise."""
-        with self._lock:
-            self._closed = True
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-    def __enter__(self) -> PostgresEventLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _first_line(exc: BaseException) -> str:
