@@ -28,6 +28,15 @@ class TensorBatch:
                  for f in dataclasses.fields(self)}
         return dataclasses.replace(self, **moved)  # type: ignore[type-var]
 
+    def rows(self: B, part: int, parts: int) -> B:
+        """Share `part` of `parts` of the rows (contiguous, sizes differing by at most one): one data-parallel
+        worker's slice of the batch."""
+        n = len(self)  # type: ignore[arg-type]
+        start, stop = n * part // parts, n * (part + 1) // parts
+        sliced = {f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[start:stop]
+                  for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **sliced)  # type: ignore[type-var]
+
 
 @dataclass(frozen=True)
 class SequenceBatch(TensorBatch):

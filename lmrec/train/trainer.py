@@ -30,6 +30,7 @@ from torch import nn
 from lmrec.device import CPU, autocast, resolve_precision
 from lmrec.errors import ConfigError
 from lmrec.train.batches import Batch
+from lmrec.train.parallel import DataParallel
 
 log = logging.getLogger(__name__)
 
@@ -201,17 +202,21 @@ class Trainer:
     def _loop(self, module: nn.Module, batches: BatchSource, loss_fn: LossFn, validate: Callable[[], float] | None,
               rng: np.random.Generator) -> FitLog:
         cfg = self.config
+        parallel = DataParallel()  # a no-op outside a torch.distributed group (lmrec.train.parallel)
+        parallel.sync_parameters(module)
         optimizer = make_optimizer(module, cfg)
         precision = resolve_precision(cfg.precision, self.device)
         fit_log, best_state, waited = FitLog(), None, 0
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             tick = time.perf_counter()
-            loss, examples = self._epoch(module, batches(rng), loss_fn, optimizer, precision, epoch)
+            loss, examples = self._epoch(module, parallel.shard(batches(rng)), loss_fn, optimizer, precision, epoch,
+                                         parallel)
+            loss = parallel.mean(loss)
             score, validating = None, time.perf_counter()
             if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
                 module.eval()
-                score = float(validate())
+                score = parallel.leader_value(validate)
                 if fit_log.best_valid is None or score > fit_log.best_valid:
                     fit_log.best_valid, fit_log.best_epoch, waited = score, epoch, 0
                     best_state = copy.deepcopy(module.state_dict())
@@ -229,7 +234,8 @@ class Trainer:
             if validate is not None and waited > cfg.patience:
                 fit_log.stop_reason = "early stopping"
                 break
-            if cfg.max_seconds is not None and time.perf_counter() - start >= cfg.max_seconds:
+            if cfg.max_seconds is not None and parallel.leader_value(
+                    lambda: time.perf_counter() - start >= cfg.max_seconds):  # the same decision on every worker
                 fit_log.stop_reason = "max_seconds"
                 break
         if best_state is not None:
@@ -239,8 +245,10 @@ class Trainer:
         return fit_log
 
     def _epoch(self, module: nn.Module, batches: Iterable[Batch], loss_fn: LossFn,
-               optimizer: torch.optim.Optimizer, precision: str, epoch: int) -> tuple[float, int]:
-        """(mean batch loss, training examples seen)."""
+               optimizer: torch.optim.Optimizer, precision: str, epoch: int,
+               parallel: DataParallel | None = None) -> tuple[float, int]:
+        """(mean batch loss, training examples this worker saw)."""
+        parallel = parallel or DataParallel()
         module.train()
         total, count, examples = 0.0, 0, 0
         optimizer.zero_grad(set_to_none=True)
@@ -250,12 +258,14 @@ class Trainer:
                 loss = self._hooked_loss(step, loss_fn)
             loss.float().backward()
             if all([hook.should_step(step) for hook in self.hooks]):  # every hook sees every step
+                parallel.average_gradients(p for group in optimizer.param_groups for p in group["params"])
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             total += float(loss.detach())
             count += 1
             examples += len(batch)
         if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
+            parallel.average_gradients(p for group in optimizer.param_groups for p in group["params"])
             optimizer.step()  # the last, partial accumulation
             optimizer.zero_grad(set_to_none=True)
         return total / max(count, 1), examples
