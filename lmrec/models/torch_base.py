@@ -21,6 +21,7 @@ class TorchRecommender(BaseRecommender):
     """Subclasses build `module_` in `fit` and call `_train`; `to(device)` moves it (and where it trains)."""
 
     adversarial_training: ClassVar[bool] = False  # declares support for TrainConfig.adversarial
+    data_parallel_training: ClassVar[bool] = True  # trains through the Trainer: `lmrec fit --workers` can split it
 
     def __init__(self, config: Any = None, *, name: str | None = None) -> None:
         super().__init__(config, name=name)

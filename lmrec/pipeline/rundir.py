@@ -17,6 +17,8 @@ RUN_DIR layout (every file written atomically):
   update_state.json  {"version", "last_event_id", "updates", "carried_event_ids", ...}: which `lmrec update`
                      version is current, the event cursor, events kept aside for items the model does not know
   versions/<v>/      model/ + ids.json + history.npz + update.json of each committed update
+  ray/               `lmrec fit --workers N`: Ray Train's storage (worker 0's checkpoint, the workers' results),
+                     written before the run's own files
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from lmrec.errors import ModelFileError
 from lmrec.io import atomic_write_json
 
 REQUIRED = ("config.yaml", "ids.json", "split.npz", "history.npz", "meta.json", "model")
+TRAINING_STORAGE = "ray"  # what a distributed fit writes into RUN_DIR before the run itself
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -154,6 +157,11 @@ class RunDir:
             raise ModelFileError(f"simulations/{name}/{plot}: no such plot")
         return path
 
+    @property
+    def training_storage(self) -> Path:
+        """ray/: where `lmrec fit --workers` keeps Ray Train's checkpoints (lmrec/pipeline/distributed.py)."""
+        return self.root / TRAINING_STORAGE
+
     # -- what serving and updates write ----------------------------------------------------------------------
     @property
     def events(self) -> Path:
@@ -214,8 +222,8 @@ class RunDir:
         root = self.root
         if root.exists() and not root.is_dir():
             raise ModelFileError(f"{root}: exists and is not a directory")
-        if not root.is_dir() or not any(root.iterdir()):
-            return
+        if not root.is_dir() or not any(p.name != TRAINING_STORAGE for p in root.iterdir()):
+            return  # new, empty, or holding only what this fit's distributed training wrote
         if not any((root / name).exists() for name in REQUIRED):  # a run, or one a crash cut short
             raise ModelFileError(f"{root}: is a non-empty directory but not an lmrec run; give --out a new or "
                                  "empty directory")

@@ -17,6 +17,20 @@ OCEAN = [f"item{i:02d}" for i in range(20, 40)]
 
 def two_groups() -> Dataset:
     """Two taste groups over 40 items; item text and a `genre` field say which group an item belongs to."""
+    inter, items = two_groups_frames()
+    return from_dataframes(inter, items, name="toy", categorical=("genre",))
+
+
+def write_two_groups(folder: Path) -> tuple[Path, Path]:
+    """`two_groups` as files (interactions.csv, items.csv) for the CLI."""
+    inter, items = two_groups_frames()
+    folder.mkdir(parents=True, exist_ok=True)
+    inter.to_csv(folder / "interactions.csv", index=False)
+    items.to_csv(folder / "items.csv", index=False)
+    return folder / "interactions.csv", folder / "items.csv"
+
+
+def two_groups_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(0)
     rows = []
     for u in range(80):
@@ -28,7 +42,7 @@ def two_groups() -> Dataset:
     items = pd.DataFrame({"item_id": [f"item{i:02d}" for i in range(40)],
                           "title": [f"{words[i // 20]} number {i}" for i in range(40)],
                           "genre": ["fruit|food" if i < 20 else "ocean" for i in range(40)]})
-    return from_dataframes(inter, items, name="toy", categorical=("genre",))
+    return inter, items
 
 
 def fit_toy_run(dataset: Dataset, out: Path, model: dict) -> Path:
