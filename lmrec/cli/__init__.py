@@ -13,6 +13,7 @@ from lmrec.cli.cold_start import cold_start
 from lmrec.cli.compare import compare
 from lmrec.cli.data import data_drift, data_images, data_info
 from lmrec.cli.distill import distill
+from lmrec.cli.encode import encode
 from lmrec.cli.evaluate import evaluate
 from lmrec.cli.fit import fit
 from lmrec.cli.forget import forget
@@ -39,7 +40,7 @@ data_app.command("info")(data_info)
 data_app.command("drift")(data_drift)
 data_app.command("images")(data_images)
 for verb in (fit, evaluate, recommend, update, forget, compare, models, benchmark, serve, pretrain, prequential,
-             tune, synth):
+             tune, synth, encode):
     app.command()(verb)
 app.command("zero-shot")(zero_shot)
 app.command("cold-start")(cold_start)

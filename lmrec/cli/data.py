@@ -81,8 +81,9 @@ def data_images(
 ) -> None:
     """Encode item images with a local CLIP image tower into a vectors file for `--set model.item_vectors=FILE`."""
     from lmrec.data.readers import read_items
+    from lmrec.data.vectors import write_item_vectors
     from lmrec.errors import ConfigError
-    from lmrec.text.images import ClipImageEncoder, find_images, write_vectors
+    from lmrec.text.images import ClipImageEncoder, find_images
 
     if image_col and items is None:
         raise ConfigError("--image-col names a column of the items file: give --items FILE too")
@@ -108,7 +109,7 @@ def data_images(
             report("images", done[0], len(ids))
 
         vectors = encoder.encode([found[i] for i in ids], progress=step)
-    write_vectors(out_file, ids, vectors)
+    write_item_vectors(out_file, ids, vectors)
     missing = f"; {len(wanted) - len(ids)} of {len(wanted)} items have no image" if wanted is not None else ""
     out.print(f"wrote {len(ids)} image vectors of dimension {vectors.shape[1]} to {out_file}{missing}",
               soft_wrap=True, highlight=False, markup=False)

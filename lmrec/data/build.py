@@ -139,6 +139,14 @@ def _parse_values(frame: pd.DataFrame, source: str, line_offset: int) -> np.ndar
     return values.to_numpy(np.float32)
 
 
+def catalog_from_items(items: pd.DataFrame, source: str) -> Catalog:
+    """A catalogue of an items file alone (no interactions), in the file's row order: what `lmrec encode`
+    encodes. Text fields as `build_dataset` guesses them."""
+    frame = _clean_items(items, source)
+    frame.index.name = "item_id"
+    return Catalog(frame.reset_index(drop=False), tuple(guess_text_fields(frame)))
+
+
 def _clean_items(items: pd.DataFrame, source: str) -> pd.DataFrame:
     if "item_id" not in items.columns:
         raise DataError(f"items need an 'item_id' column; found {list(items.columns)}", source=source)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data.types import IdMap
-from lmrec.errors import DataError
+from lmrec.errors import ConfigError, DataError
+from lmrec.io import atomic_write
 
 log = logging.getLogger(__name__)
 MAX_DIM = 65_536
@@ -81,3 +82,17 @@ def _load(path: Path) -> tuple[list[str], np.ndarray]:
         return ids, matrix
     numbers = frame.drop(columns="item_id").apply(pd.to_numeric, errors="coerce")
     return ids, numbers.to_numpy(np.float32)
+
+
+def write_item_vectors(path: str | Path, ids: list[str], vectors: np.ndarray) -> Path:
+    """The `.npz` that `model.item_vectors=` reads (arrays `ids`, `vectors`), written atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise ConfigError(f"{path}: item vectors are written as .npz (arrays ids, vectors)")
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy does not append a second .npz to the name
+            np.savez(handle, ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float32))
+
+    atomic_write(path, write)
+    return path

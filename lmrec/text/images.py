@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from lmrec.errors import ConfigError, DataError
-from lmrec.io import atomic_write
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
@@ -124,17 +123,3 @@ def _read_image(file: Path):
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise DataError(f"not a readable image ({type(exc).__name__})", source=str(file)) from None
-
-
-def write_vectors(path: str | Path, ids: list[str], vectors: np.ndarray) -> Path:
-    """The `.npz` that `model.item_vectors=` reads (arrays `ids`, `vectors`), written atomically."""
-    path = Path(path)
-    if path.suffix.lower() != ".npz":
-        raise ConfigError(f"{path}: image vectors are written as .npz")
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # a handle, so numpy does not append a second .npz to the name
-            np.savez(handle, ids=np.asarray(ids, dtype=str), vectors=vectors.astype(np.float32))
-
-    atomic_write(path, write)
-    return path
