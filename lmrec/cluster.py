@@ -30,6 +30,8 @@ def ray_session(address: str | None = None, *, cpus: int = 1) -> Iterator[Any]:
     """`ray`, initialised: connected to `address`, else a local instance with at least `cpus` CPUs (more workers
     than cores oversubscribe them); an instance already running in this process is reused as it is."""
     ray = require_ray()
+    if address:
+        check_reachable(address)
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     started = False
     if not ray.is_initialized():
@@ -50,6 +52,25 @@ def ray_session(address: str | None = None, *, cpus: int = 1) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """ConfigError unless something listens at a HOST:PORT address (Ray itself would retry for minutes);
+    `auto`, `local` and `ray://` addresses are left to Ray."""
+    import socket
+
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address!r}: expected HOST:PORT (what `ray start --head` prints), auto "
+                          "or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
+                          "one with `ray start --head`") from None
 
 
 def quiet_data_progress(ray: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from lmrec.cluster import ray_session, require_ray
+from lmrec.cluster import check_reachable, ray_session, require_ray
 from lmrec.data.config import load_data
 from lmrec.data.split import make_split
 from lmrec.data.types import Dataset
@@ -56,6 +56,8 @@ def fit_distributed(config: RunConfig, run_dir: str | Path, *, workers: int, add
         raise ConfigError(f"--workers {workers}: must be at least 1")
     check_data_parallel(config)
     require_ray()
+    if address:
+        check_reachable(address)  # before loading any data
     from ray.train import RunConfig as RayRunConfig
     from ray.train import ScalingConfig
     from ray.train.torch import TorchTrainer

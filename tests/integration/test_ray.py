@@ -73,3 +73,13 @@ def test_what_cannot_be_split_is_one_line(toy_files, tmp_path) -> None:
     result = CliRunner().invoke(app, ["fit", "--interactions", str(inter), "-m", "sasrec", "-o",
                                       str(tmp_path / "run"), "--ray-address", "127.0.0.1:1"])
     assert result.exit_code == 2 and "--ray-address needs --workers" in result.output
+
+
+@pytest.mark.parametrize("address, says", [("127.0.0.1:1", "no Ray cluster answers there"),
+                                           ("nonsense", "expected HOST:PORT")])
+def test_a_cluster_that_cannot_be_reached_is_one_line_at_once(toy_files, tmp_path, address, says) -> None:
+    inter, items = toy_files
+    for verb in (["fit", "--interactions", str(inter), "-m", "sasrec", "-o", str(tmp_path / "run")],
+                 ["encode", "--items", str(items), "--out", str(tmp_path / "v.npz")]):
+        result = CliRunner().invoke(app, [*verb, "--workers", "2", "--ray-address", address])
+        assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
