@@ -39,6 +39,10 @@ def update(
     given = {"epochs": epochs, "replay_ratio": replay_ratio, "lr": lr, "impression_weight": impression_weight,
              "freeze_text": not update_lm, "text_lr_scale": lm_lr_scale}
     config = UpdateConfig(**{key: value for key, value in given.items() if value is not None})
+    if events is not None and events_url is not None:
+        from lmrec.errors import ConfigError
+
+        raise ConfigError("give --events FILE or --events-url URL, not both")
     layout = RunDir(run_dir)
     before = layout.update_state()
     version = update_run(run_dir, checked_events_url(events_url) or events, config=config)

@@ -210,5 +210,9 @@ def test_cli_prequential_and_update(tmp_path) -> None:
     assert result.exit_code == 0 and "1 impressions, 0 used as negatives" in said, said  # EASE refits: no negatives
     result = runner.invoke(app, ["update", str(out), "--impression-weight", "-1"])
     assert result.exit_code != 0 and "impression-weight" in result.output
+    for bad, says in ((["--events", str(out / "events.sqlite"), "--events-url", "postgresql://h/db"], "not both"),
+                      (["--events-url", "sqlite:///x"], "expected postgresql://")):
+        result = runner.invoke(app, ["update", str(out), *bad])
+        assert result.exit_code == 2 and says in result.output, result.output
     result = runner.invoke(app, ["recommend", str(out), "--user", "someone-new", "-k", "3", "--json"])
     assert result.exit_code == 0, result.output
