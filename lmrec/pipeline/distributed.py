@@ -76,10 +76,14 @@ def fit_distributed(config: RunConfig, run_dir: str | Path, *, workers: int, add
                                          resources_per_worker={"CPU": threads}),
             run_config=RayRunConfig(name="fit", storage_path=str(storage)))
         fit_start = time.perf_counter()
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except (ray.train.TrainingFailedError, ray.exceptions.RayError) as exc:  # a worker's error, wrapped
+            raise ConfigError(f"Ray Train failed: {_first_line(exc)} (the workers' log above has the cause)"
+                              ) from None
         fit_seconds = time.perf_counter() - fit_start
     if result.error is not None or result.checkpoint is None:
-        raise ConfigError(f"Ray Train failed: {str(result.error).splitlines()[0] if result.error else 'no model'}")
+        raise ConfigError(f"Ray Train failed: {_first_line(result.error) if result.error else 'no model came back'}")
     with result.checkpoint.as_directory() as folder:
         model = load_model(Path(folder) / "model")
     model.fit_log_ = result.metrics.get("fit_log")  # worker 0's epochs: what meta.json reports as the fit
@@ -142,3 +146,8 @@ def _print_epochs(name: str):  # noqa: ANN202 - a Progress
               flush=True)
 
     return report
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

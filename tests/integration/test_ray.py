@@ -83,3 +83,13 @@ def test_a_cluster_that_cannot_be_reached_is_one_line_at_once(toy_files, tmp_pat
                  ["encode", "--items", str(items), "--out", str(tmp_path / "v.npz")]):
         result = CliRunner().invoke(app, [*verb, "--workers", "2", "--ray-address", address])
         assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+
+
+def test_a_failing_worker_is_one_line(local_ray, toy_files, tmp_path) -> None:
+    inter, _ = toy_files
+    blocker = tmp_path / "curves"
+    blocker.write_text("a file where worker 0 must write its training curves")
+    result = CliRunner().invoke(app, ["fit", "--interactions", str(inter), "-m", "sasrec", "-o",
+                                      str(tmp_path / "run"), "--workers", "2", "--set", "model.dim=16",
+                                      "--set", "model.train.epochs=1", "--tensorboard", str(blocker)])
+    assert result.exit_code == 2 and "error: Ray Train failed" in result.output  # (Ray forwards the worker's log)
