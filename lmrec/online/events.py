@@ -82,6 +82,7 @@ class ThreadConnections:
 
     name: str  # the log in messages (a path, a URL without its password)
     table = "events"  # the events table
+    idempotency = "idempotency"  # the idempotency keys' table
     mark = "?"  # the driver's parameter placeholder
 
     def __init__(self) -> None:
@@ -107,6 +108,27 @@ class ThreadConnections:
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
         """The rows of one read query."""
         raise NotImplementedError
+
+    def _replayed(self, db: Any, key: str | None, digest: str) -> list[int] | None:
+        """Inside an append's transaction: the ids a first append with `key` stored (None: no such key, or no
+        key); KeyReused when that append held other events."""
+        if key is None:
+            return None
+        m = self.mark
+        found = db.execute(f"SELECT first_id, count, digest FROM {self.idempotency} WHERE key = {m}",
+                           (key,)).fetchone()
+        if found is None:
+            return None
+        if found[2] != digest:
+            raise KeyReused("this key was used before with different events", field="Idempotency-Key")
+        return list(range(found[0], found[0] + found[1]))
+
+    def _remember(self, db: Any, key: str | None, ids: list[int], digest: str, now: float) -> None:
+        """Inside an append's transaction: record `key` for the ids just stored."""
+        if key is not None:
+            m = self.mark
+            db.execute(f"INSERT INTO {self.idempotency} (key, first_id, count, digest, received_at) "
+                       f"VALUES ({m}, {m}, {m}, {m}, {m})", (key, ids[0], len(ids), digest, now))
 
     def for_user(self, user_id: str) -> list[Event]:
         """Every event of one user, oldest first."""
@@ -208,12 +230,9 @@ class EventLog(ThreadConnections):
             return [], False
         digest = digest_events(events) if key is not None else ""
         with _storage_errors(self.path), self._transaction() as db:
-            if key is not None:
-                found = db.execute("SELECT first_id, count, digest FROM idempotency WHERE key = ?", (key,)).fetchone()
-                if found is not None:
-                    if found[2] != digest:
-                        raise KeyReused("this key was used before with different events", field="Idempotency-Key")
-                    return list(range(found[0], found[0] + found[1])), False
+            replayed = self._replayed(db, key, digest)
+            if replayed is not None:
+                return replayed, False
             first = None
             for row in rows:
                 cursor = db.execute(
@@ -221,9 +240,7 @@ class EventLog(ThreadConnections):
                     "VALUES (?, ?, ?, ?, ?, ?)", row)
                 first = cursor.lastrowid if first is None else first
             last = cursor.lastrowid
-            if key is not None:
-                db.execute("INSERT INTO idempotency (key, first_id, count, digest, received_at) VALUES (?, ?, ?, ?, ?)",
-                           (key, first, len(rows), digest, now))
+            self._remember(db, key, list(range(first, last + 1)), digest, now)
         assert first is not None and last - first + 1 == len(rows)  # one writer inside the transaction
         return list(range(first, last + 1)), True
 

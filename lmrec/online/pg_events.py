@@ -24,7 +24,6 @@ from lmrec.errors import DataError, StorageFullError, StorageUnavailableError
 from lmrec.online.events import (
     COLUMNS,
     Event,
-    KeyReused,
     ThreadConnections,
     digest_events,
     event_from_row,
@@ -60,6 +59,7 @@ class PostgresEventLog(ThreadConnections):
     """Durable append-only event storage on a PostgreSQL server; one connection per thread."""
 
     table = "lmrec_events"
+    idempotency = "lmrec_idempotency"
     mark = "%s"
 
     def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
@@ -128,22 +128,16 @@ class PostgresEventLog(ThreadConnections):
         columns = list(zip(*rows, strict=True))
         with self._transaction() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
-            if key is not None:
-                found = db.execute("SELECT first_id, count, digest FROM lmrec_idempotency WHERE key = %s",
-                                   (key,)).fetchone()
-                if found is not None:
-                    if found[2] != digest:
-                        raise KeyReused("this key was used before with different events", field="Idempotency-Key")
-                    return list(range(found[0], found[0] + found[1])), False
+            replayed = self._replayed(db, key, digest)
+            if replayed is not None:
+                return replayed, False
             ids = [row[0] for row in db.execute(
                 "INSERT INTO lmrec_events (user_id, item_id, timestamp, event_type, value, received_at) "
                 "SELECT u, i, t, e, v, r FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], "
                 "%s::float8[], %s::float8[]) WITH ORDINALITY AS x(u, i, t, e, v, r, n) ORDER BY n RETURNING id",
                 tuple(list(c) for c in columns)).fetchall()]
             ids.sort()
-            if key is not None:
-                db.execute("INSERT INTO lmrec_idempotency (key, first_id, count, digest, received_at) "
-                           "VALUES (%s, %s, %s, %s, %s)", (key, ids[0], len(ids), digest, now))
+            self._remember(db, key, ids, digest, now)
         assert ids[-1] - ids[0] + 1 == len(ids)  # one writer at a time: the ids of a batch are consecutive
         return ids, True
 

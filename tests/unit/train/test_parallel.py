@@ -3,6 +3,7 @@ other and as one process that saw whole batches; worker 0's validation decides f
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lmrec.train.batches import TensorBatch
@@ -48,8 +50,9 @@ def train(out: Path | None = None) -> tuple[dict, list]:
     loss = lambda m, b: ((m(b.x).squeeze(-1) - b.y) ** 2).mean()  # noqa: E731
     log = Trainer(TrainConfig(epochs=4, lr=0.05, patience=10)).fit(module, batches, loss, validate=validate)
     state = {k: v.clone() for k, v in module.state_dict().items()}
-    if out is not None:
-        torch.save({"state": state, "valid": [e.valid for e in log.epochs], "calls": len(calls)}, out)
+    if out is not None:  # safetensors + JSON: nothing a test reads back is unpickled
+        save_file({k: v.contiguous() for k, v in state.items()}, out.with_suffix(".safetensors"))
+        out.with_suffix(".json").write_text(json.dumps({"valid": [e.valid for e in log.epochs], "calls": len(calls)}))
     return state, [e.valid for e in log.epochs]
 
 
@@ -57,7 +60,7 @@ def worker(rank: int, port: int, folder: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     torch.manual_seed(100 + rank)  # different initial weights per worker: the leader's must win
     try:
-        train(Path(folder) / f"rank{rank}.pt")
+        train(Path(folder) / f"rank{rank}")
     finally:
         dist.destroy_process_group()
 
@@ -67,7 +70,8 @@ def test_two_workers_match_one_process(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(worker, args=(port, str(tmp_path)), nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    ranks = [{"state": load_file(tmp_path / f"rank{r}.safetensors"),
+              **json.loads((tmp_path / f"rank{r}.json").read_text())} for r in range(2)]
     single, single_valid = train()
     for found in ranks:
         for key, value in single.items():
