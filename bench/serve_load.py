@@ -196,7 +196,7 @@ def profile(run: Path, bodies: list[bytes], reps: int, faiss_min_items: int | No
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp())
     served = Path(shutil.copytree(run, work / run.name))
-    config = ServeConfig(token=TOKEN, faiss_index=faiss_index, **({} if faiss_min_items is None else
+    config = ServeConfig(token=TOKEN, faiss_index=faiss_index, user_cache=0, **({} if faiss_min_items is None else
                                                                    {"faiss_min_items": faiss_min_items}))
     app = create_app(served, config)
     state = app.state.serving
@@ -269,22 +269,26 @@ def cpu_name() -> str:
     return platform.processor() or "?"
 
 
-def score_counters(port: int) -> tuple[float, float]:
-    """(model calls, requests answered by them) from /metrics: requests per call is the coalescing factor."""
+def score_counters(port: int) -> tuple[float, float, float, float]:
+    """(model calls, requests answered by them, user-state cache hits, misses) from /metrics: requests per call
+    is the coalescing factor."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
-    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("lmrec_score_"))
-    return float(values.get("lmrec_score_calls_total", 0)), float(values.get("lmrec_score_requests_total", 0))
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                  if line.startswith(("lmrec_score_", "lmrec_user_cache_")))
+    return tuple(float(values.get(f"lmrec_{name}_total", 0))  # type: ignore[return-value]
+                 for name in ("score_calls", "score_requests", "user_cache_hits", "user_cache_misses"))
 
 
 def table(rows: list[dict]) -> list[str]:
     lines = ["| catalogue | retrieval | concurrency | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | "
-             "requests per model call |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "requests per model call | user states from cache |", "|---|---|" + "---:|" * 10]
     for r in rows:
         lines.append(f"| {r['name']} | {r['retrieval']} | {r['concurrency']} | {r['requests']} | {r['req_s']:.0f} | "
                      f"{r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
-                     f"{r['errors']} | {'-' if r['per_call'] is None else format(r['per_call'], '.2f')} |")
+                     f"{r['errors']} | {'-' if r['per_call'] is None else format(r['per_call'], '.2f')} | "
+                     f"{'-' if r.get('cached') is None else format(r['cached'], '.0%')} |")
     return lines
 
 
@@ -300,6 +304,8 @@ def main() -> None:
                         help="extra (lower) concurrencies to run first, comma-separated")
     parser.add_argument("--no-coalesce-run", action="store_true",
                         help="also serve the ml-100k run with --coalesce 1 (one model call per request)")
+    parser.add_argument("--no-user-cache-run", action="store_true",
+                        help="also serve every run with --user-cache 0 (each request runs the net)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--synthetic-items", type=int, default=100_000, help="0 skips the synthetic catalogue")
     parser.add_argument("--synthetic-users", type=int, default=25_000)
@@ -323,6 +329,8 @@ def main() -> None:
         scenarios.append((name, synthetic, ["--faiss-index", args.synthetic_index]))
         if args.compare_exact:
             scenarios.append((name, synthetic, ["--faiss-min-items", str(10**9)]))  # exact scoring
+    if args.no_user_cache_run:
+        scenarios += [(name, source, [*extra, "--user-cache", "0"]) for name, source, extra in list(scenarios)]
 
     rows, profiles = [], []
     for name, source, extra in scenarios:
@@ -340,13 +348,15 @@ def main() -> None:
                 result = load(port, bodies, n, concurrency)
                 after = score_counters(port)
                 per_call = (after[1] - before[1]) / (after[0] - before[0]) if after[0] > before[0] else None
-                label = name + (" (--coalesce 1)" if "--coalesce" in extra else "")
+                looked = (after[2] - before[2]) + (after[3] - before[3])
+                label = name + "".join(f" ({flag} {extra[extra.index(flag) + 1]})"
+                                       for flag in ("--coalesce", "--user-cache") if flag in extra)
                 rows.append({"name": label, "retrieval": health.get("retrieval", "?"), "per_call": per_call,
-                             **result.row()})
+                             "cached": (after[2] - before[2]) / looked if looked else None, **result.row()})
                 print(table(rows[-1:])[-1], flush=True)
         finally:
             stop_server(server)
-        if "--coalesce" not in extra:  # the profile scores one request at a time anyway
+        if "--coalesce" not in extra and "--user-cache" not in extra:  # the profile scores one request at a time
             faiss_min = 10**9 if "--faiss-min-items" in extra else None
             index = extra[extra.index("--faiss-index") + 1] if "--faiss-index" in extra else "flat"
             profiles.append((name, health.get("retrieval", "?"),
@@ -365,9 +375,12 @@ def write_report(args, rows, profiles, load_before, load_after) -> None:
              f"{load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}  ",
              "Server: `lmrec serve RUN --no-access-log` (uvicorn, 1 worker, torch 1 thread); client: asyncio "
              "HTTP/1.1 keep-alive, one connection per concurrent slot, on the same machine.  ",
-             f"Requests: POST /recommend {{user_id, k={args.k}}} for random known users (stored history).  ",
+             f"Requests: POST /recommend {{user_id, k={args.k}}} for random known users (stored history); the "
+             "server keeps user states between requests (`--user-cache`, on by default; the last column is the "
+             "share of requests it answered from it; rows marked `--user-cache 0` run the net for every request).  ",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), "", *table(rows), "",
              "## Where the time goes (one request, in-process, median µs)", "",
+             "With the user-state cache off (`user_cache=0`), so the model column is the net's own cost.", "",
              "| catalogue | retrieval | parse+validate | history | model (score+top-k) | response JSON | "
              "whole ASGI app | framework = app − stages |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, retrieval, p in profiles:

@@ -38,6 +38,9 @@ def serve(
              "items; recall in bench/results/ann_recall.md).")] = "flat",
     coalesce: Annotated[int, typer.Option(
         help="Most concurrent /recommend calls scored in one model call (1: one call per request).")] = 64,
+    user_cache: Annotated[int, typer.Option(
+        min=0, help="User states kept between requests (dot-product models): a user whose history has not "
+                    "changed is not run through the net again (0: none).")] = 10_000,
     watch_updates: Annotated[float, typer.Option(
         help="Every this many seconds, serve the version `lmrec update` made current (0: off).")] = 0.0,
     rank_with: Annotated[Path | None, typer.Option("--rank-with", help="A ranking model's run (`-m dcn`, same "
@@ -66,7 +69,8 @@ def serve(
                          allow_unauthenticated_writes=allow_unauthenticated_writes,
                          allow_unauthenticated_reads=allow_unauthenticated_reads, public_recommend=public_recommend,
                          max_k=max_k, torch_threads=threads, faiss_min_items=faiss_min_items,
-                         coalesce=coalesce, faiss_index=faiss_index, watch_updates_s=watch_updates,
+                         coalesce=coalesce, user_cache=user_cache, faiss_index=faiss_index,
+                         watch_updates_s=watch_updates,
                          device=str(resolve_device(device)), rank_with=str(rank_with) if rank_with else None,
                          rank_candidates=rank_candidates, rank_weight=rank_weight,
                          content_filter=str(content_filter) if content_filter else None, explain_lm=explain_lm,

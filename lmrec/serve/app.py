@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,7 +53,7 @@ from lmrec.serve.batching import Batcher
 from lmrec.serve.config import ServeConfig
 from lmrec.serve.index import similar
 from lmrec.serve.metrics import Metrics
-from lmrec.serve.middleware import Guard
+from lmrec.serve.middleware import DirectRoute, Guard
 from lmrec.serve.schemas import (
     UNION_TAGS,
     Events,
@@ -136,7 +137,6 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
     app = FastAPI(title="lmrec", summary="Recommendations from an lmrec run directory.", lifespan=lifespan)
     app.state.serving = state
     app.state.metrics = metrics
-    app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes)
     _install_error_handlers(app)
 
     @app.post("/recommend", response_model=RecommendResponse,
@@ -172,7 +172,7 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
                                                  exclusions=exclusions)
             items, scores = top.items[0], top.scores[0]
         raw = snapshot.items.raw
-        kept = [(i, s) for i, s in zip(items.tolist(), scores.tolist(), strict=True) if i >= 0 and np.isfinite(s)]
+        kept = [(i, s) for i, s in zip(items.tolist(), scores.tolist(), strict=True) if i >= 0 and math.isfinite(s)]
         rows = [{"item_id": raw[i], "score": float(s)} for i, s in kept]
         if body.explain and kept:  # the first MAX_EXPLAINED items of a longer list are explained
             explained = [i for i, _ in kept][:MAX_EXPLAINED]
@@ -317,11 +317,20 @@ def create_app(run_dir: str | Path, config: ServeConfig | None = None, *,
             ("lmrec_score_requests_total", "/recommend requests answered through those calls.", {},
              float(batcher.requests)),
         ]
+        cache = snapshot.user_cache
+        if cache is not None:
+            gauges += [("lmrec_user_cache_hits_total", "User states served from the cache (this model version).", {},
+                        float(cache.hits)),
+                       ("lmrec_user_cache_misses_total", "User states the model computed (this model version).", {},
+                        float(cache.misses))]
         if snapshot.content_filter is not None:
             gauges += [("lmrec_filtered_items", "Items the content filter removes, by rule kind.", {"rule": kind},
                         float(count)) for kind, count in snapshot.content_filter.counts().items()]
         return Response(metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    hot = next(r for r in app.routes if getattr(r, "path", None) == "/recommend")
+    app.add_middleware(DirectRoute, method="POST", route=hot, endpoint=recommend, handlers=app.exception_handlers)
+    app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes)  # outside DirectRoute
     return app
 
 

@@ -40,6 +40,7 @@ class ServeConfig:
     explain_lm: bool = False  # explained requests also get the small LM's sentence for their first item
     content_filter: str | None = None  # content rules (lmrec/ranking/filters.py): removed items are never served
     coalesce: int = 64  # most concurrent /recommend calls scored in one model call (1: one call per request)
+    user_cache: int = 10_000  # user states kept between requests (dot-product models; 0: none), see user_cache.py
     event_log: str | None = None  # a SQLite path or a postgresql:// URL; default RUN_DIR/events.sqlite
     watch_updates_s: float = 0.0  # > 0: look this often for a version `lmrec update` made current, and serve it
     torch_threads: int | None = 1  # set by `lmrec serve`, not by create_app (process-wide)
@@ -51,6 +52,8 @@ class ServeConfig:
         limits = {"max_k": self.max_k, "max_history": self.max_history, "max_batch": self.max_batch,
                   "max_body_bytes": self.max_body_bytes, "mmr_candidates": self.mmr_candidates,
                   "faiss_min_items": self.faiss_min_items, "coalesce": self.coalesce}
+        if isinstance(self.user_cache, bool) or not isinstance(self.user_cache, int) or self.user_cache < 0:
+            raise ConfigError(f"ServeConfig.user_cache={self.user_cache!r} must be an integer >= 0")
         for name, value in limits.items():
             if int(value) < 1:
                 raise ConfigError(f"ServeConfig.{name}={value!r} must be a positive integer")

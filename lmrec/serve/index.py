@@ -19,6 +19,7 @@ import torch
 from lmrec.data.types import Histories
 from lmrec.models.capabilities import DotProductScoring, supports
 from lmrec.ranking import Candidates, Exclusions, Retriever, ScoreRetriever
+from lmrec.ranking.candidates import top_candidates
 from lmrec.ranking.pipeline import drop_excluded
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,25 @@ class FaissRetriever:
         return drop_excluded(found, exclusions, n, histories if exclude_seen else None)
 
 
-def retriever_for(model: Any, index: FaissIndex | None, parts: DotProduct | None) -> Retriever:
-    """FAISS when an index was built for the model, else exact scoring."""
-    exact = ScoreRetriever(model)
+@dataclass(frozen=True, eq=False)
+class DotProductRetriever:
+    """Exact retrieval from a dot-product model's halves, `query(histories) @ table.T` over every item: what
+    `model.score` computes (checked by `dot_product`), with the user vectors free to come from a cache."""
+
+    parts: DotProduct
+
+    def retrieve(self, histories: Histories, n: int, *, exclude_seen: bool, exclusions: Exclusions) -> Candidates:
+        with torch.inference_mode():
+            queries = self.parts.query(histories).float().cpu()
+            scores = queries @ torch.from_numpy(self.parts.table).T
+            return top_candidates(scores, histories, n, exclude_seen=exclude_seen, exclusions=exclusions)
+
+
+def retriever_for(model: Any, index: FaissIndex | None, parts: DotProduct | None, *,
+                  from_parts: bool = False) -> Retriever:
+    """FAISS when an index was built for the model, else exact scoring: by `model.score`, or by the model's
+    dot-product halves when `from_parts` (their user vectors are cached across requests)."""
+    exact = DotProductRetriever(parts) if from_parts and parts is not None else ScoreRetriever(model)
     return exact if index is None or parts is None else FaissRetriever(index, parts, exact)
 
 

@@ -44,6 +44,7 @@ from lmrec.ranking.filters import ContentFilter, FilterRules, load_rules
 from lmrec.serve.catalogue import ItemCatalogue
 from lmrec.serve.config import ServeConfig
 from lmrec.serve.index import DotProduct, FaissIndex, dot_product, padding_invariant, retriever_for
+from lmrec.serve.user_cache import UserStateCache
 
 log = logging.getLogger(__name__)
 STAGE_CACHE = 64  # re-ranking specs whose stages a snapshot keeps
@@ -85,7 +86,17 @@ class Snapshot:
 
     @cached_property
     def parts(self) -> DotProduct | None:
-        return dot_product(self.model)
+        """The model's user-vector / item-table halves (None: not a dot-product model); the user vectors come
+        through this snapshot's `UserStateCache` unless `config.user_cache` is 0."""
+        found = dot_product(self.model)
+        if found is None or self.config.user_cache <= 0:
+            return found
+        return DotProduct(UserStateCache(found.query, self.config.user_cache), found.table)
+
+    @property
+    def user_cache(self) -> UserStateCache | None:
+        query = self.parts.query if self.parts is not None else None
+        return query if isinstance(query, UserStateCache) else None
 
     @cached_property
     def index(self) -> FaissIndex | None:
@@ -105,7 +116,7 @@ class Snapshot:
 
     @cached_property
     def retriever(self) -> Any:
-        return retriever_for(self.model, self.index, self.parts)
+        return retriever_for(self.model, self.index, self.parts, from_parts=self.config.user_cache > 0)
 
     def pipeline(self, stages: tuple[Stage, ...] = ()) -> RankingPipeline:
         """The ranking pipeline over this snapshot's model (FAISS retrieval when indexed)."""

@@ -174,6 +174,35 @@ def test_an_event_changes_the_next_recommendation(ease) -> None:
     assert not set(OCEAN[:6]) & {r["item_id"] for r in after}  # now seen, so excluded
 
 
+def test_cached_user_states_serve_what_the_net_serves_and_never_a_stale_one(fused_run, tmp_path) -> None:
+    """The user-state cache (on by default) answers repeat requests without the net; after an event the user's
+    history is new, so the next answer is the net's for that history, exactly as a service without the cache."""
+    cached = TestClient(create_app(_copy(fused_run, tmp_path / "a"), ServeConfig(token=TOKEN)), headers=AUTH)
+    plain = TestClient(create_app(_copy(fused_run, tmp_path / "b"), ServeConfig(token=TOKEN, user_cache=0)),
+                       headers=AUTH)
+    users = ["user0", "user1", "user7"]
+
+    def lists(client: TestClient) -> list[list[tuple[str, float]]]:
+        out = []
+        for user in users:
+            rows = client.post("/recommend", json={"user_id": user, "k": 10}).json()["items"]
+            out.append([(r["item_id"], round(r["score"], 4)) for r in rows])
+        return out
+
+    before = lists(plain)
+    assert lists(cached) == before == lists(cached)  # the second round comes from the cache
+    metrics = cached.get("/metrics").text
+    assert "lmrec_user_cache_hits_total 3\n" in metrics and "lmrec_user_cache_misses_total 3\n" in metrics
+    assert "lmrec_user_cache" not in plain.get("/metrics").text
+    event = [{"user_id": "user0", "item_id": i} for i in OCEAN[:3]]
+    for client in (cached, plain):
+        assert client.post("/events", json=event).status_code == 201
+    after = lists(plain)
+    assert after[0] != before[0]  # the net's state for user0 moved, so a stale cached state would show
+    assert lists(cached) == after
+    assert "lmrec_user_cache_misses_total 4\n" in cached.get("/metrics").text
+
+
 def test_an_impression_is_logged_but_joins_no_history(ease) -> None:
     stored = ease.get("/users/user1").json()["history"]
     shown = [{"user_id": "user1", "item_id": i, "event_type": "impression"} for i in OCEAN[:2]]
