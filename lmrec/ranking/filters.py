@@ -15,6 +15,9 @@ A rules file (YAML or JSON):
       examples: ["combat knife with sheath", ...] # of harmful content against the catalogue's own items
       threshold: 0.5                              # probability of "harmful" at which an item is removed
       strength: 0.3                               # inverse L2 strength (C); smaller generalises more
+      neighbour_margin: -0.15                     # optional nearest-neighbour test beside it: also remove an item
+                                                  # whose nearest example is at most this much less similar
+                                                  # (cosine) than its nearest harmless catalogue item
 
     rules = load_rules("rules.yaml")
     found = apply_rules(rules, texts, category_sets, encode)   # ContentFilter: keep [N], reasons, counts
@@ -50,6 +53,42 @@ class ClassifierRule:
     threshold: float = 0.5
     strength: float = 0.3
     encoder: dict[str, Any] = field(default_factory=dict)
+    neighbour_margin: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FittedClassifier:
+    """The classifier rule fitted on one catalogue: the linear model, and for the nearest-neighbour test the
+    unit-length vectors of the examples and of the catalogue items the linear model keeps (`harmless`, with
+    their catalogue positions), so items added later are judged against the same catalogue."""
+
+    model: Any
+    examples: np.ndarray
+    harmless: np.ndarray
+    harmless_positions: np.ndarray
+
+    def probability(self, vectors: np.ndarray) -> np.ndarray:
+        """[N] probability that each text vector is harmful, by the linear model."""
+        return self.model.predict_proba(np.asarray(vectors, np.float64))[:, 1]
+
+    def margins(self, vectors: np.ndarray, positions: np.ndarray | None = None, chunk: int = 4096
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """([N] cosine to the nearest example minus cosine to the nearest harmless catalogue item, [N] index of
+        that example). `positions[i]` is item i's own catalogue position (its own vector is never its
+        neighbour); None for items outside the catalogue."""
+        unit = _unit(vectors)
+        to_examples = unit @ self.examples.T
+        nearest = np.full(len(unit), -np.inf)
+        for start in range(0, len(unit), chunk):
+            sims = unit[start : start + chunk] @ self.harmless.T  # [c, H]
+            if positions is not None and len(self.harmless_positions):  # harmless_positions is sorted
+                own = positions[start : start + chunk]
+                cols = np.minimum(np.searchsorted(self.harmless_positions, own), len(self.harmless_positions) - 1)
+                rows = np.flatnonzero(self.harmless_positions[cols] == own)
+                sims[rows, cols[rows]] = -np.inf
+            if sims.shape[1]:
+                nearest[start : start + chunk] = sims.max(axis=1)
+        return to_examples.max(axis=1) - nearest, to_examples.argmax(axis=1)
 
 
 @dataclass(frozen=True)
@@ -103,7 +142,7 @@ class ContentFilter:
     keep: np.ndarray
     reasons: dict[int, str]
     source: str = "rules"
-    classifier: Any = None  # the classifier rule's fitted model, kept to judge items added later
+    classifier: FittedClassifier | None = None  # the classifier rule fitted here, kept to judge later items
 
     @property
     def exclusions(self) -> Exclusions:
@@ -179,8 +218,9 @@ def rules_from_dict(tree: Any, *, source: str = "rules") -> FilterRules:
 def _classifier_rule(tree: Any, source: str) -> ClassifierRule | None:
     if tree is None:
         return None
-    if not isinstance(tree, dict) or set(tree) - {"examples", "threshold", "strength", "encoder"}:
-        raise ConfigError(f"{source}: field 'classifier' takes examples, threshold, strength and encoder")
+    if not isinstance(tree, dict) or set(tree) - {"examples", "threshold", "strength", "encoder", "neighbour_margin"}:
+        raise ConfigError(f"{source}: field 'classifier' takes examples, threshold, strength, encoder and "
+                          "neighbour_margin")
     examples = _strings(tree.get("examples"), "classifier.examples", source)
     if len(examples) < 2:
         raise ConfigError(f"{source}: field 'classifier.examples' needs at least two example texts")
@@ -192,12 +232,18 @@ def _classifier_rule(tree: Any, source: str) -> ClassifierRule | None:
     encoder = tree.get("encoder") or {}
     if not isinstance(encoder, dict):
         raise ConfigError(f"{source}: field 'classifier.encoder' must be a mapping of encoder settings")
-    return ClassifierRule(examples, float(threshold), float(strength), dict(encoder))
+    margin = tree.get("neighbour_margin")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)
+                               or not -2 <= margin <= 2):
+        raise ConfigError(f"{source}: field 'classifier.neighbour_margin' must be a number in [-2, 2]")
+    return ClassifierRule(examples, float(threshold), float(strength), dict(encoder),
+                          None if margin is None else float(margin))
 
 
 def apply_rules(rules: FilterRules, texts: Sequence[str],
                 category_sets: Callable[[str], list[frozenset[str]]] | None = None,
-                encode: Callable[[list[str]], np.ndarray] | None = None, classifier: Any = None) -> ContentFilter:
+                encode: Callable[[list[str]], np.ndarray] | None = None,
+                classifier: FittedClassifier | None = None) -> ContentFilter:
     """Which of the items (`texts[i]` is item i's text) the rules remove, and why. `category_sets(field)` gives
     each item's values of a field (needed by blocked_categories), `encode(texts)` text vectors (similar_to,
     classifier). The classifier rule is fitted on these items unless a `classifier` fitted before is given (items
@@ -228,32 +274,47 @@ def apply_rules(rules: FilterRules, texts: Sequence[str],
         if encode is None:
             raise ConfigError(f"{rules.source}: classifier needs a text encoder")
         vectors = encode(list(texts))
-        if classifier is None:
+        positions = None
+        if classifier is None:  # fitted on these items: each is its own catalogue position
             classifier = fit_classifier(rules.classifier, encode(list(rules.classifier.examples)), vectors)
-        harmful = classifier.predict_proba(vectors)[:, 1]
+            positions = np.arange(n)
+        harmful = classifier.probability(vectors)
         for i in np.flatnonzero(harmful >= rules.classifier.threshold):
             reasons.setdefault(int(i), f"classifier:{harmful[i]:.2f}")
+        if rules.classifier.neighbour_margin is not None:
+            margins, nearest = classifier.margins(vectors, positions)
+            for i in np.flatnonzero(margins >= rules.classifier.neighbour_margin):
+                reasons.setdefault(int(i), f"neighbours:{rules.classifier.examples[nearest[i]][:60]}")
     keep = np.ones(n, bool)
     keep[list(reasons)] = False
     return ContentFilter(keep, reasons, rules.source, classifier)
 
 
-def fit_classifier(rule: ClassifierRule, examples: np.ndarray, items: np.ndarray) -> Any:
+def fit_classifier(rule: ClassifierRule, examples: np.ndarray, items: np.ndarray) -> FittedClassifier:
     """Logistic regression of "harmful" on text vectors: the examples against the catalogue's items, which are
-    taken as harmless (a few harmful ones among thousands barely move it), classes weighted to balance."""
+    taken as harmless (a few harmful ones among thousands barely move it), classes weighted to balance. The
+    nearest-neighbour test compares each item with the items this model keeps, so a cluster of harmful items
+    (a seller's variants of one listing) cannot vouch for each other."""
     from sklearn.linear_model import LogisticRegression
 
     features = np.vstack([examples, items]).astype(np.float64)
     labels = np.r_[np.ones(len(examples)), np.zeros(len(items))]
-    return LogisticRegression(C=rule.strength, class_weight="balanced", max_iter=1000).fit(features, labels)
+    model = LogisticRegression(C=rule.strength, class_weight="balanced", max_iter=1000).fit(features, labels)
+    fitted = FittedClassifier(model, _unit(examples), np.zeros((0, items.shape[1]), np.float32),
+                              np.zeros(0, np.int64))
+    if rule.neighbour_margin is None:
+        return fitted
+    kept = np.flatnonzero(fitted.probability(items) < rule.threshold)
+    return FittedClassifier(model, fitted.examples, _unit(items[kept]), kept)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return a @ b.T
+    return _unit(a) @ _unit(b).T
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, np.float64)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _keyword_regex(keywords: Sequence[str]) -> re.Pattern[str] | None:

@@ -74,3 +74,39 @@ def test_the_classifier_learns_examples_against_the_catalogue_and_judges_later_i
     assert later.keep.tolist() == [False, True] and later.classifier is found.classifier
     with pytest.raises(ConfigError, match="at least two example texts"):
         rules_from_dict({"classifier": {"examples": ["one"]}})
+
+
+def _words(texts: list[str]) -> np.ndarray:
+    """A bag of four words plus a little of everything, so every cosine is defined."""
+    return np.asarray([[w in t.lower() for w in ("knife", "hunting", "paper", "pen")] for t in texts],
+                      np.float64) + 0.05
+
+
+def test_the_neighbour_test_removes_items_nearer_an_example_than_any_harmless_item() -> None:
+    catalogue = ["Paper, white", "Gel pens", "Pen and paper set", "Hunting knife, fixed blade"]
+    linear_off = {"examples": ["combat knife", "hunting knife"], "threshold": 0.99}  # the linear part keeps all
+    plain = apply_rules(rules_from_dict({"classifier": linear_off}), catalogue, encode=_words)
+    assert plain.keep.all()
+    rules = rules_from_dict({"classifier": {**linear_off, "neighbour_margin": 0.0}})
+    found = apply_rules(rules, catalogue, encode=_words)
+    # an item is never its own neighbour: with itself counted, every margin would be below 0
+    assert found.reasons == {3: "neighbours:hunting knife"} and found.counts() == {"neighbours": 1, "total": 1}
+    later = apply_rules(rules, ["Knife", "Pen"], encode=_words, classifier=found.classifier)
+    assert later.keep.tolist() == [False, True]
+
+
+def test_harmful_items_the_linear_model_flags_cannot_vouch_for_each_other() -> None:
+    catalogue = ["Paper, white", "Gel pens", "Pen and paper set", "Knife", "Hunting knife"]
+    rules = rules_from_dict({"classifier": {"examples": ["combat knife", "hunting knife", "knife", "sharp knife"],
+                                            "threshold": 0.6, "strength": 30, "neighbour_margin": 0.5}})
+    found = apply_rules(rules, catalogue, encode=_words)
+    # "Knife" is flagged by the linear model, so it is not the hunting knife's harmless neighbour (with it, the
+    # hunting knife's margin would be about 0.26 and it would stay)
+    assert found.reasons[3].startswith("classifier:") and found.reasons[4] == "neighbours:hunting knife"
+    assert found.classifier.harmless_positions.tolist() == [0, 1, 2, 4]  # what the linear model keeps
+
+
+@pytest.mark.parametrize("margin", ["wide", True, 3])
+def test_a_bad_neighbour_margin_is_one_line(margin) -> None:
+    with pytest.raises(ConfigError, match="'classifier.neighbour_margin' must be a number in"):
+        rules_from_dict({"classifier": {"examples": ["a", "b"], "neighbour_margin": margin}})
