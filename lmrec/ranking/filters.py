@@ -18,6 +18,9 @@ A rules file (YAML or JSON):
       neighbour_margin: -0.15                     # optional nearest-neighbour test beside it: also remove an item
                                                   # whose nearest example is at most this much less similar
                                                   # (cosine) than its nearest harmless catalogue item
+      allowed: ["chef's knife, 8 inch", ...]      # optional: harmless listings that resemble the examples; the
+                                                  # classifier learns them as harmless (each weighing as much as
+                                                  # an example) and the neighbour test counts them as harmless
 
     rules = load_rules("rules.yaml")
     found = apply_rules(rules, texts, category_sets, encode)   # ContentFilter: keep [N], reasons, counts
@@ -54,13 +57,15 @@ class ClassifierRule:
     strength: float = 0.3
     encoder: dict[str, Any] = field(default_factory=dict)
     neighbour_margin: float | None = None
+    allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
 class FittedClassifier:
     """The classifier rule fitted on one catalogue: the linear model, and for the nearest-neighbour test the
-    unit-length vectors of the examples and of the catalogue items the linear model keeps (`harmless`, with
-    their catalogue positions), so items added later are judged against the same catalogue."""
+    unit-length vectors of the examples and of what counts as harmless (`harmless`: the rule's allowed listings,
+    at negative positions, and the catalogue items the linear model keeps, at their catalogue positions), so
+    items added later are judged against the same catalogue."""
 
     model: Any
     examples: np.ndarray
@@ -218,9 +223,10 @@ def rules_from_dict(tree: Any, *, source: str = "rules") -> FilterRules:
 def _classifier_rule(tree: Any, source: str) -> ClassifierRule | None:
     if tree is None:
         return None
-    if not isinstance(tree, dict) or set(tree) - {"examples", "threshold", "strength", "encoder", "neighbour_margin"}:
-        raise ConfigError(f"{source}: field 'classifier' takes examples, threshold, strength, encoder and "
-                          "neighbour_margin")
+    known = {"examples", "threshold", "strength", "encoder", "neighbour_margin", "allowed"}
+    if not isinstance(tree, dict) or set(tree) - known:
+        raise ConfigError(f"{source}: field 'classifier' takes examples, threshold, strength, encoder, "
+                          "neighbour_margin and allowed")
     examples = _strings(tree.get("examples"), "classifier.examples", source)
     if len(examples) < 2:
         raise ConfigError(f"{source}: field 'classifier.examples' needs at least two example texts")
@@ -237,7 +243,8 @@ def _classifier_rule(tree: Any, source: str) -> ClassifierRule | None:
                                or not -2 <= margin <= 2):
         raise ConfigError(f"{source}: field 'classifier.neighbour_margin' must be a number in [-2, 2]")
     return ClassifierRule(examples, float(threshold), float(strength), dict(encoder),
-                          None if margin is None else float(margin))
+                          None if margin is None else float(margin),
+                          _strings(tree.get("allowed"), "classifier.allowed", source))
 
 
 def apply_rules(rules: FilterRules, texts: Sequence[str],
@@ -276,7 +283,9 @@ def apply_rules(rules: FilterRules, texts: Sequence[str],
         vectors = encode(list(texts))
         positions = None
         if classifier is None:  # fitted on these items: each is its own catalogue position
-            classifier = fit_classifier(rules.classifier, encode(list(rules.classifier.examples)), vectors)
+            rule = rules.classifier
+            allowed = encode(list(rule.allowed)) if rule.allowed else None
+            classifier = fit_classifier(rule, encode(list(rule.examples)), vectors, allowed)
             positions = np.arange(n)
         harmful = classifier.probability(vectors)
         for i in np.flatnonzero(harmful >= rules.classifier.threshold):
@@ -290,22 +299,30 @@ def apply_rules(rules: FilterRules, texts: Sequence[str],
     return ContentFilter(keep, reasons, rules.source, classifier)
 
 
-def fit_classifier(rule: ClassifierRule, examples: np.ndarray, items: np.ndarray) -> FittedClassifier:
+def fit_classifier(rule: ClassifierRule, examples: np.ndarray, items: np.ndarray,
+                   allowed: np.ndarray | None = None) -> FittedClassifier:
     """Logistic regression of "harmful" on text vectors: the examples against the catalogue's items, which are
-    taken as harmless (a few harmful ones among thousands barely move it), classes weighted to balance. The
-    nearest-neighbour test compares each item with the items this model keeps, so a cluster of harmful items
-    (a seller's variants of one listing) cannot vouch for each other."""
+    taken as harmless (a few harmful ones among thousands barely move it), classes weighted to balance; the
+    `allowed` listings (harmless look-alikes of the examples) are harmless too, each weighing as much as one
+    example. The nearest-neighbour test compares each item with the allowed listings and the items this model
+    keeps, so a cluster of harmful items (a seller's variants of one listing) cannot vouch for each other."""
     from sklearn.linear_model import LogisticRegression
 
-    features = np.vstack([examples, items]).astype(np.float64)
-    labels = np.r_[np.ones(len(examples)), np.zeros(len(items))]
-    model = LogisticRegression(C=rule.strength, class_weight="balanced", max_iter=1000).fit(features, labels)
+    allowed = np.zeros((0, items.shape[1]), items.dtype) if allowed is None else np.asarray(allowed)
+    features = np.vstack([examples, allowed, items]).astype(np.float64)
+    labels = np.r_[np.ones(len(examples)), np.zeros(len(allowed) + len(items))]
+    total = len(features)
+    example_weight = total / (2 * len(examples))  # the balanced weights, with the allowed listings as examples
+    weights = np.r_[np.full(len(examples) + len(allowed), example_weight),
+                    np.full(len(items), total / (2 * max(len(items), 1)))]
+    model = LogisticRegression(C=rule.strength, max_iter=1000).fit(features, labels, sample_weight=weights)
     fitted = FittedClassifier(model, _unit(examples), np.zeros((0, items.shape[1]), np.float32),
                               np.zeros(0, np.int64))
     if rule.neighbour_margin is None:
         return fitted
     kept = np.flatnonzero(fitted.probability(items) < rule.threshold)
-    return FittedClassifier(model, fitted.examples, _unit(items[kept]), kept)
+    positions = np.r_[np.arange(-len(allowed), 0), kept]  # allowed listings: negative, never an item's own
+    return FittedClassifier(model, fitted.examples, _unit(np.vstack([allowed, items[kept]])), positions)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

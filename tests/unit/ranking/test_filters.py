@@ -106,6 +106,18 @@ def test_harmful_items_the_linear_model_flags_cannot_vouch_for_each_other() -> N
     assert found.classifier.harmless_positions.tolist() == [0, 1, 2, 4]  # what the linear model keeps
 
 
+def test_allowed_listings_keep_their_look_alikes() -> None:
+    catalogue = ["Paper, white", "Gel pens", "Pen and paper set", "Hunting knife, fixed blade"]
+    harmful = {"examples": ["combat knife", "hunting knife"], "threshold": 0.99, "neighbour_margin": 0.01}
+    assert not apply_rules(rules_from_dict({"classifier": harmful}), catalogue, encode=_words).keep[3]
+    rules = rules_from_dict({"classifier": {**harmful, "allowed": ["hunting knife for game"]}})
+    found = apply_rules(rules, catalogue, encode=_words)
+    assert found.keep.all()  # the allowed listing is the hunting knife's nearest harmless neighbour
+    assert found.classifier.harmless_positions.tolist() == [-1, 0, 1, 2, 3]
+    with pytest.raises(ConfigError, match="'classifier.allowed' must be a list of strings"):
+        rules_from_dict({"classifier": {**harmful, "allowed": "kitchen knife"}})
+
+
 @pytest.mark.parametrize("margin", ["wide", True, 3])
 def test_a_bad_neighbour_margin_is_one_line(margin) -> None:
     with pytest.raises(ConfigError, match="'classifier.neighbour_margin' must be a number in"):
