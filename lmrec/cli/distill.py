@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lmrec.cli.common import ConsoleReporter, SetOpt, friendly, out
+from lmrec.cli.common import ConsoleReporter, SetOpt, TensorBoardOpt, friendly, out
 
 
 @friendly
@@ -22,6 +22,7 @@ def distill(
     temperature: Annotated[float, typer.Option(help="Softmax temperature of both models in the distillation "
                                                "loss.")] = 2.0,
     set_: SetOpt = None,
+    tensorboard: TensorBoardOpt = None,
 ) -> None:
     """Distil a teacher run into a small student run (student config: --set model.dim=32 ...)."""
     from lmrec.config import parse_overrides
@@ -36,7 +37,9 @@ def distill(
         raise LmrecError(f"--weight {weight} / --temperature {temperature}: need weight >= 0 and temperature > 0")
     with ConsoleReporter() as progress:
         meta = distill_run(teacher, out_dir, student=model, overrides=overrides.get("model", {}), weight=weight,
-                           temperature=temperature, progress=progress)
+                           temperature=temperature, progress=progress, tensorboard=tensorboard)
     counts = meta["distillation"]["parameters"]
     out.print(f"student {model}: {counts['student']['total']:,} parameters (teacher {counts['teacher']['total']:,}, "
               f"language model included); wrote {out_dir}", soft_wrap=True)
+    if tensorboard is not None:
+        out.print(f"training curves: tensorboard --logdir {tensorboard}", soft_wrap=True)

@@ -10,6 +10,7 @@ The default student is an ID-only SASRec (no language model at serve time) with 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from pathlib import Path
@@ -26,17 +27,18 @@ from lmrec.pipeline.load import load_run
 from lmrec.pipeline.rundir import RunDir
 from lmrec.provenance import environment, peak_rss_mib
 from lmrec.text.sentence import SentenceEncoder
-from lmrec.train.progress import Reporter, epoch_progress
+from lmrec.train.curves import TrainingCurves
+from lmrec.train.progress import Reporter, epoch_progress, together
 
 STUDENT_DEFAULTS: dict[str, Any] = {"dim": 32, "layers": 1}
 
 
 def distill_run(teacher_dir: str | Path, out: str | Path, *, student: str = "sasrec",
                 overrides: dict[str, Any] | None = None, weight: float = 1.0, temperature: float = 2.0,
-                progress: Reporter | None = None) -> dict[str, Any]:
+                progress: Reporter | None = None, tensorboard: str | Path | None = None) -> dict[str, Any]:
     """Train `student` (registered sequence model, STUDENT_DEFAULTS + `overrides`) on the teacher run's training
-    data with the distillation loss, validate and stop early on the teacher's validation holdout, write `out`;
-    returns its meta.json."""
+    data with the distillation loss, validate and stop early on the teacher's validation holdout, write `out`
+    (and, with `tensorboard`, the student's training curves there); returns its meta.json."""
     source, target = RunDir(teacher_dir), RunDir(out)
     source.require_complete()
     check_target(source, target)
@@ -50,8 +52,10 @@ def distill_run(teacher_dir: str | Path, out: str | Path, *, student: str = "sas
     model = entry.create(params)
     hooks = (Distillation(teacher.model.module_, weight, temperature),) if weight > 0 else ()
     started = time.perf_counter()
-    model.fit(teacher.split.train, valid=teacher.split.valid, catalog=teacher.catalog,
-              progress=epoch_progress(progress, f"distill {student}"), hooks=hooks)
+    with contextlib.ExitStack() as stack:
+        curves = stack.enter_context(TrainingCurves(tensorboard)) if tensorboard is not None else None
+        model.fit(teacher.split.train, valid=teacher.split.valid, catalog=teacher.catalog,
+                  progress=together(epoch_progress(progress, f"distill {student}"), curves), hooks=hooks)
     seconds = time.perf_counter() - started
     config = RunConfig(teacher.config.data, ModelSpec(student, params), teacher.config.prepare,
                        teacher.config.split, teacher.config.eval, teacher.config.seed)
@@ -63,7 +67,7 @@ def distill_run(teacher_dir: str | Path, out: str | Path, *, student: str = "sas
                              "parameters": {"teacher": parameter_count(teacher.model),
                                             "student": parameter_count(model)},
                              "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
-            **environment()}
+            **({"tensorboard": str(tensorboard)} if tensorboard is not None else {}), **environment()}
     return save_derived_run(teacher, target, model, config_to_dict(config), meta)
 
 

@@ -48,9 +48,16 @@ def test_robustness_reports_perturbation_curves_and_shilling(fused_run, tmp_path
 def test_distill_writes_a_student_run_that_evaluates(fused_run, tmp_path) -> None:
     student = tmp_path / "student"
     result = invoke("distill", fused_run, "--out", student, "--set", "model.dim=8", "--set", "model.train.epochs=3",
-                    "--set", "model.train.threads=1")
+                    "--set", "model.train.threads=1", "--tensorboard", tmp_path / "tb")
     assert result.exit_code == 0, result.output
     meta = json.loads((student / "meta.json").read_text())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves = EventAccumulator(str(tmp_path / "tb"))
+    curves.Reload()
+    losses = [round(e.value, 4) for e in curves.Scalars("train/loss")]
+    assert meta["tensorboard"] == str(tmp_path / "tb")
+    assert losses == [round(e["loss"], 4) for e in meta["fit_log"]["epochs"]]  # one point per student epoch
     counts = meta["distillation"]["parameters"]
     assert counts["student"]["language_model"] == 0 and counts["student"]["total"] < counts["teacher"]["total"]
     run = load_run(student)
