@@ -201,6 +201,10 @@ def test_cached_user_states_serve_what_the_net_serves_and_never_a_stale_one(fuse
     assert after[0] != before[0]  # the net's state for user0 moved, so a stale cached state would show
     assert lists(cached) == after
     assert "lmrec_user_cache_misses_total 4\n" in cached.get("/metrics").text
+    held = cached.app.state.serving.snapshot.user_cache
+    assert len(held) == 4 and cached.delete("/users/user0").status_code == 200
+    assert len(cached.app.state.serving.snapshot.user_cache) == 0  # the erasure starts a new cache: nothing
+    # derived from the erased history stays in the service
 
 
 def test_an_impression_is_logged_but_joins_no_history(ease) -> None:
