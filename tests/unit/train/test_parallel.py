@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -57,10 +58,12 @@ def train(out: Path | None = None) -> tuple[dict, list]:
 
 
 def worker(rank: int, port: int, folder: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2,
+                            timeout=timedelta(seconds=60))  # a stuck peer fails the test in a minute, not 30
     torch.manual_seed(100 + rank)  # different initial weights per worker: the leader's must win
     try:
         train(Path(folder) / f"rank{rank}")
+        dist.barrier()  # both done before either tears gloo down: a peer that closes first can abort the other
     finally:
         dist.destroy_process_group()
 
