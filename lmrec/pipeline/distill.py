@@ -52,8 +52,7 @@ def distill_run(teacher_dir: str | Path, out: str | Path, *, student: str = "sas
     model = entry.create(params)
     hooks = (Distillation(teacher.model.module_, weight, temperature),) if weight > 0 else ()
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        curves = stack.enter_context(TrainingCurves(tensorboard)) if tensorboard is not None else None
+    with TrainingCurves(tensorboard) if tensorboard is not None else contextlib.nullcontext() as curves:
         model.fit(teacher.split.train, valid=teacher.split.valid, catalog=teacher.catalog,
                   progress=together(epoch_progress(progress, f"distill {student}"), curves), hooks=hooks)
     seconds = time.perf_counter() - started

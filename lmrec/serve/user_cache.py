@@ -47,21 +47,18 @@ class UserStateCache:
                 if vector is not None:
                     self._entries.move_to_end(key)
         missing = [row for row, vector in enumerate(found) if vector is None]
+        computed = None
         if missing:  # one model call for every row not cached, with the batch's own padding
             computed = self.query(histories if len(missing) == len(keys) else histories.rows(missing))
-            with self._lock:
+        with self._lock:
+            self.hits += len(keys) - len(missing)
+            self.misses += len(missing)
+            if computed is not None:
                 for row, vector in zip(missing, computed, strict=True):
                     found[row] = self._entries[keys[row]] = vector.clone()
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)
-                self.hits += len(keys) - len(missing)
-                self.misses += len(missing)
-            if len(missing) == len(keys):
-                return computed
-        else:
-            with self._lock:
-                self.hits += len(keys)
-        return torch.stack(found)
+        return computed if computed is not None and len(missing) == len(keys) else torch.stack(found)
 
 
 def _key(histories: Histories, row: int) -> Key:
